@@ -1,0 +1,80 @@
+#pragma once
+// Hardware and cluster as read from topologies/*.json: a device type and the fabrics that connect
+// ranks. Generic enough for other clusters (NVSwitch + InfiniBand, future Ascend parts).
+// Schema: docs/schema-topology.md. All values are stored in SI units (bytes, bytes/s, seconds, flop/s).
+#include <array>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/common_types.hpp"
+#include "config/json_reader.hpp"
+
+namespace moesim::config {
+
+struct OpClassEfficiency {
+  SourcedValue compute;  // fraction of peak FLOPS reached by this operator class
+  SourcedValue memory;   // fraction of HBM bandwidth reached by this operator class
+};
+
+struct DeviceSpec {
+  std::string name;
+  int ranks_per_device = 1;                 // dies that act as separate ranks (910C: 2)
+  std::map<Dtype, SourcedValue> peak_flops;  // per rank, flop/s, dense
+  SourcedValue memory_bytes;                 // per rank
+  SourcedValue memory_bandwidth_bytes_per_s;  // per rank
+  std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass
+  SourcedValue launch_overhead_s;            // fixed cost per operator launch
+  SourcedValue host_link_bandwidth_bytes_per_s;  // device <-> host memory (swap, offload), per rank
+  double peak(Dtype dtype) const;            // falls back fp16<->bf16; throws if missing
+};
+
+enum class FabricKind {
+  FullMesh,  // a dedicated link per pair of ranks in the scope (HCCS in an 800 A2 node)
+  Switch,    // one port per rank into a non-blocking switch (UB plane, NVSwitch)
+  PcieTree,  // ranks on PCIe switches in CPU domains, domains joined by an inter-CPU link (300I Duo)
+  Clos,      // a NIC per rank into leaf switches, leaves into spines with an oversubscription ratio (RoCE, IB)
+};
+enum class FabricScope { Node, Cluster };
+
+struct FabricSpec {
+  std::string name;  // e.g. "hccs", "roce", "ub", "rdma", "pcie"
+  FabricKind kind = FabricKind::FullMesh;
+  FabricScope scope = FabricScope::Node;
+  // full_mesh: per pair link, each direction; switch: per rank port; pcie_tree: per rank link to its
+  // domain switch; clos: per rank NIC.
+  SourcedValue link_bandwidth_bytes_per_s;
+  SourcedValue latency_s;  // one-way latency of a message crossing this fabric
+  // pcie_tree only
+  int domains = 1;
+  SourcedValue inter_domain_bandwidth_bytes_per_s;
+  SourcedValue inter_domain_latency_s;
+  // clos only: nodes under one leaf switch; leaf uplink = nodes_per_leaf * ranks_per_node * NIC / oversubscription
+  int nodes_per_leaf = 1;
+  double oversubscription = 1.0;
+  SourcedValue spine_latency_s;  // extra latency when crossing the spine tier
+};
+
+struct TopologyConfig {
+  std::string file;
+  std::string name;
+  std::string description;
+  DeviceSpec device;
+  int nodes = 1;
+  int devices_per_node = 1;
+  std::vector<FabricSpec> fabrics;  // ranks talk over the first fabric whose scope contains both
+
+  int ranks_per_node() const { return devices_per_node * device.ranks_per_device; }
+  int total_ranks() const { return nodes * ranks_per_node(); }
+  // The fabric carrying traffic between two ranks (first listed whose scope contains both), or nullptr.
+  const FabricSpec* fabric_between(int rank_a, int rank_b) const;
+  const FabricSpec* fabric_named(const std::string& name) const;
+};
+
+std::string to_string(FabricKind kind);
+std::string to_string(FabricScope scope);
+
+// Reads and validates a topology file; throws ConfigError listing every issue.
+TopologyConfig load_topology(const std::string& path);
+
+}  // namespace moesim::config
