@@ -38,6 +38,7 @@ struct ModelConfig {
   std::string file;
   std::string name;
   std::string description;
+  std::string source;  // citation for the architecture numbers
   int hidden = 0;
   int num_layers = 0;        // transformer layers, excluding MTP layers
   int num_dense_layers = 0;  // the first layers with a dense FFN (all of them for a dense model)
@@ -52,6 +53,8 @@ struct ModelConfig {
 };
 
 std::string to_string(AttentionKind kind);
+std::string to_string(FfnActivation activation);
+std::string to_string(RoutingKind routing);
 
 // Reads and validates a model file; throws ConfigError listing every issue.
 ModelConfig load_model(const std::string& path);

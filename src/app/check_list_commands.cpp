@@ -1,0 +1,114 @@
+// `moesim check` (validate a scenario) and `moesim list` (what models, topologies, scenarios, strategies exist).
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.hpp"
+#include "app/errors.hpp"
+#include "app/scenario_loading.hpp"
+#include "config/model_config.hpp"
+#include "config/topology_config.hpp"
+#include "strategy/catalog.hpp"
+
+namespace moesim::app {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+int check_command(const CheckOptions& options) {
+  return guarded([&] {
+    const auto scenario = load_checked_scenario(options.scenario, options.overrides);
+    if (options.json) {
+      std::cout << config::resolved_json(scenario).dump(2) << '\n';
+    } else {
+      std::cout << scenario_text(scenario) << "OK\n";
+    }
+    return kExitOk;
+  });
+}
+
+namespace {
+
+// The folder holding models/ and topologies/: --root, else the current folder, else the build's parent.
+fs::path find_root(const std::string& requested) {
+  if (!requested.empty()) return requested;
+  if (fs::is_directory("models") && fs::is_directory("topologies")) return fs::current_path();
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  if (!error && fs::is_directory(exe.parent_path().parent_path() / "models")) return exe.parent_path().parent_path();
+  return fs::current_path();
+}
+
+std::vector<fs::path> json_files(const fs::path& folder) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(folder)) return files;
+  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// name + description of each file; a file that does not load is listed with its first error.
+template <class Loader>
+json describe_files(const fs::path& root, const std::string& folder, Loader load) {
+  json rows = json::array();
+  for (const auto& path : json_files(root / folder)) {
+    const std::string relative = fs::relative(path, root).string();
+    try {
+      auto [name, description] = load(path.string());
+      rows.push_back({{"file", relative}, {"name", name}, {"description", description}});
+    } catch (const config::ConfigError& error) {
+      rows.push_back({{"file", relative}, {"error", error.issues().front().to_string()}});
+    }
+  }
+  return rows;
+}
+
+}  // namespace
+
+int list_command(const ListOptions& options) {
+  return guarded([&] {
+    const fs::path root = find_root(options.root);
+    json out;
+    out["models"] = describe_files(root, "models", [](const std::string& p) {
+      auto m = config::load_model(p);
+      return std::pair(m.name, m.description);
+    });
+    out["topologies"] = describe_files(root, "topologies", [](const std::string& p) {
+      auto t = config::load_topology(p);
+      return std::pair(t.name, t.description);
+    });
+    out["scenarios"] = describe_files(root, "scenarios", [](const std::string& p) {
+      auto s = config::load_scenario(p);
+      return std::pair(s.name, s.description);
+    });
+    json strategies = json::array();
+    for (const auto& info : strategy::strategy_catalog()) {
+      strategies.push_back({{"family", info.family}, {"name", info.name}, {"description", info.description}});
+    }
+    out["strategies"] = strategies;
+    if (options.json) {
+      std::cout << out.dump(2) << '\n';
+      return kExitOk;
+    }
+    for (const char* section : {"models", "topologies", "scenarios", "strategies"}) {
+      std::cout << section << ":\n";
+      if (out[section].empty()) std::cout << "  (none)\n";
+      for (const auto& row : out[section]) {
+        const std::string key = row.contains("file") ? row["file"].get<std::string>() : row["name"].get<std::string>();
+        std::cout << "  " << key;
+        if (row.contains("error")) {
+          std::cout << "  INVALID: " << row["error"].get<std::string>() << '\n';
+        } else {
+          std::cout << "  " << row.value("name", "") << (row.contains("family") ? " [" + row["family"].get<std::string>() + "]" : "")
+                    << ": " << row["description"].get<std::string>() << '\n';
+        }
+      }
+    }
+    return kExitOk;
+  });
+}
+
+}  // namespace moesim::app

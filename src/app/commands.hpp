@@ -1,0 +1,43 @@
+#pragma once
+// The moesim subcommands. Each returns the process exit code: 0 success, 2 bad input, 1 internal error.
+#include <string>
+#include <vector>
+
+namespace moesim::app {
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInternal = 1;
+inline constexpr int kExitBadInput = 2;
+
+struct DescribeOptions {
+  std::string file;
+  bool json = false;
+  int seq_len = 4096;
+};
+int describe_model_command(const DescribeOptions& options);
+int describe_topology_command(const DescribeOptions& options);
+
+struct CheckOptions {
+  std::string scenario;
+  std::vector<std::string> overrides;
+  bool json = false;
+};
+int check_command(const CheckOptions& options);
+
+struct ListOptions {
+  std::string root;  // folder holding models/, topologies/, scenarios/; empty = auto
+  bool json = false;
+};
+int list_command(const ListOptions& options);
+
+struct RunOptions {
+  std::string scenario;
+  std::vector<std::string> overrides;
+  std::string out_dir;     // summary.json goes here when set
+  std::string trace_file;  // Chrome trace when set
+  bool quiet = false;
+  bool full_simulation = false;  // switch every engine reduction off
+};
+int run_command(const RunOptions& options);
+
+}  // namespace moesim::app

@@ -1,0 +1,115 @@
+// `moesim run`: build the scenario's operator graph, simulate it on the engine, report.
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+
+#include "app/commands.hpp"
+#include "app/errors.hpp"
+#include "app/scenario_loading.hpp"
+#include "engine/simulation.hpp"
+#include "metrics/chrome_trace.hpp"
+#include "metrics/summary.hpp"
+#include "model/inference_step_graph.hpp"
+#include "model/microbenchmark_graph.hpp"
+
+namespace moesim::app {
+
+using nlohmann::json;
+
+namespace {
+
+model::OpGraph build_graph(const config::ScenarioConfig& scenario) {
+  switch (scenario.type) {
+    case config::ScenarioType::Microbenchmark:
+      return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);
+    case config::ScenarioType::Training:
+      throw std::runtime_error("training simulation is not available yet (issue #4); `moesim check` validates " +
+                               scenario.file);
+    case config::ScenarioType::Inference:
+      return model::build_inference_step_graph(scenario);
+  }
+  throw std::logic_error("unknown scenario type");
+}
+
+// hccl_test / nccl-tests figures: time per iteration, algorithm and bus bandwidth.
+json microbenchmark_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
+                            const engine::SimulationResult& result) {
+  const auto& workload = *scenario.microbenchmark;
+  const auto& collective = graph.collectives.front();
+  const double time_s = result.makespan_s / workload.iterations;
+  const double algbw = workload.size_bytes / time_s;
+  const double busbw = algbw * model::bus_bandwidth_factor(collective.kind, static_cast<int>(collective.ranks.size()));
+  return {{"operation", workload.operation},
+          {"size_bytes", workload.size_bytes},
+          {"group_size", collective.ranks.size()},
+          {"iterations", workload.iterations},
+          {"time_per_iteration_s", time_s},
+          {"algbw_gb_per_s", algbw / 1e9},
+          {"busbw_gb_per_s", busbw / 1e9}};
+}
+
+// Static-batch step figures: decode TPOT (one token per sequence at KV length input_len) or prefill TTFT.
+json inference_metrics(const config::ScenarioConfig& scenario, const engine::SimulationResult& result) {
+  const auto& w = *scenario.inference;
+  const double step_s = result.makespan_s;
+  const bool decode = w.phase == config::InferencePhase::Decode;
+  const double tokens = decode ? w.batch_size : double(w.batch_size) * w.input_len;
+  json m = {{"mode", "static_batch"},
+            {"phase", decode ? "decode" : "prefill"},
+            {"step_time_s", step_s},
+            {"throughput_tokens_per_s", tokens / step_s},
+            {"throughput_tokens_per_s_per_device", tokens / step_s / scenario.ranks}};
+  m[decode ? "tpot_ms" : "ttft_ms"] = step_s * 1e3;
+  return m;
+}
+
+std::string microbenchmark_text(const json& m) {
+  char line[256];
+  std::string out = "        size(B)  operation      ranks     time(us)  algbw(GB/s)  busbw(GB/s)\n";
+  std::snprintf(line, sizeof line, "%15.0f  %-13s %6d %12.2f %12.2f %12.2f\n", m["size_bytes"].get<double>(),
+                m["operation"].get<std::string>().c_str(), m["group_size"].get<int>(),
+                m["time_per_iteration_s"].get<double>() * 1e6, m["algbw_gb_per_s"].get<double>(),
+                m["busbw_gb_per_s"].get<double>());
+  return out + line;
+}
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+  return guarded([&] {
+    const auto wall_start = std::chrono::steady_clock::now();
+    const auto scenario = load_checked_scenario(options.scenario, options.overrides);
+    const model::OpGraph graph = build_graph(scenario);
+
+    engine::EngineOptions engine_options;
+    engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
+    engine_options.show_progress = !options.quiet && isatty(STDERR_FILENO);
+    const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
+
+    json workload_metrics = json::object();
+    if (scenario.type == config::ScenarioType::Microbenchmark) {
+      workload_metrics = microbenchmark_metrics(scenario, graph, result);
+    } else if (scenario.type == config::ScenarioType::Inference) {
+      workload_metrics = inference_metrics(scenario, result);
+    }
+    metrics::EngineFigures figures;
+    figures.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+    figures.peak_rss_mib = metrics::peak_rss_mib();
+    const json summary = metrics::build_summary(scenario, graph, result, workload_metrics, figures);
+
+    if (!options.out_dir.empty()) metrics::write_summary(options.out_dir, summary);
+    if (!options.trace_file.empty()) metrics::write_chrome_trace(options.trace_file, graph, result);
+
+    std::cout << scenario_text(scenario) << '\n';
+    if (scenario.type == config::ScenarioType::Microbenchmark) std::cout << microbenchmark_text(workload_metrics) << '\n';
+    std::cout << metrics::summary_text(summary);
+    if (!options.out_dir.empty()) std::cout << "  wrote " << options.out_dir << "/summary.json\n";
+    if (!options.trace_file.empty()) std::cout << "  wrote " << options.trace_file << '\n';
+    return kExitOk;
+  });
+}
+
+}  // namespace moesim::app

@@ -1,0 +1,61 @@
+#include "app/scenario_loading.hpp"
+
+#include <sstream>
+
+#include "strategy/catalog.hpp"
+
+namespace moesim::app {
+
+config::ScenarioConfig load_checked_scenario(const std::string& path, const std::vector<std::string>& overrides) {
+  auto scenario = config::load_scenario(path, overrides);
+  config::IssueCollector issues(path);
+  strategy::validate_strategies(scenario, issues);
+  issues.throw_if_any();
+  return scenario;
+}
+
+std::string scenario_text(const config::ScenarioConfig& s) {
+  std::ostringstream out;
+  out << "scenario    " << s.name << " (" << to_string(s.type) << ", seed " << s.seed << ")  " << s.file << '\n';
+  if (s.model) out << "model       " << s.model->name << "  " << s.model->file << '\n';
+  out << "topology    " << s.topology.name << "  " << s.topology.file << '\n';
+  out << "cluster     " << s.ranks << " ranks of " << s.topology.device.name << " on " << s.topology.nodes
+      << " node(s) of " << s.topology.ranks_per_node() << '\n';
+  const auto& p = s.parallel;
+  out << "layout      tp " << p.tp << "  pp " << p.pp << "  vpp " << p.vpp << "  cp " << p.cp << "  dp " << p.dp
+      << "  ep " << p.ep << "  expert_tp " << p.expert_tp << "  sequence_parallel "
+      << (p.sequence_parallel ? "on" : "off") << "  padding_layers " << p.padding_layers << '\n';
+  if (s.training) {
+    const auto& t = *s.training;
+    out << "workload    training: seq " << t.seq_len << ", micro-batch " << t.micro_batch_size << ", global batch "
+        << t.global_batch_size << " (" << config::micro_batches_per_step(s) << " micro-batches per DP rank), "
+        << to_string(t.dtype) << ", " << t.steps << " step(s)\n";
+  }
+  if (s.inference) {
+    const auto& w = *s.inference;
+    out << "workload    inference " << (w.phase == config::InferencePhase::Prefill ? "prefill" : "decode")
+        << ": batch " << w.batch_size << ", input " << w.input_len << ", output " << w.output_len << ", weights "
+        << to_string(w.weight_dtype) << ", activations " << to_string(w.activation_dtype) << ", KV "
+        << to_string(w.kv_dtype) << '\n';
+  }
+  if (s.microbenchmark) {
+    const auto& m = *s.microbenchmark;
+    out << "workload    microbenchmark: " << m.operation << " of " << m.size_bytes << " bytes over " << m.ranks.size()
+        << " ranks, algorithm " << m.algorithm << ", " << to_string(m.dtype) << ", " << m.iterations
+        << " iteration(s)\n";
+  }
+  out << "strategies  ";
+  if (s.strategies.empty()) out << "(none)";
+  for (std::size_t i = 0; i < s.strategies.size(); ++i) {
+    out << (i ? ", " : "") << s.strategies[i].name;
+    if (!s.strategies[i].params.empty()) out << ' ' << s.strategies[i].params.dump();
+  }
+  out << '\n';
+  if (s.published) {
+    out << "published   " << s.published->metric << " = " << s.published->value << " (+-"
+        << s.published->tolerance_rel * 100 << "%)  " << s.published->source << '\n';
+  }
+  return out.str();
+}
+
+}  // namespace moesim::app

@@ -1,0 +1,108 @@
+#pragma once
+// A scenario: what to simulate (training step, inference, or a collective/operator microbenchmark), on
+// which model and topology, with which parallel layout and strategies. Schema: docs/schema-scenario.md.
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/common_types.hpp"
+#include "config/model_config.hpp"
+#include "config/topology_config.hpp"
+
+namespace moesim::config {
+
+enum class ScenarioType { Training, Inference, Microbenchmark };
+std::string to_string(ScenarioType type);
+
+struct ParallelLayout {
+  int tp = 1;   // tensor parallel
+  int pp = 1;   // pipeline stages
+  int vpp = 1;  // virtual stages per pipeline stage (interleaved 1F1B)
+  int cp = 1;   // context parallel
+  int dp = 1;   // data parallel (attention DP for inference)
+  int ep = 1;   // expert parallel (carved from DP x CP x TP)
+  int expert_tp = 1;  // tensor parallel inside each expert
+  bool tp_extend_ep = false;  // experts also sharded over the TP ranks: expert-parallel size = ep x tp
+  bool sequence_parallel = false;
+  int padding_layers = 0;  // no-op layers added so that pipeline slots divide evenly
+  int ranks() const { return tp * pp * cp * dp; }
+  int expert_parallel_size() const { return tp_extend_ep ? ep * tp : ep; }
+};
+
+struct TrainingWorkload {
+  int seq_len = 0;
+  int micro_batch_size = 0;   // sequences per micro-batch per DP rank
+  int global_batch_size = 0;  // sequences per step
+  Dtype dtype = Dtype::BF16;
+  int steps = 1;
+};
+
+enum class InferencePhase { Prefill, Decode };
+struct InferenceWorkload {
+  InferencePhase phase = InferencePhase::Decode;
+  int batch_size = 0;    // sequences in the step
+  int input_len = 0;     // prompt tokens (decode: KV length at the measured step)
+  int output_len = 0;    // generated tokens per request (decode)
+  Dtype weight_dtype = Dtype::BF16;
+  Dtype activation_dtype = Dtype::BF16;
+  Dtype kv_dtype = Dtype::BF16;
+};
+
+struct MicrobenchmarkWorkload {
+  std::string operation;  // a collective kind name ("allreduce", "alltoall", ...)
+  double size_bytes = 0;  // nccl-tests convention (see model/op_graph.hpp)
+  int group_size = 0;     // ranks 0..group_size-1 (or `ranks` when given)
+  std::vector<int> ranks;
+  std::string algorithm = "auto";
+  Dtype dtype = Dtype::BF16;
+  int iterations = 1;
+};
+
+struct StrategySpec {
+  std::string name;
+  nlohmann::json params;  // checked by the strategy itself
+  std::string pointer;    // where it sits in the scenario file, for error messages
+};
+
+struct PublishedFigure {
+  std::string metric;  // name as in summary.json "metrics"
+  double value = 0;
+  std::string source;
+  double tolerance_rel = 0;
+};
+
+struct ScenarioConfig {
+  std::string file;
+  std::string name;
+  std::string description;
+  ScenarioType type = ScenarioType::Inference;
+  std::optional<ModelConfig> model;  // absent only for microbenchmarks
+  TopologyConfig topology;           // with `nodes` reduced to what the scenario uses
+  int ranks = 0;                     // ranks (NPUs; a 910C die counts as one) the scenario uses
+  ParallelLayout parallel;
+  std::optional<TrainingWorkload> training;
+  std::optional<InferenceWorkload> inference;
+  std::optional<MicrobenchmarkWorkload> microbenchmark;
+  std::vector<StrategySpec> strategies;
+  std::uint64_t seed = 0;
+  std::optional<PublishedFigure> published;
+  nlohmann::json document;  // the scenario JSON after --set overrides
+};
+
+// Applies `path=value` overrides (dotted path, array indices allowed; value parsed as JSON, else a string).
+// Throws ConfigError naming the override on a bad path.
+void apply_overrides(nlohmann::json& document, const std::vector<std::string>& overrides, const std::string& file);
+
+// Reads a scenario and everything it references, validates the layout against model and topology;
+// throws ConfigError listing every issue (each naming its file).
+ScenarioConfig load_scenario(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Gradient-accumulation micro-batches per DP rank: global_batch / (dp * micro_batch).
+int micro_batches_per_step(const ScenarioConfig& scenario);
+
+// A compact JSON view of what the scenario resolved to (for `check`, and summary.json).
+nlohmann::json resolved_json(const ScenarioConfig& scenario);
+
+}  // namespace moesim::config

@@ -1,0 +1,66 @@
+// The compact "what was resolved" view of a scenario, printed by `check` and stored in summary.json.
+#include "config/scenario_config.hpp"
+
+namespace moesim::config {
+
+using nlohmann::json;
+
+nlohmann::json resolved_json(const ScenarioConfig& scenario) {
+  json out;
+  out["file"] = scenario.file;
+  out["name"] = scenario.name;
+  out["type"] = to_string(scenario.type);
+  out["seed"] = scenario.seed;
+  if (scenario.model) out["model"] = {{"name", scenario.model->name}, {"file", scenario.model->file}};
+  out["topology"] = {{"name", scenario.topology.name},
+                     {"file", scenario.topology.file},
+                     {"device", scenario.topology.device.name},
+                     {"nodes", scenario.topology.nodes},
+                     {"ranks_per_node", scenario.topology.ranks_per_node()}};
+  out["ranks"] = scenario.ranks;
+  const ParallelLayout& p = scenario.parallel;
+  out["parallel"] = {{"tp", p.tp}, {"pp", p.pp},   {"vpp", p.vpp},
+                     {"cp", p.cp}, {"dp", p.dp},   {"ep", p.ep},
+                     {"expert_tp", p.expert_tp},   {"tp_extend_ep", p.tp_extend_ep},
+                     {"expert_parallel_size", p.expert_parallel_size()},
+                     {"sequence_parallel", p.sequence_parallel},
+                     {"padding_layers", p.padding_layers}};
+  if (scenario.training) {
+    const auto& t = *scenario.training;
+    out["training"] = {{"seq_len", t.seq_len},
+                       {"micro_batch_size", t.micro_batch_size},
+                       {"global_batch_size", t.global_batch_size},
+                       {"micro_batches_per_step", micro_batches_per_step(scenario)},
+                       {"dtype", to_string(t.dtype)},
+                       {"steps", t.steps}};
+  }
+  if (scenario.inference) {
+    const auto& w = *scenario.inference;
+    out["inference"] = {{"phase", w.phase == InferencePhase::Prefill ? "prefill" : "decode"},
+                        {"batch_size", w.batch_size},
+                        {"input_len", w.input_len},
+                        {"output_len", w.output_len},
+                        {"weight_dtype", to_string(w.weight_dtype)},
+                        {"activation_dtype", to_string(w.activation_dtype)},
+                        {"kv_dtype", to_string(w.kv_dtype)}};
+  }
+  if (scenario.microbenchmark) {
+    const auto& m = *scenario.microbenchmark;
+    out["microbenchmark"] = {{"operation", m.operation}, {"size_bytes", m.size_bytes}, {"ranks", m.ranks},
+                             {"algorithm", m.algorithm}, {"dtype", to_string(m.dtype)}, {"iterations", m.iterations}};
+  }
+  json strategies = json::array();
+  for (const auto& strategy : scenario.strategies) {
+    strategies.push_back({{"name", strategy.name}, {"params", strategy.params}});
+  }
+  out["strategies"] = strategies;
+  if (scenario.published) {
+    out["published"] = {{"metric", scenario.published->metric},
+                        {"value", scenario.published->value},
+                        {"source", scenario.published->source},
+                        {"tolerance_rel", scenario.published->tolerance_rel}};
+  }
+  return out;
+}
+
+}  // namespace moesim::config

@@ -1,0 +1,137 @@
+#include "config/scenario_validation.hpp"
+
+#include <string>
+
+namespace moesim::config {
+
+namespace {
+
+std::string str(long long value) { return std::to_string(value); }
+
+void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ModelConfig& model = *scenario.model;
+  const ParallelLayout& p = scenario.parallel;
+  const auto& attention = model.attention;
+  if (attention.num_heads % p.tp != 0) {
+    issues.error("/parallel/tp", "tp " + str(p.tp) + " must divide the attention heads (" +
+                                     str(attention.num_heads) + " in " + model.file + ")");
+  }
+  if (attention.kind != AttentionKind::MLA && attention.num_kv_heads % p.tp != 0 &&
+      p.tp % attention.num_kv_heads != 0) {
+    issues.error("/parallel/tp", "tp " + str(p.tp) + " must divide, or be a multiple of, the KV heads (" +
+                                     str(attention.num_kv_heads) + ")");
+  }
+  if (model.moe) {
+    const int ep_size = p.expert_parallel_size();
+    if (model.moe->num_routed_experts % ep_size != 0) {
+      issues.error("/parallel/ep", "expert-parallel size " + str(ep_size) + (p.tp_extend_ep ? " (ep x tp)" : "") +
+                                       " must divide the routed experts (" + str(model.moe->num_routed_experts) + ")");
+    }
+    const int expert_domain = p.tp * p.dp * p.cp;
+    if (expert_domain % (ep_size * p.expert_tp) != 0) {
+      issues.error("/parallel/ep", "expert-parallel size x expert_tp = " + str(ep_size * p.expert_tp) +
+                                       " must divide tp x dp x cp = " + str(expert_domain) +
+                                       " (expert groups are carved from the data/tensor-parallel ranks)");
+    }
+  } else if (p.ep != 1) {
+    issues.error("/parallel/ep", "ep must be 1 for a dense model (" + model.file + " has no \"moe\")");
+  }
+  if (p.vpp > 1 && p.pp == 1) issues.error("/parallel/vpp", "vpp > 1 needs pp > 1");
+  const int slots = model.num_layers + model.mtp_layers + p.padding_layers;
+  if (slots % (p.pp * p.vpp) != 0) {
+    issues.error("/parallel/pp", "pp x vpp = " + str(p.pp * p.vpp) + " must divide the pipeline slots: " +
+                                     str(model.num_layers) + " layers + " + str(model.mtp_layers) + " MTP + " +
+                                     str(p.padding_layers) + " padding = " + str(slots) +
+                                     " (add parallel.padding_layers)");
+  }
+}
+
+void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ParallelLayout& p = scenario.parallel;
+  const TrainingWorkload& t = *scenario.training;
+  if (p.ranks() != scenario.ranks) {
+    issues.error("/parallel", "tp x pp x cp x dp = " + str(p.tp) + " x " + str(p.pp) + " x " + str(p.cp) + " x " +
+                                  str(p.dp) + " = " + str(p.ranks()) + ", expected the scenario's " +
+                                  str(scenario.ranks) + " ranks");
+  }
+  if (t.seq_len % p.cp != 0) issues.error("/training/seq_len", "must be divisible by cp (" + str(p.cp) + ")");
+  if (p.sequence_parallel && t.seq_len % (p.cp * p.tp) != 0) {
+    issues.error("/training/seq_len", "with sequence_parallel, must be divisible by cp x tp (" + str(p.cp * p.tp) + ")");
+  }
+  if (t.global_batch_size % (p.dp * t.micro_batch_size) != 0) {
+    issues.error("/training/global_batch_size", "must be a multiple of dp x micro_batch_size = " +
+                                                    str(p.dp * t.micro_batch_size));
+    return;
+  }
+  const int micro_batches = t.global_batch_size / (p.dp * t.micro_batch_size);
+  if (p.pp > 1 && micro_batches < p.pp) {
+    issues.error("/training/global_batch_size", str(micro_batches) + " micro-batches per DP rank do not fill " +
+                                                    str(p.pp) + " pipeline stages (need at least pp)");
+  }
+  if (p.vpp > 1 && micro_batches % p.pp != 0) {
+    issues.error("/training/global_batch_size", "interleaved pipeline (vpp > 1) needs micro-batches (" +
+                                                    str(micro_batches) + ") to be a multiple of pp (" + str(p.pp) + ")");
+  }
+  if (scenario.model && t.seq_len > scenario.model->max_seq_len) {
+    issues.error("/training/seq_len", "exceeds the model's max_seq_len (" + str(scenario.model->max_seq_len) + ")");
+  }
+}
+
+void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ParallelLayout& p = scenario.parallel;
+  if (p.tp * p.pp * p.dp * p.cp != scenario.ranks) {
+    issues.error("/parallel", "tp x pp x cp x dp = " + str(p.tp * p.pp * p.dp * p.cp) + ", expected the scenario's " +
+                                  str(scenario.ranks) + " ranks");
+  }
+  const InferenceWorkload& w = *scenario.inference;
+  if (scenario.model && w.input_len + w.output_len > scenario.model->max_seq_len) {
+    issues.error("/inference/input_len", "input_len + output_len exceeds the model's max_seq_len (" +
+                                             str(scenario.model->max_seq_len) + ")");
+  }
+  if (w.batch_size % p.dp != 0) {
+    issues.error("/inference/batch_size", "must be divisible by dp (" + str(p.dp) + ")");
+  }
+}
+
+void validate_microbenchmark(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const MicrobenchmarkWorkload& m = *scenario.microbenchmark;
+  for (std::size_t i = 0; i < m.ranks.size(); ++i) {
+    if (m.ranks[i] >= scenario.ranks) {
+      issues.error("/microbenchmark/ranks/" + std::to_string(i),
+                   "rank " + str(m.ranks[i]) + " does not exist (the scenario has ranks 0.." + str(scenario.ranks - 1) +
+                       ")");
+    }
+  }
+  if (static_cast<int>(m.ranks.size()) > scenario.ranks) {
+    issues.error("/microbenchmark/group_size", "group of " + str(m.ranks.size()) + " exceeds the scenario's " +
+                                                   str(scenario.ranks) + " ranks");
+  }
+  if (m.operation == "sendrecv" && m.ranks.size() != 2) {
+    issues.error("/microbenchmark", "sendrecv needs exactly 2 ranks");
+  }
+  if (m.ranks.size() < 2) issues.error("/microbenchmark", "a collective needs at least 2 ranks");
+}
+
+}  // namespace
+
+void validate_scenario(ScenarioConfig& scenario, IssueCollector& issues) {
+  const int available = scenario.topology.total_ranks();
+  if (scenario.ranks <= 0 || scenario.ranks > available) {
+    issues.error("/ranks", "expected 1.." + str(available) + " ranks (" + scenario.topology.file + " has " +
+                               str(available) + "), got " + str(scenario.ranks));
+    return;
+  }
+  const int per_node = scenario.topology.ranks_per_node();
+  scenario.topology.nodes = (scenario.ranks + per_node - 1) / per_node;
+  if (scenario.model && scenario.type != ScenarioType::Microbenchmark) validate_model_layout(scenario, issues);
+  if (scenario.training) validate_training(scenario, issues);
+  if (scenario.inference) validate_inference(scenario, issues);
+  if (scenario.microbenchmark) validate_microbenchmark(scenario, issues);
+}
+
+int micro_batches_per_step(const ScenarioConfig& scenario) {
+  if (!scenario.training) return 0;
+  return scenario.training->global_batch_size / (scenario.parallel.dp * scenario.training->micro_batch_size);
+}
+
+}  // namespace moesim::config

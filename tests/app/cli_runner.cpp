@@ -1,0 +1,40 @@
+#include "cli_runner.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+std::string shell_quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+}  // namespace
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+CliResult run_moesim(const std::vector<std::string>& args) {
+  const std::string stem = "/tmp/moesim_cli_" + std::to_string(getpid());
+  std::string command = std::string("cd ") + shell_quote(MOESIM_SOURCE_DIR) + " && " + shell_quote(MOESIM_BINARY);
+  for (const auto& arg : args) command += " " + shell_quote(arg);
+  command += " >" + stem + ".out 2>" + stem + ".err";
+  const int status = std::system(command.c_str());
+  CliResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_text_file(stem + ".out");
+  result.err = read_text_file(stem + ".err");
+  std::remove((stem + ".out").c_str());
+  std::remove((stem + ".err").c_str());
+  return result;
+}

@@ -1,0 +1,66 @@
+// The CLI end to end: subcommands, exit codes, JSON outputs, determinism of run.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+
+using nlohmann::json;
+
+TEST_CASE("every subcommand has --help") {
+  for (const char* command : {"describe", "describe-topology", "check", "list", "run"}) {
+    const auto result = run_moesim({command, "--help"});
+    INFO(command);
+    CHECK(result.exit_code == 0);
+    CHECK(result.out.find("Usage") != std::string::npos);
+  }
+}
+
+TEST_CASE("describe --json gives the published Pro MoE parameter counts") {
+  const auto result = run_moesim({"describe", "models/pangu_pro_moe_72b.json", "--json"});
+  REQUIRE(result.exit_code == 0);
+  const auto j = json::parse(result.out);
+  CHECK(j["params_total"].get<double>() == Approx(71.99e9).epsilon(0.005));
+  CHECK(j["params_active"].get<double>() == Approx(16.5e9).epsilon(0.01));
+  CHECK(j["flops_per_token_forward"].get<double>() > 2 * 16e9);
+  CHECK(j["kv_bytes_per_token"].get<double>() == Approx(48.0 * 2 * 8 * 128 * 2));
+}
+
+TEST_CASE("check accepts every shipped scenario and prints what it resolved") {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MOESIM_SOURCE_DIR) + "/scenarios")) {
+    if (entry.path().extension() != ".json") continue;
+    const auto relative = std::filesystem::relative(entry.path(), MOESIM_SOURCE_DIR).string();
+    const auto result = run_moesim({"check", relative});
+    INFO(relative << "\n" << result.err);
+    CHECK(result.exit_code == 0);
+    CHECK(result.out.find("layout") != std::string::npos);
+    CHECK(result.out.find("OK") != std::string::npos);
+  }
+}
+
+TEST_CASE("check --json --set reflects the override") {
+  const auto result = run_moesim({"check", "scenarios/pro_moe_800i_a2_decode.json", "--json", "--set",
+                                  "inference.batch_size=64"});
+  REQUIRE(result.exit_code == 0);
+  CHECK(json::parse(result.out)["inference"]["batch_size"] == 64);
+}
+
+TEST_CASE("list finds the shipped models and topologies") {
+  const auto result = run_moesim({"list", "--json"});
+  REQUIRE(result.exit_code == 0);
+  const auto j = json::parse(result.out);
+  CHECK(j["models"].size() >= 4);
+  CHECK(j["topologies"].size() >= 5);
+  for (const auto& section : {"models", "topologies", "scenarios"}) {
+    for (const auto& row : j[section]) {
+      INFO(row.dump());
+      CHECK_FALSE(row.contains("error"));
+    }
+  }
+}
+
+TEST_CASE("describe-topology reports the 800T A2 cluster") {
+  const auto result = run_moesim({"describe-topology", "topologies/atlas_800t_a2_cluster.json", "--json"});
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("6144") != std::string::npos);
+}
