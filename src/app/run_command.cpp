@@ -86,7 +86,6 @@ int run_command(const RunOptions& options) {
 
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
-    engine_options.show_progress = !options.quiet && isatty(STDERR_FILENO);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
 
     json workload_metrics = json::object();

@@ -288,7 +288,7 @@ std::optional<SourcedValue> ObjectReader::optional_sourced(const std::string& ke
       issues_.error(entry.child("source"),
                     "missing required key (every number carries a source, or \"estimate\": true with a \"reason\")");
     }
-    result.source = entry.string("source");
+    result.source = entry.optional_string("source").value_or("");
   }
   entry.finish();
   if (!number) return std::nullopt;

@@ -80,7 +80,7 @@ InferenceWorkload read_inference(ObjectReader reader) {
 MicrobenchmarkWorkload read_microbenchmark(ObjectReader reader) {
   MicrobenchmarkWorkload workload;
   workload.operation = reader.choice(
-      "operation", {"sendrecv", "broadcast", "allreduce", "reducescatter", "allgather", "alltoall", "alltoallv"});
+      "operation", {"send_recv", "broadcast", "all_reduce", "reduce_scatter", "all_gather", "all_to_all", "all_to_all_v"});
   workload.size_bytes = reader.number("size_bytes");
   if (reader.has("ranks")) {
     for (const auto& [element, pointer] : reader.array("ranks", 2)) {

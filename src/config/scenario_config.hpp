@@ -51,7 +51,7 @@ struct InferenceWorkload {
 };
 
 struct MicrobenchmarkWorkload {
-  std::string operation;  // a collective kind name ("allreduce", "alltoall", ...)
+  std::string operation;  // a collective kind name as in model::to_string ("all_reduce", "all_to_all", ...)
   double size_bytes = 0;  // nccl-tests convention (see model/op_graph.hpp)
   int group_size = 0;     // ranks 0..group_size-1 (or `ranks` when given)
   std::vector<int> ranks;

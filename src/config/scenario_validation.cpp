@@ -106,8 +106,8 @@ void validate_microbenchmark(const ScenarioConfig& scenario, IssueCollector& iss
     issues.error("/microbenchmark/group_size", "group of " + str(m.ranks.size()) + " exceeds the scenario's " +
                                                    str(scenario.ranks) + " ranks");
   }
-  if (m.operation == "sendrecv" && m.ranks.size() != 2) {
-    issues.error("/microbenchmark", "sendrecv needs exactly 2 ranks");
+  if (m.operation == "send_recv" && m.ranks.size() != 2) {
+    issues.error("/microbenchmark", "send_recv needs exactly 2 ranks");
   }
   if (m.ranks.size() < 2) issues.error("/microbenchmark", "a collective needs at least 2 ranks");
 }

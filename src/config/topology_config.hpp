@@ -26,7 +26,8 @@ struct DeviceSpec {
   std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass
   SourcedValue launch_overhead_s;            // fixed cost per operator launch
   SourcedValue host_link_bandwidth_bytes_per_s;  // device <-> host memory (swap, offload), per rank
-  double peak(Dtype dtype) const;            // falls back fp16<->bf16; throws if missing
+  double peak(Dtype dtype) const;            // falls back fp16<->bf16; throws std::invalid_argument if missing
+  bool has_peak(Dtype dtype) const;          // true when peak(dtype) would not throw
 };
 
 enum class FabricKind {
@@ -47,11 +48,13 @@ struct FabricSpec {
   SourcedValue latency_s;  // one-way latency of a message crossing this fabric
   // pcie_tree only
   int domains = 1;
-  SourcedValue inter_domain_bandwidth_bytes_per_s;
-  SourcedValue inter_domain_latency_s;
+  SourcedValue inter_domain_bandwidth_bytes_per_s;  // the one link joining two domains (per direction)
+  SourcedValue inter_domain_latency_s;  // added to latency_s when the two ranks sit in different domains
   // clos only: nodes under one leaf switch; leaf uplink = nodes_per_leaf * ranks_per_node * NIC / oversubscription
   int nodes_per_leaf = 1;
   double oversubscription = 1.0;
+  SourcedValue nodes_per_leaf_sourced;    // provenance of nodes_per_leaf (given as a sourced value in JSON)
+  SourcedValue oversubscription_sourced;  // provenance of oversubscription
   SourcedValue spine_latency_s;  // extra latency when crossing the spine tier
 };
 

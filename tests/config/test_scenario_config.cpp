@@ -58,7 +58,7 @@ TEST_CASE("ranks trim the topology to the nodes they need") {
   CHECK(s.microbenchmark->ranks.size() == 64);
 }
 
-TEST_CASE("--set overrides values before validation") {
+TEST_CASE("set overrides change values before validation") {
   const auto s = load_scenario(repo("scenarios/pro_moe_800i_a2_decode.json"),
                                {"inference.batch_size=8", "inference.phase=prefill", "parallel.ep=2"});
   CHECK(s.inference->batch_size == 8);
@@ -66,14 +66,14 @@ TEST_CASE("--set overrides values before validation") {
   CHECK(s.parallel.ep == 2);
 }
 
-TEST_CASE("--set on a bad path is an error naming the override") {
+TEST_CASE("a set override on a bad path is an error naming the override") {
   const auto messages = issues_of("scenarios/pro_moe_800i_a2_decode.json", {"parallel.tp.deeper=1"});
   REQUIRE(messages.size() == 1);
   CHECK(any_contains(messages, "cannot descend into a non-object value"));
   CHECK(any_contains(issues_of("scenarios/pro_moe_800i_a2_decode.json", {"=3"}), "expected path=value"));
 }
 
-TEST_CASE("a new key set by --set is rejected as unknown") {
+TEST_CASE("a new key added by an override is rejected as unknown") {
   const auto messages = issues_of("scenarios/pro_moe_800i_a2_decode.json", {"parallel.zp=2"});
   CHECK(any_contains(messages, "/parallel/zp: unknown key"));
 }

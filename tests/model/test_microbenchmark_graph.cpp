@@ -7,7 +7,7 @@ using namespace moesim;
 
 TEST_CASE("a microbenchmark graph has one collective op per member per iteration") {
   config::MicrobenchmarkWorkload w;
-  w.operation = "allgather";
+  w.operation = "all_gather";
   w.size_bytes = 1 << 20;
   w.ranks = {0, 1, 2, 3};
   w.group_size = 4;
@@ -25,7 +25,7 @@ TEST_CASE("a microbenchmark graph has one collective op per member per iteration
 
 TEST_CASE("alltoallv pairs are skewed, seeded and deterministic") {
   config::MicrobenchmarkWorkload w;
-  w.operation = "alltoallv";
+  w.operation = "all_to_all_v";
   w.size_bytes = 8e6;
   w.ranks = {0, 1, 2, 3, 4, 5, 6, 7};
   const auto a = model::build_microbenchmark_graph(w, 8, 7);
