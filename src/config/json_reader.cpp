@@ -1,6 +1,7 @@
 #include "config/json_reader.hpp"
 
 #include <cmath>
+#include <limits>
 #include <fstream>
 #include <sstream>
 
@@ -20,15 +21,16 @@ std::string type_name(const json& value) {
   return "an object";
 }
 
-std::string range_text(Range range) {
+std::string range_text(Range range, bool integer = false) {
+  const std::string kind = integer ? "an integer" : "a number";
   switch (range) {
-    case Range::Positive: return "a number > 0";
-    case Range::NonNegative: return "a number >= 0";
-    case Range::Fraction: return "a number in (0, 1]";
-    case Range::AtLeastOne: return "a number >= 1";
-    case Range::Any: return "a number";
+    case Range::Positive: return kind + " > 0";
+    case Range::NonNegative: return kind + " >= 0";
+    case Range::Fraction: return kind + " in (0, 1]";
+    case Range::AtLeastOne: return kind + " >= 1";
+    case Range::Any: return kind;
   }
-  return "a number";
+  return kind;
 }
 
 std::string format_number(double value) {
@@ -113,7 +115,7 @@ const json* ObjectReader::find(const std::string& key, bool required) {
   return &*it;
 }
 
-bool ObjectReader::check_range(const std::string& key, double value, Range range) {
+bool ObjectReader::check_range(const std::string& key, double value, Range range, bool integer) {
   bool ok = std::isfinite(value);
   switch (range) {
     case Range::Positive: ok = ok && value > 0; break;
@@ -122,7 +124,7 @@ bool ObjectReader::check_range(const std::string& key, double value, Range range
     case Range::AtLeastOne: ok = ok && value >= 1; break;
     case Range::Any: break;
   }
-  if (!ok) issues_.error(child(key), "expected " + range_text(range) + ", got " + format_number(value));
+  if (!ok) issues_.error(child(key), "expected " + range_text(range, integer) + ", got " + format_number(value));
   return ok;
 }
 
@@ -198,13 +200,15 @@ std::optional<std::int64_t> ObjectReader::optional_integer(const std::string& ke
   const json* value = find(key, false);
   if (value == nullptr) return std::nullopt;
   if (!value->is_number_integer() && !value->is_number_unsigned()) {
-    std::string expected = range == Range::Positive ? "an integer > 0" : "an integer";
-    if (range == Range::NonNegative) expected = "an integer >= 0";
-    issues_.error(child(key), "expected " + expected + ", got " + type_name(*value));
+    issues_.error(child(key), "expected " + range_text(range, true) + ", got " + type_name(*value));
     return std::nullopt;
   }
   const auto number = value->get<std::int64_t>();
-  if (!check_range(key, static_cast<double>(number), range)) return std::nullopt;
+  if (number > std::numeric_limits<int>::max()) {
+    issues_.error(child(key), "expected " + range_text(range, true) + " below 2^31, got " + std::to_string(number));
+    return std::nullopt;
+  }
+  if (!check_range(key, static_cast<double>(number), range, true)) return std::nullopt;
   return number;
 }
 

@@ -70,7 +70,7 @@ class ObjectReader {
 
  private:
   const nlohmann::json* find(const std::string& key, bool required);
-  bool check_range(const std::string& key, double value, Range range);
+  bool check_range(const std::string& key, double value, Range range, bool integer = false);
 
   const nlohmann::json* object_ = nullptr;
   std::string pointer_;

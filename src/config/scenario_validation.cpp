@@ -8,6 +8,16 @@ namespace {
 
 std::string str(long long value) { return std::to_string(value); }
 
+// Training runs on every rank; an inference scenario is one instance on every rank.
+void check_layout_covers_ranks(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ParallelLayout& p = scenario.parallel;
+  if (p.ranks() != scenario.ranks) {
+    issues.error("/parallel", "tp x pp x cp x dp = " + str(p.tp) + " x " + str(p.pp) + " x " + str(p.cp) + " x " +
+                                  str(p.dp) + " = " + str(p.ranks()) + ", expected the scenario's " +
+                                  str(scenario.ranks) + " ranks");
+  }
+}
+
 void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issues) {
   const ModelConfig& model = *scenario.model;
   const ParallelLayout& p = scenario.parallel;
@@ -49,11 +59,7 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
 void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
   const ParallelLayout& p = scenario.parallel;
   const TrainingWorkload& t = *scenario.training;
-  if (p.ranks() != scenario.ranks) {
-    issues.error("/parallel", "tp x pp x cp x dp = " + str(p.tp) + " x " + str(p.pp) + " x " + str(p.cp) + " x " +
-                                  str(p.dp) + " = " + str(p.ranks()) + ", expected the scenario's " +
-                                  str(scenario.ranks) + " ranks");
-  }
+  check_layout_covers_ranks(scenario, issues);
   if (t.seq_len % p.cp != 0) issues.error("/training/seq_len", "must be divisible by cp (" + str(p.cp) + ")");
   if (p.sequence_parallel && t.seq_len % (p.cp * p.tp) != 0) {
     issues.error("/training/seq_len", "with sequence_parallel, must be divisible by cp x tp (" + str(p.cp * p.tp) + ")");
@@ -79,10 +85,7 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
 
 void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) {
   const ParallelLayout& p = scenario.parallel;
-  if (p.tp * p.pp * p.dp * p.cp != scenario.ranks) {
-    issues.error("/parallel", "tp x pp x cp x dp = " + str(p.tp * p.pp * p.dp * p.cp) + ", expected the scenario's " +
-                                  str(scenario.ranks) + " ranks");
-  }
+  check_layout_covers_ranks(scenario, issues);
   const InferenceWorkload& w = *scenario.inference;
   if (scenario.model && w.input_len + w.output_len > scenario.model->max_seq_len) {
     issues.error("/inference/input_len", "input_len + output_len exceeds the model's max_seq_len (" +
