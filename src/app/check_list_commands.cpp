@@ -97,13 +97,14 @@ int list_command(const ListOptions& options) {
       std::cout << section << ":\n";
       if (out[section].empty()) std::cout << "  (none)\n";
       for (const auto& row : out[section]) {
-        const std::string key = row.contains("file") ? row["file"].get<std::string>() : row["name"].get<std::string>();
-        std::cout << "  " << key;
-        if (row.contains("error")) {
-          std::cout << "  INVALID: " << row["error"].get<std::string>() << '\n';
+        if (row.contains("family")) {
+          std::cout << "  " << row["name"].get<std::string>() << " [" << row["family"].get<std::string>()
+                    << "]: " << row["description"].get<std::string>() << '\n';
+        } else if (row.contains("error")) {
+          std::cout << "  " << row["file"].get<std::string>() << "  INVALID: " << row["error"].get<std::string>() << '\n';
         } else {
-          std::cout << "  " << row.value("name", "") << (row.contains("family") ? " [" + row["family"].get<std::string>() + "]" : "")
-                    << ": " << row["description"].get<std::string>() << '\n';
+          std::cout << "  " << row["file"].get<std::string>() << "  " << row["name"].get<std::string>() << ": "
+                    << row["description"].get<std::string>() << '\n';
         }
       }
     }

@@ -47,7 +47,7 @@ TEST_CASE("the same scenario and seed give byte-identical results apart from sim
   const auto a = temp_dir("det_a"), b = temp_dir("det_b");
   for (const auto& dir : {a, b}) {
     const auto result = run_moesim({"run", "scenarios/microbench_alltoall_64.json", "--out", dir, "--quiet",
-                                    "--set", "microbenchmark.operation=alltoallv"});
+                                    "--set", "microbenchmark.operation=all_to_all_v"});
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
   }
