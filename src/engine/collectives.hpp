@@ -1,0 +1,47 @@
+#pragma once
+// The collective library at run time: executes a CollectivePlan inside the calling SimGrid actor. Members meet at
+// an arrival barrier (HCCL collectives are synchronising), then each member posts its flows of each phase
+// (Mailbox put_async/get_async on mailboxes named per (dst, dst stream, src), at most `window` outstanding, in
+// pairwise-round order so windows cannot deadlock), waits, and sleeps latency_steps x alpha.
+// SimGrid-free header (pimpl); the implementation is collectives.cpp.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/topology_config.hpp"
+#include "engine/platform_builder.hpp"
+#include "model/op_graph.hpp"
+
+namespace moesim::engine {
+
+struct CommStats {
+  std::vector<double> link_bytes;  // per FabricRouter link, bytes of every flow routed over it
+  std::uint64_t flows = 0;
+  std::uint64_t sleeps = 0;
+};
+
+class CollectiveRunner {
+ public:
+  // member_streams[c][i]: stream of member i's op of collective c (receivers' mailboxes are per stream).
+  // window: comms (sends + receives) outstanding per actor at most (P1: SimGrid 3.32 pays O(outstanding) per
+  // completion).
+  CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology, const model::OpGraph& graph,
+                   std::vector<std::vector<int>> member_streams, CommStats& stats, std::size_t window);
+  ~CollectiveRunner();
+  CollectiveRunner(const CollectiveRunner&) = delete;
+  CollectiveRunner& operator=(const CollectiveRunner&) = delete;
+
+  // Contract: called from the actor of member `member` of collective `index`, exactly once per collective.
+  void run(int index, int member);
+  // Members that reached collective `index` so far (for deadlock reports); 0 when not started or finished.
+  int arrived(int index) const;
+  // Before simulation: every collective's pairs are routable on its plane (throws std::invalid_argument).
+  void check_all_routable() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moesim::engine

@@ -1,0 +1,56 @@
+#pragma once
+// Runs a model::OpGraph on a built Platform: one SimGrid actor per (rank, stream) that has ops. A stream runs its
+// ops in id order; an op starts once its deps (any rank, any stream) are done. Waiting uses one SimGrid semaphore
+// per actor, released by whoever completes the awaited op (no polling). SimGrid-free header (pimpl).
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/topology_config.hpp"
+#include "engine/collectives.hpp"
+#include "engine/platform_builder.hpp"
+#include "model/op_graph.hpp"
+
+namespace moesim::engine {
+
+struct ExecutorOptions {
+  // Merge consecutive compute ops of a stream whose deps are already met into one SimGrid execution; the merge
+  // stops at an op that another stream waits on, so notifications stay exact. Per-op times are the merged
+  // interval split in proportion to each op's roofline time.
+  bool coarsen_compute = true;
+  bool record_ops = true;
+  std::size_t comm_window = 128;  // outstanding comms per actor in a collective phase
+};
+
+struct OpInterval {
+  double start_s = -1.0;
+  double end_s = -1.0;
+};
+
+class Executor {
+ public:
+  // Validates what the run needs (roofline inputs, routability) and throws std::invalid_argument before any actor
+  // exists. The graph must already have passed model::validate.
+  Executor(const Platform& platform, const config::TopologyConfig& topology, const model::OpGraph& graph,
+           const ExecutorOptions& options);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  void create_actors();
+  // After Engine::run(): throws std::runtime_error describing stuck ops (deadlock, mismatched collective order)
+  // or an error raised inside an actor.
+  void check_finished() const;
+
+  const std::vector<OpInterval>& intervals() const;
+  double makespan_s() const;
+  std::uint64_t events() const;  // executions + flows + sleeps started
+  const CommStats& comm_stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace moesim::engine

@@ -1,0 +1,87 @@
+#include "engine/simulation.hpp"
+
+#include <xbt/log.h>
+
+#include <chrono>
+#include <set>
+#include <simgrid/s4u/Engine.hpp>
+#include <stdexcept>
+
+#include "engine/executor.hpp"
+#include "engine/platform_builder.hpp"
+
+namespace moesim::engine {
+
+namespace {
+
+bool g_simulated = false;
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+SimulationResult simulate(const config::TopologyConfig& topology, const model::OpGraph& graph,
+                          const EngineOptions& options) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (g_simulated) throw std::logic_error("simulate(): one simulation per process (SimGrid 3.32 keeps global state)");
+  model::validate(graph);
+  if (graph.num_ranks > topology.total_ranks()) {
+    throw std::invalid_argument("the graph uses " + std::to_string(graph.num_ranks) + " ranks but topology '" +
+                                topology.name + "' has " + std::to_string(topology.total_ranks()));
+  }
+  std::set<std::string> forced;
+  for (const model::Collective& c : graph.collectives) {
+    if (!c.fabric.empty()) forced.insert(c.fabric);
+  }
+  g_simulated = true;
+
+  // Silence SimGrid except critical errors; the deadlock report is ours (Executor::check_finished).
+  xbt_log_control_set("root.thres:critical");
+  xbt_log_control_set("ker_engine.app:file:/dev/null");
+  int argc = 1;
+  char name[] = "moesim";
+  char* argv[] = {name, nullptr};
+  // Deliberately never destroyed: one Engine per process, and its teardown at exit only costs time.
+  auto* engine = new simgrid::s4u::Engine(&argc, argv);
+  simgrid::s4u::Engine::set_config("network/model:CM02");      // closed-form bandwidth sharing (reference P5)
+  simgrid::s4u::Engine::set_config("network/crosstraffic:0");  // no 5% reverse traffic
+  simgrid::s4u::Engine::set_config("network/TCP-gamma:0");     // no TCP window cap (gamma / 2 latency)
+  simgrid::s4u::Engine::set_config("contexts/stack-size:" + std::to_string(options.actor_stack_bytes / 1024));
+  for (const std::string& setting : options.simgrid_config) simgrid::s4u::Engine::set_config(setting);
+
+  RouterOptions router_options;
+  router_options.aggregated_node_ports = options.aggregated_node_ports;
+  router_options.aggregate_above_ranks = options.aggregate_above_ranks;
+  const Platform platform = build_platform(topology, graph.num_ranks, {forced.begin(), forced.end()}, router_options);
+  SimulationResult result;
+  result.platform_setup_s = seconds_since(t0);
+
+  ExecutorOptions executor_options;
+  executor_options.coarsen_compute = options.coarsen_compute;
+  executor_options.record_ops = options.record_ops;
+  executor_options.comm_window = options.comm_window;
+  Executor executor(platform, topology, graph, executor_options);
+  executor.create_actors();
+  engine->run();
+  executor.check_finished();
+
+  result.makespan_s = executor.makespan_s();
+  result.events = executor.events();
+  result.flows = executor.comm_stats().flows;
+  if (options.record_ops) {
+    result.ops.reserve(graph.ops.size());
+    for (const OpInterval& interval : executor.intervals()) result.ops.push_back({interval.start_s, interval.end_s});
+  }
+  const auto& links = platform.router->links();
+  result.num_links = links.size();
+  const auto& bytes = executor.comm_stats().link_bytes;
+  for (std::size_t i = 0; i < links.size(); ++i) {
+    if (bytes[i] > 0.0) result.links.push_back({links[i].name, bytes[i], links[i].bandwidth_bytes_per_s});
+  }
+  result.wall_s = seconds_since(t0);
+  return result;
+}
+
+}  // namespace moesim::engine

@@ -1,0 +1,55 @@
+#pragma once
+// Engine entry point: topology + op graph -> simulated timings. SimGrid-free header.
+//
+// ONE SIMULATION PER PROCESS: SimGrid 3.32 keeps global state (clock, models, mailboxes) that a second Engine in
+// the same process inherits (shared/reference/simgrid-3.32.md section 4). simulate() refuses a second call with
+// std::logic_error; sweeps run one process per point (fork or separate runs). ctest runs each TEST_CASE in its
+// own process.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/topology_config.hpp"
+#include "model/op_graph.hpp"
+
+namespace moesim::engine {
+
+struct EngineOptions {
+  bool coarsen_compute = true;         // merge runs of ready compute ops on a stream (see ExecutorOptions)
+  bool record_ops = true;              // fill SimulationResult::ops
+  bool aggregated_node_ports = false;  // full-mesh fabrics as one aggregated port per rank (cheaper, see engine.md)
+  int aggregate_above_ranks = 64;      // full meshes larger than this are always aggregated
+  std::size_t comm_window = 128;       // comms outstanding per actor in a collective phase (>= 2)
+  std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
+  std::vector<std::string> simgrid_config;     // extra SimGrid "name:value" settings, applied last (experiments)
+};
+
+struct OpTiming {
+  double start_s = 0.0;
+  double end_s = 0.0;
+};
+
+struct LinkUsage {
+  std::string name;
+  double bytes = 0.0;  // sum over flows routed over it
+  double bandwidth_bytes_per_s = 0.0;
+};
+
+struct SimulationResult {
+  double makespan_s = 0.0;
+  std::vector<OpTiming> ops;     // indexed by OpId (empty when record_ops is off)
+  std::vector<LinkUsage> links;  // links that carried traffic, in link order
+  std::uint64_t events = 0;      // SimGrid activities started: executions, flows, sleeps
+  double wall_s = 0.0;           // whole call
+  double platform_setup_s = 0.0;
+  std::uint64_t flows = 0;
+  std::size_t num_links = 0;  // links in the platform
+};
+
+// Throws std::invalid_argument for a graph that does not fit the topology (ranks, unknown fabric, unroutable
+// group, zero-size collective, missing peak for a dtype), before simulating; std::runtime_error when the
+// simulation cannot finish (deadlock); std::logic_error on a second call in the same process.
+SimulationResult simulate(const config::TopologyConfig& topology, const model::OpGraph& graph,
+                          const EngineOptions& options = {});
+
+}  // namespace moesim::engine
