@@ -40,4 +40,11 @@ struct RunOptions {
 };
 int run_command(const RunOptions& options);
 
+struct ValidateOptions {
+  std::vector<std::string> paths;  // scenario files or folders; empty = scenarios/calibration
+  bool json = false;
+};
+// Runs every scenario with a `published` block (one process each) and prints published vs predicted.
+int validate_command(const ValidateOptions& options);
+
 }  // namespace moesim::app

@@ -46,6 +46,11 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--quiet", run.quiet, "no progress indicator");
   run_cmd->add_flag("--full", run.full_simulation, "switch off every engine reduction (coarsening, symmetry)");
 
+  ValidateOptions validate;
+  auto* validate_cmd = app.add_subcommand("validate", "run scenarios with a published figure and compare");
+  validate_cmd->add_option("paths", validate.paths, "scenario files or folders (default scenarios/calibration)");
+  validate_cmd->add_flag("--json", validate.json, "the rows as a JSON array on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -64,5 +69,6 @@ int main(int argc, char** argv) {
   if (check_cmd->parsed()) return check_command(check);
   if (list_cmd->parsed()) return list_command(list);
   if (run_cmd->parsed()) return run_command(run);
+  if (validate_cmd->parsed()) return validate_command(validate);
   return kExitInternal;
 }

@@ -84,15 +84,11 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
 }
 
 void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) {
-  const ParallelLayout& p = scenario.parallel;
   check_layout_covers_ranks(scenario, issues);
   const InferenceWorkload& w = *scenario.inference;
   if (scenario.model && w.input_len + w.output_len > scenario.model->max_seq_len) {
     issues.error("/inference/input_len", "input_len + output_len exceeds the model's max_seq_len (" +
                                              str(scenario.model->max_seq_len) + ")");
-  }
-  if (w.batch_size % p.dp != 0) {
-    issues.error("/inference/batch_size", "must be divisible by dp (" + str(p.dp) + ")");
   }
 }
 

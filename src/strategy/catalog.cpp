@@ -2,16 +2,29 @@
 
 #include <set>
 
+#include "strategy/inference_h2p.hpp"
+#include "strategy/inference_plan.hpp"
+
 namespace moesim::strategy {
 
 const std::vector<StrategyInfo>& strategy_catalog() {
   // Families add their built-ins here, one line each, as they land (training: issue #4, inference: #5).
-  static const std::vector<StrategyInfo> catalog = {};
+  auto no_params = [](config::ObjectReader& params) { params.finish(); };
+  static const std::vector<StrategyInfo> catalog = {
+      {"pipeline_schedule", "1f1b",
+       "1F1B (PipeDream-Flush): warm-up forwards then one forward / one backward (Megatron-LM, arXiv 2104.04473)",
+       no_params},
+      {"pipeline_schedule", "interleaved_1f1b",
+       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
+       no_params},
+      {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
+  };
   return catalog;
 }
 
 void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   std::set<std::string> seen;
+  std::set<std::string> families;
   for (const auto& spec : scenario.strategies) {
     const StrategyInfo* info = nullptr;
     for (const auto& candidate : strategy_catalog()) {
@@ -26,10 +39,14 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     }
     if (!seen.insert(spec.name).second) {
       issues.error(config::pointer_child(spec.pointer, "name"), "strategy \"" + spec.name + "\" listed twice");
+    } else if (!families.insert(info->family).second) {
+      issues.error(config::pointer_child(spec.pointer, "name"),
+                   "more than one \"" + info->family + "\" strategy (\"" + spec.name + "\"); pick one");
     }
     config::ObjectReader params(spec.params, config::pointer_child(spec.pointer, "params"), issues);
     info->check_params(params);
   }
+  check_inference_layout(scenario, issues);
 }
 
 }  // namespace moesim::strategy

@@ -1,0 +1,173 @@
+// `moesim validate`: runs every scenario that carries a `published` block and compares the simulated metric with
+// the published value. One simulation per process (SimGrid cannot run twice in a process): each scenario is run
+// by re-executing this binary (`/proc/self/exe run FILE --out TMP --quiet`) and reading TMP/summary.json.
+// Accuracy is a result, not an error: the exit code is 0 whenever every scenario ran (docs/validation.md).
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "app/commands.hpp"
+#include "app/errors.hpp"
+#include "app/scenario_loading.hpp"
+#include "config/config_error.hpp"
+
+namespace moesim::app {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> scenario_files(const std::vector<std::string>& paths) {
+  std::vector<std::string> files;
+  for (const auto& path : paths) {
+    if (fs::is_directory(path)) {
+      std::vector<std::string> found;
+      for (const auto& entry : fs::recursive_directory_iterator(path)) {
+        if (entry.is_regular_file() && entry.path().extension() == ".json") found.push_back(entry.path().string());
+      }
+      std::sort(found.begin(), found.end());
+      files.insert(files.end(), found.begin(), found.end());
+    } else if (fs::is_regular_file(path)) {
+      files.push_back(path);
+    } else {
+      throw std::invalid_argument(path + ": no such scenario file or folder");
+    }
+  }
+  return files;
+}
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Runs `moesim run FILE --out DIR --quiet` in a child process; returns its exit code (stdout/stderr to DIR/log).
+int run_child(const std::string& file, const fs::path& dir) {
+  const std::string out = dir.string();
+  const std::string log = (dir / "log").string();
+  const pid_t pid = fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      close(fd);
+    }
+    std::vector<std::string> args = {"moesim", "run", file, "--out", out, "--quiet"};
+    std::vector<char*> argv;
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0) throw std::runtime_error("waitpid failed");
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// The last "moesim: error:" line of a child's log, for the row.
+std::string child_error(const fs::path& dir) {
+  const std::string log = read_all(dir / "log");
+  const auto at = log.rfind("moesim: error: ");
+  if (at == std::string::npos) return "run failed";
+  const auto end = log.find('\n', at);
+  return log.substr(at + 15, end == std::string::npos ? std::string::npos : end - at - 15);
+}
+
+json validate_one(const config::ScenarioConfig& scenario, const fs::path& work, int& exit_code) {
+  const auto& published = *scenario.published;
+  json row = {{"file", scenario.file},
+              {"scenario", scenario.name},
+              {"metric", published.metric},
+              {"published", published.value},
+              {"tolerance_rel", published.tolerance_rel},
+              {"source", published.source}};
+  const int code = run_child(scenario.file, work);
+  if (code != kExitOk) {
+    row["error"] = child_error(work);
+    exit_code = std::max(exit_code, code == kExitBadInput ? kExitBadInput : kExitInternal);
+    return row;
+  }
+  const json summary = json::parse(read_all(work / "summary.json"));
+  const json& metrics = summary.at("metrics");
+  if (!metrics.contains(published.metric) || !metrics[published.metric].is_number()) {
+    row["error"] = "metric \"" + published.metric + "\" is not a number in summary.json \"metrics\"";
+    exit_code = std::max(exit_code, kExitBadInput);
+    return row;
+  }
+  const double predicted = metrics[published.metric].get<double>();
+  const double relative = (predicted - published.value) / published.value;
+  row["predicted"] = predicted;
+  row["relative_error"] = relative;
+  row["within_tolerance"] = std::isfinite(relative) && std::abs(relative) <= published.tolerance_rel;
+  return row;
+}
+
+std::string table_text(const json& rows) {
+  std::string out;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-34s %-10s %12s %12s %9s %6s  %s\n", "scenario", "metric", "published",
+                "predicted", "rel.err", "tol", "within");
+  out += line;
+  int within = 0;
+  for (const auto& row : rows) {
+    const std::string name = row["scenario"].get<std::string>();
+    const std::string metric = row["metric"].get<std::string>();
+    if (row.contains("error")) {
+      std::snprintf(line, sizeof line, "%-34s %-10s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name.c_str(), metric.c_str(),
+                    row["published"].get<double>(), "-", "-", row["tolerance_rel"].get<double>() * 100,
+                    row["error"].get<std::string>().c_str());
+    } else {
+      const bool ok = row["within_tolerance"].get<bool>();
+      within += ok ? 1 : 0;
+      std::snprintf(line, sizeof line, "%-34s %-10s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name.c_str(), metric.c_str(),
+                    row["published"].get<double>(), row["predicted"].get<double>(),
+                    row["relative_error"].get<double>() * 100, row["tolerance_rel"].get<double>() * 100,
+                    ok ? "yes" : "no");
+    }
+    out += line;
+  }
+  out += std::to_string(within) + " of " + std::to_string(rows.size()) + " scenario(s) within tolerance\n";
+  return out;
+}
+
+}  // namespace
+
+int validate_command(const ValidateOptions& options) {
+  return guarded([&] {
+    const auto paths = options.paths.empty() ? std::vector<std::string>{"scenarios/calibration"} : options.paths;
+    std::vector<config::ScenarioConfig> scenarios;
+    for (const auto& file : scenario_files(paths)) {
+      auto scenario = load_checked_scenario(file, {});
+      if (scenario.published) scenarios.push_back(std::move(scenario));
+    }
+    if (scenarios.empty()) throw std::invalid_argument("no scenario with a \"published\" block in the given paths");
+    char dir_template[] = "/tmp/moesim_validate_XXXXXX";
+    if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("cannot create a temporary folder in /tmp");
+    const fs::path root = dir_template;
+    json rows = json::array();
+    int exit_code = kExitOk;
+    for (std::size_t i = 0; i < scenarios.size(); ++i) {
+      const fs::path work = root / std::to_string(i);
+      fs::create_directories(work);
+      rows.push_back(validate_one(scenarios[i], work, exit_code));
+    }
+    std::error_code ignored;
+    fs::remove_all(root, ignored);
+    std::cout << (options.json ? rows.dump(2) + "\n" : table_text(rows));
+    return exit_code;
+  });
+}
+
+}  // namespace moesim::app

@@ -1,0 +1,82 @@
+// `moesim validate`: one row per calibration scenario with a finite prediction, JSON and text forms, bad input.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> calibration_scenarios_with_published() {
+  std::vector<std::string> names;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(MOESIM_SOURCE_DIR) + "/scenarios/calibration")) {
+    if (entry.path().extension() != ".json") continue;
+    const auto j = json::parse(read_text_file(entry.path().string()));
+    if (j.contains("published")) names.push_back(j["name"].get<std::string>());
+  }
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("every inference calibration scenario passes check and carries a published block") {
+  for (const char* name :
+       {"pro_moe_800i_a2_decode_bs1", "pro_moe_800i_a2_decode_bs456", "pro_moe_800i_a2_prefill_2x2048",
+        "pro_moe_300i_duo_decode_bs1", "pro_moe_300i_duo_decode_bs80"}) {
+    const std::string file = std::string("scenarios/calibration/") + name + ".json";
+    const auto result = run_moesim({"check", file});
+    INFO(file << "\n" << result.err);
+    CHECK(result.exit_code == 0);
+    CHECK(result.out.find("published") != std::string::npos);
+    CHECK(result.out.find("tolerance") == std::string::npos);  // printed as (+-10%)
+    CHECK(result.out.find("(+-10%)") != std::string::npos);
+  }
+}
+
+TEST_CASE("validate --json gives one row per calibration scenario with a finite prediction") {
+  const auto result = run_moesim({"validate", "scenarios/calibration", "--json"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  const auto rows = json::parse(result.out);
+  const auto expected = calibration_scenarios_with_published();
+  REQUIRE(rows.size() == expected.size());
+  for (const auto& row : rows) {
+    INFO(row.dump());
+    CHECK_FALSE(row.contains("error"));
+    CHECK(std::find(expected.begin(), expected.end(), row["scenario"].get<std::string>()) != expected.end());
+    const double predicted = row["predicted"].get<double>();
+    CHECK(std::isfinite(predicted));
+    CHECK(predicted > 0);
+    const double published = row["published"].get<double>();
+    CHECK(row["relative_error"].get<double>() == Approx((predicted - published) / published));
+    CHECK(row["within_tolerance"].get<bool>() ==
+          (std::abs(predicted - published) <= row["tolerance_rel"].get<double>() * published));
+  }
+}
+
+TEST_CASE("validate prints a table row per scenario and a count") {
+  const auto result = run_moesim({"validate"});
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("published") != std::string::npos);
+  CHECK(result.out.find("predicted") != std::string::npos);
+  for (const auto& name : calibration_scenarios_with_published()) {
+    INFO(name);
+    CHECK(result.out.find(name + " ") != std::string::npos);
+  }
+  CHECK(result.out.find("scenario(s) within tolerance") != std::string::npos);
+}
+
+TEST_CASE("validate on a missing path or on scenarios without a published figure is bad input") {
+  auto result = run_moesim({"validate", "scenarios/no_such_folder"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find("no_such_folder") != std::string::npos);
+  result = run_moesim({"validate", "scenarios/pro_moe_800i_a2_decode.json"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.err.find("published") != std::string::npos);
+  result = run_moesim({"validate", "--help"});
+  CHECK(result.exit_code == 0);
+}

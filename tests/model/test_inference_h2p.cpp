@@ -1,0 +1,131 @@
+// H2P static step ([P] §4.2.1): the collective sequence of each layer (kinds, groups, sizes), padding, the norm
+// on the token shard, and FLOPs conserved against the model statistics.
+#include <catch2/catch.hpp>
+
+#include "config/scenario_config.hpp"
+#include "model/inference_step_graph.hpp"
+#include "model/model_stats.hpp"
+
+using namespace moesim;
+
+namespace {
+
+config::ScenarioConfig duo_scenario(int batch) {
+  auto s = config::load_scenario(std::string(MOESIM_SOURCE_DIR) +
+                                 "/scenarios/calibration/pro_moe_300i_duo_decode_bs80.json");
+  s.inference->batch_size = batch;
+  return s;
+}
+
+model::InferenceStepPlan h2p_plan() {
+  model::InferenceStepPlan plan;
+  plan.comm = model::InferenceComm::H2P;
+  plan.shared_expert_tp = 8;
+  return plan;
+}
+
+std::vector<const model::Collective*> layer_collectives(const model::OpGraph& g, const std::string& prefix,
+                                                        std::vector<std::string>* names = nullptr) {
+  std::vector<const model::Collective*> out;
+  std::vector<int> seen;
+  for (const auto& op : g.ops) {
+    if (op.kind != model::OpKind::Collective || op.name.rfind(prefix, 0) != 0) continue;
+    if (std::find(seen.begin(), seen.end(), op.collective) != seen.end()) continue;
+    seen.push_back(op.collective);
+    out.push_back(&g.collectives[static_cast<std::size_t>(op.collective)]);
+    if (names) names->push_back(op.name);
+  }
+  return out;
+}
+
+const model::Op& find_op(const model::OpGraph& g, const std::string& name, int rank) {
+  for (const auto& op : g.ops) {
+    if (op.name == name && op.rank == rank) return op;
+  }
+  FAIL("no op " << name << " on rank " << rank);
+  return g.ops.front();
+}
+
+}  // namespace
+
+TEST_CASE("h2p layer: TP AllGather, TP ReduceScatter per DP group, then global AllGather and ReduceScatter") {
+  const auto s = duo_scenario(80);
+  const auto g = model::build_inference_step_graph(s, h2p_plan());
+  model::validate(g);
+  std::vector<std::string> names;
+  const auto c = layer_collectives(g, "L0.", &names);
+  REQUIRE(c.size() == 6);
+  const std::vector<std::string> expected_names = {"L0.attn_allgather",     "L0.attn_allgather",
+                                                   "L0.attn_reducescatter", "L0.attn_reducescatter",
+                                                   "L0.moe_allgather",      "L0.moe_reducescatter"};
+  CHECK(names == expected_names);
+  const double hidden = 5120;
+  // Attention groups: ranks 0-3 and 4-7 (one CPU domain each), 40 sequences each.
+  for (int i = 0; i < 4; ++i) {
+    const auto kind = i < 2 ? model::CollectiveKind::AllGather : model::CollectiveKind::ReduceScatter;
+    CHECK(c[i]->kind == kind);
+    CHECK(c[i]->elements == Approx(40 * hidden));
+    CHECK(c[i]->ranks == std::vector<int>{4 * (i % 2), 4 * (i % 2) + 1, 4 * (i % 2) + 2, 4 * (i % 2) + 3});
+    CHECK(c[i]->dtype == config::Dtype::FP16);  // W8A8: fp16 activations between the INT8 GEMMs
+  }
+  CHECK(c[4]->kind == model::CollectiveKind::AllGather);
+  CHECK(c[5]->kind == model::CollectiveKind::ReduceScatter);
+  for (int i = 4; i < 6; ++i) {
+    CHECK(c[i]->ranks.size() == 8);
+    CHECK(c[i]->elements == Approx(80 * hidden));
+  }
+  CHECK(layer_collectives(g, "L0.attn_allreduce").empty());
+  // 48 layers x 6, plus the head's AllGather of hidden states and of logits in each of the 2 DP groups.
+  CHECK(g.collectives.size() == 48 * 6 + 2 + 2);
+}
+
+TEST_CASE("h2p pads each DP group's tokens to a multiple of its TP size") {
+  const auto g = model::build_inference_step_graph(duo_scenario(1), h2p_plan());
+  const auto c = layer_collectives(g, "L5.");
+  REQUIRE(c.size() == 6);
+  CHECK(c[0]->elements == Approx(4 * 5120.0));  // 1 sequence padded to 4 in the busiest group
+  CHECK(c[4]->elements == Approx(8 * 5120.0));  // both groups' padded shards gathered on every rank
+  CHECK(model::padded_tokens(41, 4) == 44);
+  // Padding rows route like one token: batch 1 still reads exactly 2 experts per EP rank (MoGE, ep 4).
+  const auto s = duo_scenario(1);
+  const double expert_half = model::expert_params(*s.model) / 2;  // expert_tp 2
+  CHECK(find_op(g, "L0.routed_experts", 3).compute.bytes == Approx(2 * expert_half + 8.0 * 8 / 4 * 2 * 5120 * 2));
+}
+
+TEST_CASE("h2p runs the norm on the 1/tp token shard before the AllGather, the ablation on all tokens") {
+  const auto s = duo_scenario(80);
+  auto plan = h2p_plan();
+  const auto shard = find_op(model::build_inference_step_graph(s, plan), "L0.attn_norm", 0).compute.flops;
+  plan.allgather_after_norm = false;
+  const auto g = model::build_inference_step_graph(s, plan);
+  CHECK(find_op(g, "L0.attn_norm", 0).compute.flops == Approx(4 * shard));  // -75% norm compute at tp 4
+  // Without the shard norm the AllGather comes first: it precedes the norm in the op order.
+  std::size_t gather = 0, norm = 0;
+  for (std::size_t i = 0; i < g.ops.size(); ++i) {
+    if (g.ops[i].name == "L0.attn_allgather" && gather == 0) gather = i;
+    if (g.ops[i].name == "L0.attn_norm" && norm == 0) norm = i;
+  }
+  CHECK(gather < norm);
+}
+
+TEST_CASE("h2p expert FLOPs over all ranks equal top_k routed plus all shared experts per token") {
+  const auto s = duo_scenario(80);
+  const auto g = model::build_inference_step_graph(s, h2p_plan());
+  double routed = 0, shared = 0;
+  for (const auto& op : g.ops) {
+    if (op.name.find(".routed_experts") != std::string::npos) routed += op.compute.flops;
+    if (op.name.find(".shared_experts") != std::string::npos) shared += op.compute.flops;
+  }
+  const auto f = model::flops_breakdown(*s.model, 2048, false);
+  CHECK(routed == Approx(80.0 * f.routed_experts));
+  CHECK(shared == Approx(80.0 * f.shared_experts));
+  // Routed experts: 80 x 8 / ep 4 = 160 assignments per rank, each through half an expert (expert_tp 2).
+  CHECK(find_op(g, "L0.routed_experts", 0).compute.flops == Approx(2.0 * 160 * model::expert_params(*s.model) / 2));
+}
+
+TEST_CASE("h2p refuses experts that do not span every rank, and attention dp without h2p") {
+  auto s = duo_scenario(80);
+  CHECK_THROWS_WITH(model::build_inference_step_graph(s), Catch::Contains("/parallel/dp"));
+  s.parallel.expert_tp = 1;
+  CHECK_THROWS_WITH(model::build_inference_step_graph(s, h2p_plan()), Catch::Contains("ep x expert_tp must be 8"));
+}
