@@ -12,8 +12,12 @@
 #include "engine/simulation.hpp"
 #include "metrics/chrome_trace.hpp"
 #include "metrics/summary.hpp"
+#include "metrics/training_metrics.hpp"
 #include "model/inference_step_graph.hpp"
 #include "model/microbenchmark_graph.hpp"
+#include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_step_builder.hpp"
+#include "strategy/inference_plan.hpp"
 
 namespace moesim::app {
 
@@ -21,15 +25,18 @@ using nlohmann::json;
 
 namespace {
 
-model::OpGraph build_graph(const config::ScenarioConfig& scenario) {
+model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation) {
   switch (scenario.type) {
     case config::ScenarioType::Microbenchmark:
       return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);
-    case config::ScenarioType::Training:
-      throw std::runtime_error("training simulation is not available yet (issue #4); `moesim check` validates " +
-                               scenario.file);
+    case config::ScenarioType::Training: {
+      strategy::TrainingStepOptions training_options;
+      training_options.reduce_dp = !full_simulation;  // DP-symmetry reduction unless --full
+      return strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options)
+          .graph;
+    }
     case config::ScenarioType::Inference:
-      return model::build_inference_step_graph(scenario);
+      return strategy::build_inference_step(scenario);
   }
   throw std::logic_error("unknown scenario type");
 }
@@ -82,7 +89,7 @@ int run_command(const RunOptions& options) {
   return guarded([&] {
     const auto wall_start = std::chrono::steady_clock::now();
     const auto scenario = load_checked_scenario(options.scenario, options.overrides);
-    const model::OpGraph graph = build_graph(scenario);
+    const model::OpGraph graph = build_graph(scenario, options.full_simulation);
 
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
@@ -93,6 +100,8 @@ int run_command(const RunOptions& options) {
       workload_metrics = microbenchmark_metrics(scenario, graph, result);
     } else if (scenario.type == config::ScenarioType::Inference) {
       workload_metrics = inference_metrics(scenario, result);
+    } else if (scenario.type == config::ScenarioType::Training) {
+      workload_metrics = metrics::training_metrics(scenario, graph, result);
     }
     metrics::EngineFigures figures;
     figures.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

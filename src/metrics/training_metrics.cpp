@@ -1,0 +1,160 @@
+#include "metrics/training_metrics.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "metrics/npu_usage.hpp"
+#include "model/model_stats.hpp"
+#include "model/training_layout.hpp"
+#include "model/training_memory.hpp"
+
+namespace moesim::metrics {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+using Interval = std::pair<double, double>;
+
+std::vector<Interval> merged(std::vector<Interval> v) {
+  std::sort(v.begin(), v.end());
+  std::vector<Interval> out;
+  for (const auto& i : v) {
+    if (i.second <= i.first) continue;
+    if (!out.empty() && i.first <= out.back().second) {
+      out.back().second = std::max(out.back().second, i.second);
+    } else {
+      out.push_back(i);
+    }
+  }
+  return out;
+}
+
+double clipped_length(const std::vector<Interval>& v, double lo, double hi) {
+  double total = 0.0;
+  for (const auto& [a, b] : v) total += std::max(0.0, std::min(b, hi) - std::max(a, lo));
+  return total;
+}
+
+}  // namespace
+
+double training_model_flops(const config::ScenarioConfig& scenario) {
+  const auto& t = *scenario.training;
+  const double tokens = double(t.global_batch_size) * t.seq_len;
+  return 3.0 * model::flops_per_token_forward(*scenario.model, t.seq_len) * tokens;
+}
+
+PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::SimulationResult& result) {
+  PipelineTimeline out;
+  if (result.ops.size() != graph.ops.size() || !(result.makespan_s > 0.0)) return out;
+  double lo = std::numeric_limits<double>::max(), hi = 0.0;
+  const auto ranks = static_cast<std::size_t>(graph.num_ranks);
+  std::vector<std::vector<Interval>> compute(ranks), pipeline_comm(ranks), comm(ranks);
+  for (std::size_t id = 0; id < graph.ops.size(); ++id) {
+    const auto& op = graph.ops[id];
+    const Interval i{result.ops[id].start_s, result.ops[id].end_s};
+    const auto r = static_cast<std::size_t>(op.rank);
+    if (op.kind == model::OpKind::Compute) {
+      compute[r].push_back(i);
+      if (op.phase == "optimizer") continue;
+      lo = std::min(lo, i.first);
+      hi = std::max(hi, i.second);
+    } else if (op.kind == model::OpKind::Collective || op.phase == "dp_comm") {  // incl. the reduction's latency
+      comm[r].push_back(i);
+      if (op.phase != "dp_comm") pipeline_comm[r].push_back(i);
+    }
+  }
+  if (!(hi > lo)) return out;
+  out.window_s = hi - lo;
+  double bubble = 0.0, exposed = 0.0, busy = 0.0;
+  for (std::size_t r = 0; r < ranks; ++r) {
+    const auto c = merged(compute[r]);
+    auto work = c;
+    const auto pc = merged(pipeline_comm[r]);
+    work.insert(work.end(), pc.begin(), pc.end());
+    bubble += out.window_s - clipped_length(merged(work), lo, hi);
+    auto all = c;
+    const auto m = merged(comm[r]);
+    all.insert(all.end(), m.begin(), m.end());
+    const double c_step = clipped_length(c, 0.0, result.makespan_s);
+    busy += c_step;
+    exposed += clipped_length(merged(all), 0.0, result.makespan_s) - c_step;
+  }
+  out.bubble_fraction = bubble / (out.window_s * static_cast<double>(ranks));
+  out.exposed_comm_fraction = exposed / (result.makespan_s * static_cast<double>(ranks));
+  out.compute_fraction = busy / (result.makespan_s * static_cast<double>(ranks));
+  return out;
+}
+
+json training_memory_json(const config::ScenarioConfig& scenario,
+                          const std::vector<std::vector<strategy::PipelineTask>>& stage_orders) {
+  const auto stages = model::assign_layers(*scenario.model, scenario.parallel);
+  const auto& p = scenario.parallel;
+  json per_stage = json::array();
+  model::StageMemory worst;
+  bool first = true;
+  for (int s = 0; s < p.pp; ++s) {
+    std::vector<int> per_chunk;
+    strategy::peak_in_flight(stage_orders[static_cast<std::size_t>(s)], p.vpp, &per_chunk);
+    const auto memory = model::stage_memory(scenario, stages, s, per_chunk);
+    per_stage.push_back({{"stage", s},
+                         {"peak_gib", memory.breakdown.total() / kGiB},
+                         {"in_flight_micro_batches", memory.in_flight_micro_batches}});
+    if (first || memory.breakdown.total() > worst.breakdown.total()) worst = memory;
+    first = false;
+  }
+  const auto& b = worst.breakdown;
+  json modules = json::object();
+  for (const auto& [module, bytes] : b.activations_by_module) modules[module] = bytes / kGiB;
+  const int stage_size = p.tp * p.cp * p.dp;
+  return {{"peak_memory_gib", b.total() / kGiB},
+          {"device_memory_gib", worst.capacity_bytes / kGiB},
+          {"oom", worst.oom},
+          {"oom_rank", worst.oom ? json(worst.stage * stage_size) : json(nullptr)},
+          {"peak_stage", worst.stage},
+          {"memory_breakdown_gib",
+           {{"weights", b.weights_bytes / kGiB},
+            {"gradients", b.gradients_bytes / kGiB},
+            {"optimizer_states", b.optimizer_bytes / kGiB},
+            {"activations", b.activations_bytes / kGiB},
+            {"comm_buffers", b.comm_buffers_bytes / kGiB},
+            {"workspace", b.workspace_bytes / kGiB},
+            {"activations_by_module", modules}}},
+          {"memory_per_stage", per_stage}};
+}
+
+json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
+                      const engine::SimulationResult& result) {
+  const auto& t = *scenario.training;
+  const auto& p = scenario.parallel;
+  const auto schedule = strategy::make_pipeline_schedule(scenario);
+  const int micro_batches = config::micro_batches_per_step(scenario);
+  std::vector<std::vector<strategy::PipelineTask>> orders;
+  for (int s = 0; s < p.pp; ++s) orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
+  const double step_s = result.makespan_s;
+  const double tokens = double(t.global_batch_size) * t.seq_len;
+  const double flops = training_model_flops(scenario);
+  const double peak = scenario.topology.device.peak(config::Dtype::BF16);
+  const auto timeline = pipeline_timeline(graph, result);
+  json m = {{"step_time_s", step_s},
+            {"tokens_per_step", tokens},
+            {"tokens_per_s", tokens / step_s},
+            {"model_flops_per_step", flops},
+            {"mfu", flops / (step_s * scenario.ranks * peak)},
+            {"bubble_fraction", timeline.bubble_fraction},
+            {"exposed_comm_fraction", timeline.exposed_comm_fraction},
+            {"compute_fraction", timeline.compute_fraction},
+            {"pipeline_window_s", timeline.window_s},
+            {"schedule", schedule->name()},
+            {"micro_batches", micro_batches},
+            {"simulated_dp", graph.num_ranks / (p.tp * p.cp * p.pp)},
+            {"full_dp", p.dp}};
+  m.update(training_memory_json(scenario, orders));
+  json phases = json::object();
+  for (const auto& [phase, seconds] : phase_time_s(graph, result)) phases[phase] = seconds;
+  m["phase_time_s"] = phases;
+  return m;
+}
+
+}  // namespace moesim::metrics

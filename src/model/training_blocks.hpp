@@ -1,0 +1,66 @@
+#pragma once
+// Graph building blocks of a training step: the op list of one pipeline slot (transformer layer, MTP module),
+// the embedding and the LM head + loss, for ONE micro-batch on ONE rank, in forward, backward-input (dx) and
+// backward-weight (dw) form, with FLOPs/bytes from model_stats and the TP / CP / EP collectives they need.
+// Collectives name a group kind; the step builder (strategy/training_step_builder) resolves it to ranks.
+// Conventions (sharding, which collective where, dx/dw costs): docs/training.md ("Per-layer blocks").
+#include <string>
+#include <vector>
+
+#include "config/model_config.hpp"
+#include "config/scenario_config.hpp"
+#include "model/op_graph.hpp"
+#include "model/training_layout.hpp"
+
+namespace moesim::model {
+
+enum class Pass { Forward, BackwardInput, BackwardWeight };
+enum class GroupKind { Tp, Cp, Ep, ExpertTp };
+
+struct BlockOp {
+  std::string name;   // module, e.g. "attn_core", "dispatch"
+  std::string phase;  // breakdown key: attention, ffn, moe, embedding, head, mtp, tp_comm, cp_comm, ep_comm
+  bool collective = false;
+  ComputeCost cost;  // compute ops
+  // collectives: nccl-tests sizes (op_graph.hpp); AllToAllV: elements each rank sends, spread evenly over the group
+  CollectiveKind kind = CollectiveKind::AllReduce;
+  GroupKind group = GroupKind::Tp;
+  double elements = 0.0;
+  Dtype dtype = Dtype::BF16;
+  // forward ops only: how the backward treats them
+  double dx_factor = 1.0;  // dx cost = forward cost x this (0: no input gradient, e.g. the embedding lookup)
+  bool weights = false;    // has a weight gradient (dw op with the forward cost)
+  bool mirrored = true;    // collectives: mirrored in the backward (AllGather <-> ReduceScatter, A2A <-> A2A)
+};
+
+// Per-micro-batch, per-rank shape of the work.
+struct TrainingShape {
+  double tokens = 0.0;   // tokens of one micro-batch on one CP shard: micro_batch_size x seq_len / cp
+  double seq_len = 0.0;  // full sequence (mean causal context seq_len / 2, as in model_stats)
+  int tp = 1;
+  int cp = 1;
+  int ep_size = 1;  // expert-parallel size (ep, or ep x tp with tp_extend_ep)
+  int etp = 1;      // expert tensor parallel
+  bool sequence_parallel = false;
+  Dtype dtype = Dtype::BF16;
+  double tokens_sp() const { return sequence_parallel ? tokens / tp : tokens; }  // tokens held between TP blocks
+  double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)
+};
+TrainingShape training_shape(const config::ScenarioConfig& scenario);
+
+// Forward op list of one slot (a padding slot has none); backward lists are derived from it by
+// backward_ops(). Embedding / head blocks are separate (the builder adds them on the first / last virtual stage).
+std::vector<BlockOp> layer_forward(const config::ModelConfig& model, const TrainingShape& shape, bool moe_layer);
+std::vector<BlockOp> mtp_forward(const config::ModelConfig& model, const TrainingShape& shape);
+std::vector<BlockOp> embedding_forward(const config::ModelConfig& model, const TrainingShape& shape);
+std::vector<BlockOp> head_forward(const config::ModelConfig& model, const TrainingShape& shape);
+std::vector<BlockOp> slot_forward(const config::ModelConfig& model, const TrainingShape& shape, const LayerSlot& slot);
+
+// dx: the forward list reversed, compute ops scaled by dx_factor, collectives mirrored. dw: one op per forward op
+// with weights, in backward order, with the forward cost (dW = X^T dY costs what Y = X W costs).
+std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass);
+
+// Sum of compute FLOPs of a list, optionally only the "model FLOPs" classes (matmul, grouped matmul, attention).
+double block_flops(const std::vector<BlockOp>& ops, bool model_flops_only);
+
+}  // namespace moesim::model

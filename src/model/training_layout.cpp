@@ -1,0 +1,144 @@
+#include "model/training_layout.hpp"
+
+#include <stdexcept>
+#include <string>
+
+namespace moesim::model {
+
+TrainingLayout::TrainingLayout(const config::ParallelLayout& parallel, int dp)
+    : tp_(parallel.tp),
+      cp_(parallel.cp),
+      dp_(dp),
+      pp_(parallel.pp),
+      ep_size_(parallel.expert_parallel_size()),
+      etp_(parallel.expert_tp),
+      stage_size_(parallel.tp * parallel.cp * dp) {
+  if (tp_ < 1 || cp_ < 1 || dp_ < 1 || pp_ < 1 || ep_size_ < 1 || etp_ < 1) {
+    throw std::invalid_argument("training layout: every parallel size must be >= 1");
+  }
+  if (stage_size_ % (ep_size_ * etp_) != 0) {
+    throw std::invalid_argument("training layout: expert-parallel size x expert_tp (" +
+                                std::to_string(ep_size_ * etp_) + ") must divide tp x cp x dp (" +
+                                std::to_string(stage_size_) + ")");
+  }
+}
+
+int TrainingLayout::rank(const RankCoord& c) const {
+  return c.tp + tp_ * (c.cp + cp_ * (c.dp + dp_ * c.pp));
+}
+
+RankCoord TrainingLayout::coord(int rank) const {
+  RankCoord c;
+  c.tp = rank % tp_;
+  c.cp = (rank / tp_) % cp_;
+  c.dp = (rank / (tp_ * cp_)) % dp_;
+  c.pp = rank / stage_size_;
+  return c;
+}
+
+std::vector<int> TrainingLayout::stage_ranks(int stage) const {
+  std::vector<int> ranks;
+  for (int i = 0; i < stage_size_; ++i) ranks.push_back(stage * stage_size_ + i);
+  return ranks;
+}
+
+std::vector<int> TrainingLayout::tp_group(int rank) const {
+  RankCoord c = coord(rank);
+  std::vector<int> group;
+  for (c.tp = 0; c.tp < tp_; ++c.tp) group.push_back(this->rank(c));
+  return group;
+}
+
+std::vector<int> TrainingLayout::cp_group(int rank) const {
+  RankCoord c = coord(rank);
+  std::vector<int> group;
+  for (c.cp = 0; c.cp < cp_; ++c.cp) group.push_back(this->rank(c));
+  return group;
+}
+
+std::vector<int> TrainingLayout::dense_dp_group(int rank) const {
+  RankCoord c = coord(rank);
+  std::vector<int> group;
+  for (c.dp = 0; c.dp < dp_; ++c.dp) {
+    for (c.cp = 0; c.cp < cp_; ++c.cp) group.push_back(this->rank(c));
+  }
+  return group;
+}
+
+// Stage-local index i = etp_index + etp x (ep_index + ep_size x edp_index).
+std::vector<int> TrainingLayout::ep_group(int rank) const {
+  const int i = stage_index(rank);
+  const int etp_index = i % etp_;
+  const int edp_index = i / (etp_ * ep_size_);
+  std::vector<int> group;
+  for (int e = 0; e < ep_size_; ++e) group.push_back(stage_base(rank) + etp_index + etp_ * (e + ep_size_ * edp_index));
+  return group;
+}
+
+std::vector<int> TrainingLayout::expert_tp_group(int rank) const {
+  const int i = stage_index(rank);
+  std::vector<int> group;
+  for (int t = 0; t < etp_; ++t) group.push_back(stage_base(rank) + (i - i % etp_) + t);
+  return group;
+}
+
+std::vector<int> TrainingLayout::expert_dp_group(int rank) const {
+  const int i = stage_index(rank);
+  const int within = i % (etp_ * ep_size_);
+  std::vector<int> group;
+  for (int d = 0; d < stage_size_ / (etp_ * ep_size_); ++d) {
+    group.push_back(stage_base(rank) + within + d * etp_ * ep_size_);
+  }
+  return group;
+}
+
+std::vector<std::vector<int>> TrainingLayout::stage_groups(int stage,
+                                                           std::vector<int> (TrainingLayout::*group)(int) const) const {
+  std::vector<std::vector<int>> groups;
+  std::vector<char> seen(static_cast<std::size_t>(stage_size_), 0);
+  for (int r : stage_ranks(stage)) {
+    if (seen[static_cast<std::size_t>(stage_index(r))]) continue;
+    auto members = (this->*group)(r);
+    for (int m : members) seen[static_cast<std::size_t>(stage_index(m))] = 1;
+    groups.push_back(std::move(members));
+  }
+  return groups;
+}
+
+int TrainingLayout::at_stage(int rank, int stage) const {
+  return stage * stage_size_ + stage_index(rank);
+}
+
+int TrainingLayout::ep_span_replicas() const {
+  const int replica = tp_ * cp_;
+  const int group = ep_size_ * etp_;
+  return group <= replica ? 1 : (group + replica - 1) / replica;
+}
+
+std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel) {
+  std::vector<LayerSlot> slots;
+  const int front_padding = parallel.padding_layers / 2;
+  for (int i = 0; i < front_padding; ++i) slots.push_back({SlotKind::Padding, i});
+  for (int l = 0; l < model.num_layers; ++l) slots.push_back({SlotKind::Layer, l});
+  for (int i = front_padding; i < parallel.padding_layers; ++i) slots.push_back({SlotKind::Padding, i});
+  for (int m = 0; m < model.mtp_layers; ++m) slots.push_back({SlotKind::Mtp, m});
+  const int virtual_stages = parallel.pp * parallel.vpp;
+  if (virtual_stages < 1 || slots.size() % static_cast<std::size_t>(virtual_stages) != 0) {
+    throw std::invalid_argument("pp x vpp = " + std::to_string(virtual_stages) + " must divide the " +
+                                std::to_string(slots.size()) + " pipeline slots (layers + MTP + padding)");
+  }
+  const std::size_t per_stage = slots.size() / static_cast<std::size_t>(virtual_stages);
+  std::vector<VirtualStage> stages(static_cast<std::size_t>(virtual_stages));
+  for (int v = 0; v < virtual_stages; ++v) {
+    auto& vs = stages[static_cast<std::size_t>(v)];
+    vs.stage = v % parallel.pp;
+    vs.chunk = v / parallel.pp;
+    vs.embedding = v == 0;
+    vs.head = v == virtual_stages - 1;
+    const auto begin = slots.begin() + static_cast<std::ptrdiff_t>(per_stage * static_cast<std::size_t>(v));
+    vs.slots.assign(begin, begin + static_cast<std::ptrdiff_t>(per_stage));
+  }
+  return stages;
+}
+
+}  // namespace moesim::model

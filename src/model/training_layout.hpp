@@ -1,0 +1,77 @@
+#pragma once
+// Where things sit in a training job: the Megatron rank order (tp fastest, then cp, then dp, then pp), the
+// process groups each rank belongs to (TP, CP, DP, expert-parallel, expert-TP, expert-DP, pipeline neighbours) and
+// the contiguous assignment of pipeline slots (layers, MTP modules, no-op padding) to virtual pipeline stages.
+// Pure arithmetic; docs/training.md ("Rank mapping", "Layer-to-stage assignment").
+#include <vector>
+
+#include "config/model_config.hpp"
+#include "config/scenario_config.hpp"
+
+namespace moesim::model {
+
+struct RankCoord {
+  int tp = 0;
+  int cp = 0;
+  int dp = 0;
+  int pp = 0;
+};
+
+// Rank arithmetic for `dp` data-parallel replicas (the scenario's dp, or fewer when the DP-symmetry reduction
+// simulates a subset: docs/training.md). Expert groups are carved from the tp x cp x dp ranks of one stage as in
+// Megatron-core: expert-TP fastest, then expert-parallel, then expert-data-parallel.
+class TrainingLayout {
+ public:
+  TrainingLayout(const config::ParallelLayout& parallel, int dp);
+
+  int num_ranks() const { return stage_size_ * pp_; }
+  int stage_size() const { return stage_size_; }  // tp x cp x dp
+  int rank(const RankCoord& coord) const;
+  RankCoord coord(int rank) const;
+  std::vector<int> stage_ranks(int stage) const;
+
+  std::vector<int> tp_group(int rank) const;
+  std::vector<int> cp_group(int rank) const;
+  std::vector<int> dense_dp_group(int rank) const;   // same tp index and stage: dp x cp ranks (ZeRO-1 of dense params)
+  std::vector<int> ep_group(int rank) const;         // expert-parallel peers (ep, or ep x tp with tp_extend_ep)
+  std::vector<int> expert_tp_group(int rank) const;  // ranks sharing the same experts' matrices
+  std::vector<int> expert_dp_group(int rank) const;  // replicas of the same experts (ZeRO-1 of expert params)
+  // Every group of a kind inside one stage, each once (for building collectives stage-wide).
+  std::vector<std::vector<int>> stage_groups(int stage, std::vector<int> (TrainingLayout::*group)(int) const) const;
+
+  // Pipeline neighbour of `rank` at another stage (same tp, cp, dp coordinates).
+  int at_stage(int rank, int stage) const;
+
+  int dp() const { return dp_; }
+  int expert_parallel_size() const { return ep_size_; }
+  int expert_tp() const { return etp_; }
+  // DP replicas one expert-parallel group spans (1 when the group fits inside tp x cp).
+  int ep_span_replicas() const;
+
+ private:
+  int tp_, cp_, dp_, pp_, ep_size_, etp_, stage_size_;
+  int stage_index(int rank) const { return rank % stage_size_; }
+  int stage_base(int rank) const { return rank - stage_index(rank); }
+};
+
+enum class SlotKind { Layer, Mtp, Padding };
+struct LayerSlot {
+  SlotKind kind = SlotKind::Layer;
+  int index = 0;  // transformer layer (Layer) or MTP module (Mtp); unused for Padding
+};
+
+// One virtual stage: chunk `chunk` of pipeline stage `stage`; virtual index = chunk x pp + stage (Megatron).
+struct VirtualStage {
+  int stage = 0;
+  int chunk = 0;
+  std::vector<LayerSlot> slots;
+  bool embedding = false;  // virtual stage 0
+  bool head = false;       // last virtual stage: final norm, LM head and loss
+};
+
+// Slots in order: half the padding layers (rounded down), the transformer layers, the rest of the padding, the
+// MTP modules; cut contiguously into pp x vpp equal virtual stages. Indexed by chunk x pp + stage. Throws
+// std::invalid_argument when pp x vpp does not divide the slots (config validation reports it first).
+std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel);
+
+}  // namespace moesim::model

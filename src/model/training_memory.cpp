@@ -1,0 +1,152 @@
+#include "model/training_memory.hpp"
+
+#include <algorithm>
+
+#include "model/model_stats.hpp"
+
+namespace moesim::model {
+
+namespace {
+
+constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
+// Estimates (docs/training.md "Memory"): HCCL reserves HCCL_BUFFSIZE (default 200 MB, CANN environment-variable
+// reference) per communicator; the runtime, operator workspaces and allocator fragmentation take ~1 GiB.
+constexpr double kCommBufferPerGroupBytes = 200.0 * 1024 * 1024;
+constexpr double kRuntimeReserveBytes = 1.0 * kGiB;
+// Megatron distributed optimizer with bf16 training: fp32 gradient buffer (4 B/param), fp32 master weights and
+// Adam m, v (12 B/param, sharded over the data-parallel group).
+constexpr double kGradBytesPerParam = 4.0;
+constexpr double kOptimizerBytesPerParam = 12.0;
+
+double slot_dense_params(const config::ModelConfig& model, const LayerSlot& slot) {
+  if (slot.kind == SlotKind::Padding) return 0.0;
+  const bool moe = slot.kind == SlotKind::Mtp ? model.moe.has_value() : is_moe_layer(model, slot.index);
+  const double routed = moe ? model.moe->num_routed_experts * expert_params(model) : 0.0;
+  const double layer = transformer_layer_params(model, moe, false) - routed;
+  return slot.kind == SlotKind::Mtp ? mtp_module_params(model, false) - routed : layer;
+}
+
+double slot_expert_params(const config::ModelConfig& model, const LayerSlot& slot) {
+  if (slot.kind == SlotKind::Padding || !model.moe) return 0.0;
+  const bool moe = slot.kind == SlotKind::Mtp || is_moe_layer(model, slot.index);
+  return moe ? model.moe->num_routed_experts * expert_params(model) : 0.0;
+}
+
+void add(std::map<std::string, double>& into, const std::string& key, double bytes) {
+  into[key] += bytes;
+}
+
+void layer_activations(std::map<std::string, double>& m, const config::ModelConfig& model, const TrainingShape& s,
+                       bool moe) {
+  const double b = config::bytes_per_element(s.dtype);
+  const double h = model.hidden;
+  const double T = s.tokens;
+  const double tp = s.tp;
+  const auto& a = model.attention;
+  const double heads = a.num_heads / tp;
+  const double gate = model.activation == config::FfnActivation::SwiGLU ? 2.0 : 1.0;
+  add(m, "norm", 2.0 * s.tokens_sp() * h * b);
+  double latent = 0.0;  // MLA: compressed q and kv kept for the up-projections' backward
+  if (a.kind == config::AttentionKind::MLA) latent = double(a.q_lora_rank) + a.kv_lora_rank + a.qk_rope_head_dim;
+  add(m, "attention",
+      s.tokens_sp() * h * b + T * latent * b + T * heads * (2.0 * qk_head_dim(model) + 2.0 * v_head_dim(model)) * b +
+          T * heads * 4.0);  // projection input, latents, q k v and output, fp32 softmax statistics
+  if (!moe) {
+    const double width = model.dense_intermediate / tp;
+    add(m, "ffn", s.tokens_sp() * h * b + T * (gate + 1.0) * width * b);
+    return;
+  }
+  const auto& e = *model.moe;
+  const double routed = s.tokens_moe() * e.top_k;
+  add(m, "router_probs", s.tokens_moe() * e.num_routed_experts * 4.0);
+  add(m, "permute", routed * h * b);
+  add(m, "expert_fc1", routed * gate * e.expert_intermediate * b);
+  add(m, "activation", routed * e.expert_intermediate * b);
+  add(m, "unpermute", routed * h * b);
+  if (e.num_shared_experts > 0) {
+    const double width = double(e.num_shared_experts) * e.shared_expert_intermediate / tp;
+    add(m, "shared_experts", s.tokens_sp() * h * b + T * (gate + 1.0) * width * b);
+  }
+}
+
+void head_activations(std::map<std::string, double>& m, const config::ModelConfig& model, const TrainingShape& s,
+                      const std::string& key) {
+  const double b = config::bytes_per_element(s.dtype);
+  add(m, key, s.tokens_sp() * model.hidden * b + s.tokens * double(model.vocab) / s.tp * 4.0);  // fp32 logits
+}
+
+}  // namespace
+
+StageParams virtual_stage_params(const config::ModelConfig& model, const config::ParallelLayout& parallel,
+                                 const VirtualStage& stage) {
+  StageParams p;
+  for (const auto& slot : stage.slots) {
+    p.dense += slot_dense_params(model, slot) / parallel.tp;
+    p.expert += slot_expert_params(model, slot) / (double(parallel.expert_parallel_size()) * parallel.expert_tp);
+  }
+  const double table = double(model.vocab) * model.hidden / parallel.tp;
+  if (stage.embedding) p.dense += table;
+  if (stage.head) p.dense += table + double(model.hidden) / parallel.tp;  // LM head (a copy when tied) + final norm
+  return p;
+}
+
+std::map<std::string, double> virtual_stage_activation_bytes(const config::ModelConfig& model,
+                                                             const TrainingShape& shape, const VirtualStage& stage) {
+  std::map<std::string, double> m;
+  for (const auto& slot : stage.slots) {
+    if (slot.kind == SlotKind::Layer) layer_activations(m, model, shape, is_moe_layer(model, slot.index));
+    if (slot.kind == SlotKind::Mtp) {
+      const double b = config::bytes_per_element(shape.dtype);
+      add(m, "mtp", 3.0 * shape.tokens_sp() * model.hidden * b);  // two normed inputs + projection input
+      layer_activations(m, model, shape, model.moe.has_value());
+      head_activations(m, model, shape, "mtp");
+    }
+  }
+  if (stage.head) head_activations(m, model, shape, "head");
+  return m;
+}
+
+double MemoryBreakdown::total() const {
+  return weights_bytes + gradients_bytes + optimizer_bytes + activations_bytes + comm_buffers_bytes + workspace_bytes;
+}
+
+StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
+                         const std::vector<int>& in_flight_per_chunk) {
+  const auto& model = *scenario.model;
+  const auto& p = scenario.parallel;
+  const TrainingShape shape = training_shape(scenario);
+  const double weight_bytes = config::bytes_per_element(scenario.training->dtype);
+  const double dense_shards = double(p.dp) * p.cp;
+  const double expert_shards = double(p.tp) * p.cp * p.dp / (double(p.expert_parallel_size()) * p.expert_tp);
+  StageMemory out;
+  out.stage = stage;
+  MemoryBreakdown& m = out.breakdown;
+  double logits_bytes = 0.0;
+  for (const auto& vs : stages) {
+    if (vs.stage != stage) continue;
+    const StageParams params = virtual_stage_params(model, p, vs);
+    m.weights_bytes += (params.dense + params.expert) * weight_bytes;
+    m.gradients_bytes += (params.dense + params.expert) * kGradBytesPerParam;
+    m.optimizer_bytes += kOptimizerBytesPerParam * (params.dense / dense_shards + params.expert / expert_shards);
+    const int in_flight =
+        static_cast<std::size_t>(vs.chunk) < in_flight_per_chunk.size() ? in_flight_per_chunk[vs.chunk] : 0;
+    out.in_flight_micro_batches += in_flight;
+    for (const auto& [module, bytes] : virtual_stage_activation_bytes(model, shape, vs)) {
+      m.activations_by_module[module] += bytes * in_flight;
+      m.activations_bytes += bytes * in_flight;
+    }
+    if (vs.head) logits_bytes = shape.tokens * double(model.vocab) / p.tp * 4.0;
+  }
+  int groups = 0;  // communicators with more than one member
+  for (int size : {p.tp, p.cp, p.dp * p.cp, p.pp > 1 ? 2 : 1, shape.ep_size, shape.etp,
+                   model.moe ? static_cast<int>(expert_shards) : 1}) {
+    if (size > 1) ++groups;
+  }
+  m.comm_buffers_bytes = groups * kCommBufferPerGroupBytes;
+  m.workspace_bytes = kRuntimeReserveBytes + logits_bytes;  // + the fp32 logits gradient of the loss backward
+  out.capacity_bytes = scenario.topology.device.memory_bytes.value;
+  out.oom = m.total() > out.capacity_bytes;
+  return out;
+}
+
+}  // namespace moesim::model

@@ -1,0 +1,54 @@
+#pragma once
+// Per-NPU memory of a training step: bf16 weights, fp32 gradient buffer, fp32 master weights + Adam moments
+// sharded over the data-parallel group (ZeRO-1 / Megatron distributed optimizer), activations of every in-flight
+// micro-batch per module (the schedule's peak in-flight count per chunk), communication buffers and a workspace
+// estimate; peak and OOM verdict against the device memory. Conventions and sources: docs/training.md ("Memory").
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/scenario_config.hpp"
+#include "model/training_blocks.hpp"
+#include "model/training_layout.hpp"
+
+namespace moesim::model {
+
+// Parameter elements one rank holds for a virtual stage: dense (attention, norms, router, shared experts, dense
+// FFN, embedding / LM head: sharded over TP) and routed experts (sharded over expert-parallel x expert-TP).
+struct StageParams {
+  double dense = 0.0;
+  double expert = 0.0;
+};
+StageParams virtual_stage_params(const config::ModelConfig& model, const config::ParallelLayout& parallel,
+                                 const VirtualStage& stage);
+
+// Activation bytes one micro-batch leaves on one rank for the backward, per module ("norm", "attention",
+// "router_probs", "permute", "expert_fc1", "activation", "unpermute", "shared_experts", "ffn", "mtp", "head").
+std::map<std::string, double> virtual_stage_activation_bytes(const config::ModelConfig& model,
+                                                             const TrainingShape& shape, const VirtualStage& stage);
+
+struct MemoryBreakdown {
+  double weights_bytes = 0.0;
+  double gradients_bytes = 0.0;
+  double optimizer_bytes = 0.0;
+  double activations_bytes = 0.0;  // at the schedule's peak in-flight count
+  double comm_buffers_bytes = 0.0;
+  double workspace_bytes = 0.0;
+  std::map<std::string, double> activations_by_module;  // at the peak
+  double total() const;
+};
+
+struct StageMemory {
+  int stage = 0;
+  MemoryBreakdown breakdown;
+  int in_flight_micro_batches = 0;  // (micro-batch, chunk) activations held at the peak
+  double capacity_bytes = 0.0;
+  bool oom = false;
+};
+
+// Memory of a rank of pipeline stage `stage`; `in_flight_per_chunk[c]`: micro-batches of chunk c held at the
+// schedule's peak (strategy::peak_in_flight).
+StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
+                         const std::vector<int>& in_flight_per_chunk);
+
+}  // namespace moesim::model

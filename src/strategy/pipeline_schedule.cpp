@@ -1,0 +1,47 @@
+#include "strategy/pipeline_schedule.hpp"
+
+#include <stdexcept>
+
+#include "strategy/pipeline_1f1b.hpp"
+#include "strategy/pipeline_interleaved_1f1b.hpp"
+
+namespace moesim::strategy {
+
+std::vector<std::string> pipeline_schedule_names() {
+  return {"1f1b", "interleaved_1f1b"};
+}
+
+std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name) {
+  if (name == "1f1b") return std::make_unique<OneFOneB>();
+  if (name == "interleaved_1f1b") return std::make_unique<InterleavedOneFOneB>();
+  std::string known;
+  for (const auto& n : pipeline_schedule_names()) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("unknown pipeline schedule \"" + name + "\" (known: " + known + ")");
+}
+
+std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioConfig& scenario) {
+  for (const auto& spec : scenario.strategies) {
+    for (const auto& name : pipeline_schedule_names()) {
+      if (spec.name == name) return make_pipeline_schedule(name);
+    }
+  }
+  return make_pipeline_schedule(scenario.parallel.vpp > 1 ? "interleaved_1f1b" : "1f1b");
+}
+
+int peak_in_flight(const std::vector<PipelineTask>& order, int vpp, std::vector<int>* per_chunk) {
+  std::vector<int> live(static_cast<std::size_t>(vpp), 0);
+  int current = 0, peak = 0;
+  if (per_chunk) per_chunk->assign(static_cast<std::size_t>(vpp), 0);
+  for (const auto& task : order) {
+    const int delta = task.forward ? 1 : -1;
+    live[static_cast<std::size_t>(task.chunk)] += delta;
+    current += delta;
+    if (current > peak) {
+      peak = current;
+      if (per_chunk) *per_chunk = live;
+    }
+  }
+  return peak;
+}
+
+}  // namespace moesim::strategy

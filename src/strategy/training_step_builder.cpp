@@ -1,0 +1,418 @@
+#include "strategy/training_step_builder.hpp"
+
+#include <algorithm>
+#include <map>
+#include <stdexcept>
+
+#include "model/training_blocks.hpp"
+#include "model/training_layout.hpp"
+#include "model/training_memory.hpp"
+
+namespace moesim::strategy {
+
+using model::BlockOp;
+using model::Collective;
+using model::CollectiveKind;
+using model::Op;
+using model::OpId;
+
+namespace {
+
+constexpr int kCompute = 0, kLayerComm = 1, kSendNext = 2, kRecvPrev = 3, kSendPrev = 4, kRecvNext = 5, kDpComm = 6;
+// Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
+// and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
+constexpr double kOptimizerBytesPerParam = 30.0;
+constexpr double kOptimizerFlopsPerParam = 10.0;
+
+struct Task {
+  int virtual_stage = 0;
+  int micro_batch = 0;
+  bool forward = true;
+  bool operator<(const Task& o) const {
+    if (virtual_stage != o.virtual_stage) return virtual_stage < o.virtual_stage;
+    if (micro_batch != o.micro_batch) return micro_batch < o.micro_batch;
+    return forward < o.forward;
+  }
+};
+
+std::string slot_label(const model::LayerSlot& slot) {
+  switch (slot.kind) {
+    case model::SlotKind::Layer:
+      return "L" + std::to_string(slot.index) + ".";
+    case model::SlotKind::Mtp:
+      return "MTP" + std::to_string(slot.index) + ".";
+    case model::SlotKind::Padding:
+      return "pad.";
+  }
+  return "";
+}
+
+class Builder {
+ public:
+  Builder(const config::ScenarioConfig& scenario, int dp)
+      : scenario_(scenario),
+        p_(scenario.parallel),
+        layout_(scenario.parallel, dp),
+        stages_(model::assign_layers(*scenario.model, scenario.parallel)),
+        shape_(model::training_shape(scenario)),
+        last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
+        pending_(static_cast<std::size_t>(layout_.num_ranks())) {
+    graph_.num_ranks = layout_.num_ranks();
+    for (const auto& vs : stages_) {
+      std::vector<BlockOp> forward;
+      std::vector<std::pair<std::string, std::vector<BlockOp>>> parts;  // (label, forward ops) in forward order
+      if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_)});
+      for (const auto& slot : vs.slots)
+        parts.push_back({slot_label(slot), model::slot_forward(*scenario.model, shape_, slot)});
+      if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_)});
+      Lists lists;
+      for (auto& [label, ops] : parts) {
+        for (const auto& op : ops) lists.forward.push_back(named(op, label));
+      }
+      for (auto it = parts.rbegin(); it != parts.rend(); ++it) {  // backward: slot by slot, dx then dw
+        for (const auto& op : model::backward_ops(it->second, model::Pass::BackwardInput))
+          lists.backward.push_back(named(op, it->first));
+        for (const auto& op : model::backward_ops(it->second, model::Pass::BackwardWeight))
+          lists.backward.push_back(named(op, it->first));
+      }
+      lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
+      lists_.push_back(std::move(lists));
+    }
+  }
+
+  model::OpGraph run(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches) {
+    const int pp = p_.pp;
+    std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
+    std::vector<std::vector<int>> backwards_left(static_cast<std::size_t>(pp), std::vector<int>(p_.vpp, micro_batches));
+    std::size_t remaining = 0;
+    for (const auto& order : orders) remaining += order.size();
+    while (remaining > 0) {
+      bool progressed = false;
+      for (int s = 0; s < pp; ++s) {
+        auto& i = next[static_cast<std::size_t>(s)];
+        const auto& order = orders[static_cast<std::size_t>(s)];
+        while (i < order.size()) {
+          const PipelineTask& t = order[i];
+          const Task task{t.chunk * pp + s, t.micro_batch, t.forward};
+          if (needs_receive(task) && !received_.count(task)) break;
+          emit_task(s, task);
+          ++i;
+          --remaining;
+          progressed = true;
+          if (!t.forward && --backwards_left[static_cast<std::size_t>(s)][static_cast<std::size_t>(t.chunk)] == 0) {
+            gradient_sync(s, task.virtual_stage);
+          }
+        }
+      }
+      if (!progressed) throw std::logic_error("pipeline schedule deadlocks: no stage can run its next task");
+    }
+    grad_norm_sync();
+    for (int s = 0; s < pp; ++s) optimizer_step(s);
+    return std::move(graph_);
+  }
+
+ private:
+  struct Lists {
+    std::vector<BlockOp> forward, backward;
+    model::StageParams params;
+  };
+
+  static BlockOp named(BlockOp op, const std::string& label) {
+    op.name = label + op.name;
+    return op;
+  }
+
+  bool needs_receive(const Task& t) const {
+    const int last = p_.pp * p_.vpp - 1;
+    return t.forward ? t.virtual_stage > 0 : t.virtual_stage < last;
+  }
+
+  std::vector<OpId> member_deps(int rank) const {
+    std::vector<OpId> deps = pending_[static_cast<std::size_t>(rank)];
+    const OpId last = last_compute_[static_cast<std::size_t>(rank)];
+    if (last >= 0) deps.push_back(last);
+    return deps;
+  }
+
+  OpId add_compute(int rank, const std::string& name, const std::string& phase, const model::ComputeCost& cost) {
+    Op op;
+    op.name = name;
+    op.phase = phase;
+    op.rank = rank;
+    op.stream = kCompute;
+    op.compute = cost;
+    op.deps = std::move(pending_[static_cast<std::size_t>(rank)]);
+    pending_[static_cast<std::size_t>(rank)].clear();
+    const OpId id = graph_.add(std::move(op));
+    last_compute_[static_cast<std::size_t>(rank)] = id;
+    return id;
+  }
+
+  // One collective with its member ops on per-member streams and per-member deps.
+  std::vector<OpId> add_collective(const std::string& name, const std::string& phase, Collective c,
+                                   const std::vector<int>& streams, const std::vector<std::vector<OpId>>& deps) {
+    const auto ranks = c.ranks;
+    const int index = graph_.add_collective(std::move(c));
+    std::vector<OpId> ids;
+    for (std::size_t m = 0; m < ranks.size(); ++m) {
+      Op op;
+      op.name = name;
+      op.phase = phase;
+      op.kind = model::OpKind::Collective;
+      op.rank = ranks[m];
+      op.stream = streams[m];
+      op.collective = index;
+      op.deps = deps[m];
+      ids.push_back(graph_.add(std::move(op)));
+    }
+    return ids;
+  }
+
+  std::vector<std::vector<int>> groups(int stage, model::GroupKind kind) const {
+    using L = model::TrainingLayout;
+    switch (kind) {
+      case model::GroupKind::Tp:
+        return layout_.stage_groups(stage, &L::tp_group);
+      case model::GroupKind::Cp:
+        return layout_.stage_groups(stage, &L::cp_group);
+      case model::GroupKind::Ep:
+        return layout_.stage_groups(stage, &L::ep_group);
+      case model::GroupKind::ExpertTp:
+        return layout_.stage_groups(stage, &L::expert_tp_group);
+    }
+    return {};
+  }
+
+  void layer_collective(int stage, const BlockOp& op) {
+    for (const auto& ranks : groups(stage, op.group)) {
+      Collective c;
+      c.kind = op.kind;
+      c.ranks = ranks;
+      c.dtype = op.dtype;
+      c.elements = op.elements;
+      const std::size_t n = ranks.size();
+      if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer
+        c.per_pair_elements.assign(n * n, op.elements / double(n));
+        for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + i] = 0.0;
+      }
+      std::vector<std::vector<OpId>> deps;
+      for (int r : ranks) deps.push_back(member_deps(r));
+      const auto ids = add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, kLayerComm), deps);
+      for (std::size_t m = 0; m < n; ++m) pending_[static_cast<std::size_t>(ranks[m])].push_back(ids[m]);
+    }
+  }
+
+  void emit_task(int stage, const Task& task) {
+    const auto ranks = layout_.stage_ranks(stage);
+    if (needs_receive(task)) {
+      const auto& recv = received_.at(task);
+      for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(recv[i]);
+      received_.erase(task);
+    }
+    const Lists& lists = lists_[static_cast<std::size_t>(task.virtual_stage)];
+    for (const BlockOp& op : task.forward ? lists.forward : lists.backward) {
+      if (op.collective) {
+        layer_collective(stage, op);
+        continue;
+      }
+      for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
+    }
+    if (needs_send(task)) send(stage, task);
+  }
+
+  bool needs_send(const Task& t) const {
+    const int last = p_.pp * p_.vpp - 1;
+    return t.forward ? t.virtual_stage < last : t.virtual_stage > 0;
+  }
+
+  // Activations (forward) or input gradients (backward) to the neighbouring virtual stage, rank by rank.
+  void send(int stage, const Task& task) {
+    const int pp = p_.pp;
+    const int to_virtual = task.virtual_stage + (task.forward ? 1 : -1);
+    const int to_stage = to_virtual % pp;
+    const Task arrival{to_virtual, task.micro_batch, task.forward};
+    std::vector<OpId> receives;
+    for (int r : layout_.stage_ranks(stage)) {
+      Collective c;
+      c.kind = CollectiveKind::SendRecv;
+      c.ranks = {r, layout_.at_stage(r, to_stage)};
+      c.dtype = shape_.dtype;
+      c.elements = shape_.tokens_sp() * scenario_.model->hidden;
+      const auto deps = member_deps(r);
+      const std::vector<int> streams =
+          task.forward ? std::vector<int>{kSendNext, kRecvPrev} : std::vector<int>{kSendPrev, kRecvNext};
+      const auto ids =
+          add_collective(task.forward ? "pp_send_act" : "pp_send_grad", "pp_comm", std::move(c), streams, {deps, deps});
+      receives.push_back(ids[1]);
+    }
+    received_[arrival] = std::move(receives);
+  }
+
+  void dp_collective(int stage, const std::string& name, CollectiveKind kind, double elements_per_rank,
+                     config::Dtype dtype, bool expert, std::vector<OpId>* ids_out) {
+    using L = model::TrainingLayout;
+    const auto all = layout_.stage_groups(stage, expert ? &L::expert_dp_group : &L::dense_dp_group);
+    if (all.empty() || all.front().size() < 2 || elements_per_rank <= 0.0) return;
+    const int simulated = static_cast<int>(all.front().size());
+    const double full_groups = expert
+                                   ? double(p_.tp) * p_.cp * p_.dp / (double(p_.expert_parallel_size()) * p_.expert_tp)
+                                   : double(p_.dp) * p_.cp;
+    const double scale = dp_volume_scale(static_cast<int>(full_groups), simulated);
+    for (const auto& ranks : all) {
+      Collective c;
+      c.kind = kind;
+      c.ranks = ranks;
+      c.dtype = dtype;
+      // nccl-tests size: ReduceScatter input / AllGather output = the whole buffer = shard x group size
+      c.elements = elements_per_rank * scale;
+      std::vector<std::vector<OpId>> deps;
+      for (int r : ranks) deps.push_back(member_deps(r));
+      auto ids = add_collective(name, "dp_comm", std::move(c), std::vector<int>(ranks.size(), kDpComm), deps);
+      // Reduction: a ring of `simulated` members takes full - simulated fewer latency steps; add them back.
+      const double missing_s = (full_groups - simulated) * ring_step_latency_s(ranks);
+      if (missing_s > 0.0) {
+        for (std::size_t m = 0; m < ranks.size(); ++m) {
+          Op delay;
+          delay.name = name + "_lat";
+          delay.phase = "dp_comm";
+          delay.kind = model::OpKind::Delay;
+          delay.rank = ranks[m];
+          delay.stream = kDpComm;
+          delay.delay_s = missing_s;
+          delay.deps = {ids[m]};
+          ids[m] = graph_.add(std::move(delay));
+        }
+      }
+      if (ids_out) ids_out->insert(ids_out->end(), ids.begin(), ids.end());
+    }
+  }
+
+  // Gradient clipping needs the global gradient norm: one fp32 AllReduce over each pipeline group after the rank's
+  // gradient reduce-scatters (the data-parallel part of the norm is already summed by them). The optimizer
+  // therefore starts only when every stage has finished its backward, as in Megatron.
+  void grad_norm_sync() {
+    if (p_.pp < 2) return;
+    for (int r : layout_.stage_ranks(0)) {
+      Collective c;
+      c.kind = CollectiveKind::AllReduce;
+      c.dtype = config::Dtype::FP32;
+      c.elements = 1.0;
+      std::vector<OpId> all;  // every member waits for all of them: the wait is idle time, not communication
+      for (int s = 0; s < p_.pp; ++s) {
+        const int member = layout_.at_stage(r, s);
+        c.ranks.push_back(member);
+        const auto deps = member_deps(member);
+        all.insert(all.end(), deps.begin(), deps.end());
+        const auto& syncs = grad_syncs_[member];
+        all.insert(all.end(), syncs.begin(), syncs.end());
+      }
+      const auto members = c.ranks;
+      const auto ids =
+          add_collective("grad_norm_ar", "dp_comm", std::move(c), std::vector<int>(members.size(), kDpComm),
+                         std::vector<std::vector<OpId>>(members.size(), all));
+      for (std::size_t m = 0; m < members.size(); ++m) grad_syncs_[members[m]].push_back(ids[m]);
+    }
+  }
+
+  // Latency of one ring step between the group's members (the engine's route latency: fabric, plus the spine
+  // when a Clos route leaves the leaf); the largest over neighbouring members.
+  double ring_step_latency_s(const std::vector<int>& ranks) const {
+    const auto& topo = scenario_.topology;
+    const int per_node = topo.ranks_per_node();
+    double alpha = 0.0;
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      const int a = ranks[i], b = ranks[(i + 1) % ranks.size()];
+      const config::FabricSpec* f = topo.fabric_between(a, b);
+      if (f == nullptr) continue;
+      double latency = f->latency_s.value;
+      if (f->kind == config::FabricKind::Clos &&
+          (a / per_node) / f->nodes_per_leaf != (b / per_node) / f->nodes_per_leaf) {
+        latency += f->spine_latency_s.value;
+      }
+      alpha = std::max(alpha, latency);
+    }
+    return alpha;
+  }
+
+  // ZeRO-1: the chunk's fp32 gradients are reduce-scattered as soon as its last backward is done.
+  void gradient_sync(int stage, int virtual_stage) {
+    const auto& params = lists_[static_cast<std::size_t>(virtual_stage)].params;
+    std::vector<OpId> ids;
+    dp_collective(stage, "grad_rs", CollectiveKind::ReduceScatter, params.dense, config::Dtype::FP32, false, &ids);
+    dp_collective(stage, "expert_grad_rs", CollectiveKind::ReduceScatter, params.expert, config::Dtype::FP32, true,
+                  &ids);
+    for (OpId id : ids) grad_syncs_[graph_.ops[static_cast<std::size_t>(id)].rank].push_back(id);
+  }
+
+  void optimizer_step(int stage) {
+    double dense = 0.0, expert = 0.0;
+    for (const auto& vs : stages_) {
+      if (vs.stage != stage) continue;
+      dense += lists_[static_cast<std::size_t>(vs.chunk * p_.pp + stage)].params.dense;
+      expert += lists_[static_cast<std::size_t>(vs.chunk * p_.pp + stage)].params.expert;
+    }
+    const double expert_shards = double(p_.tp) * p_.cp * p_.dp / (double(p_.expert_parallel_size()) * p_.expert_tp);
+    const double shard = dense / (double(p_.dp) * p_.cp) + expert / expert_shards;
+    const model::ComputeCost cost{config::OpClass::Vector, shape_.dtype, kOptimizerFlopsPerParam * shard,
+                                  kOptimizerBytesPerParam * shard};
+    for (int r : layout_.stage_ranks(stage)) {
+      auto& deps = pending_[static_cast<std::size_t>(r)];
+      auto it = grad_syncs_.find(r);
+      if (it != grad_syncs_.end()) deps.insert(deps.end(), it->second.begin(), it->second.end());
+      add_compute(r, "optimizer", "optimizer", cost);
+    }
+    for (const auto& vs : stages_) {  // updated bf16 parameters back to every replica
+      if (vs.stage != stage) continue;
+      const auto& params = lists_[static_cast<std::size_t>(vs.chunk * p_.pp + stage)].params;
+      dp_collective(stage, "param_ag", CollectiveKind::AllGather, params.dense, shape_.dtype, false, nullptr);
+      dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, nullptr);
+    }
+  }
+
+  const config::ScenarioConfig& scenario_;
+  const config::ParallelLayout& p_;
+  model::TrainingLayout layout_;
+  std::vector<model::VirtualStage> stages_;
+  model::TrainingShape shape_;
+  std::vector<Lists> lists_;  // per virtual stage
+  model::OpGraph graph_;
+  std::vector<OpId> last_compute_;
+  std::vector<std::vector<OpId>> pending_;      // per rank: ops the next op of the compute chain waits for
+  std::map<Task, std::vector<OpId>> received_;  // receive ops (per stage rank) of data not consumed yet
+  std::map<int, std::vector<OpId>> grad_syncs_;
+};
+
+}  // namespace
+
+double dp_volume_scale(int full, int simulated) {
+  if (full <= 1 || simulated <= 1) return 1.0;
+  return ((full - 1.0) / full) / ((simulated - 1.0) / simulated);
+}
+
+int reduced_dp(const config::ParallelLayout& parallel) {
+  const model::TrainingLayout layout(parallel, parallel.dp);
+  const int span = layout.ep_span_replicas();
+  const int group = parallel.expert_parallel_size() * parallel.expert_tp;
+  for (int d = span + 2; d < parallel.dp; ++d) {
+    if ((parallel.tp * parallel.cp * d) % group == 0) return d;
+  }
+  return parallel.dp;
+}
+
+TrainingStep build_training_step(const config::ScenarioConfig& scenario, const PipelineSchedule& schedule,
+                                 const TrainingStepOptions& options) {
+  if (!scenario.training || !scenario.model)
+    throw std::invalid_argument("build_training_step: not a training scenario");
+  const auto& p = scenario.parallel;
+  TrainingStep step;
+  step.schedule = schedule.name();
+  step.full_dp = p.dp;
+  step.simulated_dp = !options.reduce_dp ? p.dp : options.simulated_dp > 0 ? options.simulated_dp : reduced_dp(p);
+  step.micro_batches = config::micro_batches_per_step(scenario);
+  for (int s = 0; s < p.pp; ++s) step.stage_orders.push_back(schedule.stage_order(s, p.pp, p.vpp, step.micro_batches));
+  Builder builder(scenario, step.simulated_dp);
+  step.graph = builder.run(step.stage_orders, step.micro_batches);
+  return step;
+}
+
+}  // namespace moesim::strategy

@@ -1,0 +1,48 @@
+#pragma once
+// Composes the training blocks (model/training_blocks) and a pipeline schedule into the OpGraph of ONE training
+// step: every stage runs its schedule's order of forward / backward (dx then dw, slot by slot) tasks; activations
+// and gradients move between neighbouring virtual stages as SendRecv collectives; each model chunk's gradients are
+// reduce-scattered over the data-parallel group as soon as its last backward is done (ZeRO-1), then the optimizer
+// step (vector op on the rank's shard) and the parameter AllGather end the step. docs/training.md.
+//
+// Streams per rank: 0 compute; 1 TP/CP/EP collectives (the next compute waits for them); 2 PP send to the next
+// virtual stage, 3 PP receive from the previous one, 4 PP send of gradients to the previous stage, 5 their receive;
+// 6 data-parallel gradient / parameter collectives.
+#include <string>
+#include <vector>
+
+#include "config/scenario_config.hpp"
+#include "model/op_graph.hpp"
+#include "strategy/pipeline_schedule.hpp"
+
+namespace moesim::strategy {
+
+struct TrainingStepOptions {
+  // DP-symmetry reduction: simulate only `simulated_dp` data-parallel replicas (0 = automatic: the replicas one
+  // expert-parallel group spans, plus at least 2), with DP collective sizes scaled so that each member's ring
+  // volume equals the full-DP one. false = simulate every replica.
+  bool reduce_dp = true;
+  int simulated_dp = 0;
+};
+
+struct TrainingStep {
+  model::OpGraph graph;
+  std::string schedule;
+  int full_dp = 1;
+  int simulated_dp = 1;
+  int micro_batches = 0;
+  std::vector<std::vector<PipelineTask>> stage_orders;  // per pipeline stage
+};
+
+// The automatic number of DP replicas the reduction keeps (== dp when no reduction is possible or useful).
+int reduced_dp(const config::ParallelLayout& parallel);
+
+// Throws std::invalid_argument for a scenario the builder cannot cover (not training, schedule mismatch).
+TrainingStep build_training_step(const config::ScenarioConfig& scenario, const PipelineSchedule& schedule,
+                                 const TrainingStepOptions& options = {});
+
+// Scale for a ring collective's elements when a group of `full` members is simulated with `simulated` members, so
+// that each member sends the same bytes: ((full - 1) / full) / ((simulated - 1) / simulated).
+double dp_volume_scale(int full, int simulated);
+
+}  // namespace moesim::strategy

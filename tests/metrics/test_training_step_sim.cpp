@@ -1,0 +1,84 @@
+// Training step on the engine (each simulation in a forked child: one SimGrid run per process): the 1F1B bubble
+// measured on the timeline matches (p-1)/(m+p-1); interleaving shrinks it; the DP-symmetry reduction reproduces
+// the full simulation's step time at 512 ranks; memory and OOM reach the metrics.
+#include <catch2/catch.hpp>
+
+#include "../engine/test_fixtures.hpp"
+#include "../model/training_fixtures.hpp"
+#include "metrics/training_metrics.hpp"
+#include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_step_builder.hpp"
+
+using namespace moesim;
+
+namespace {
+
+struct Run {
+  strategy::TrainingStep step;
+  engine::SimulationResult result;
+};
+
+Run simulate_step(config::ScenarioConfig s, bool reduce_dp = true) {
+  strategy::TrainingStepOptions options;
+  options.reduce_dp = reduce_dp;
+  Run run{strategy::build_training_step(s, *strategy::make_pipeline_schedule(s), options), {}};
+  const auto times = test::simulate_in_child(s.topology, run.step.graph);
+  run.result.makespan_s = times.at(0);
+  for (std::size_t i = 1; i + 1 < times.size(); i += 2) run.result.ops.push_back({times[i], times[i + 1]});
+  return run;
+}
+
+// One node of 4 ranks (fast mesh so that PP transfers are negligible), the tiny dense model over 4 stages.
+config::ScenarioConfig pipeline_scenario(int vpp, int micro_batches) {
+  auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 4, 1, vpp), 2048, 1, micro_batches);
+  s.topology = test::tiny_topology(1, 4, {test::mesh(400e9, 1e-6)});
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("1F1B bubble measured on the simulated timeline matches (p-1)/(m+p-1)") {
+  const auto s = pipeline_scenario(1, 8);
+  const auto run = simulate_step(s);
+  const auto timeline = metrics::pipeline_timeline(run.step.graph, run.result);
+  CHECK(timeline.bubble_fraction == Approx(3.0 / 11.0).epsilon(0.03));
+  CHECK(timeline.exposed_comm_fraction < 0.02);  // tp 1, dp 1: only the PP transfers
+}
+
+TEST_CASE("interleaved 1F1B has a smaller measured bubble than 1F1B") {
+  const auto plain = simulate_step(pipeline_scenario(1, 8));
+  const auto interleaved = simulate_step(pipeline_scenario(2, 8));
+  const double b1 = metrics::pipeline_timeline(plain.step.graph, plain.result).bubble_fraction;
+  const double b2 = metrics::pipeline_timeline(interleaved.step.graph, interleaved.result).bubble_fraction;
+  CHECK(b2 < 0.8 * b1);
+  CHECK(b2 == Approx(3.0 / 19.0).epsilon(0.1));  // (p-1)/(vpp m + p-1)
+  CHECK(interleaved.result.makespan_s < plain.result.makespan_s);
+}
+
+TEST_CASE("DP-symmetry reduction matches the full simulation within 2% at 512 ranks") {
+  // tiny MoE, TP 8 (in a node), EP 2 x TP (16-way over 2 replicas), PP 2, DP 32 = 512 ranks on 64 nodes
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
+  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
+  const auto reduced = simulate_step(s, true);
+  const auto full = simulate_step(s, false);
+  REQUIRE(reduced.step.simulated_dp == 4);
+  REQUIRE(full.step.graph.num_ranks == 512);
+  CHECK(reduced.result.makespan_s == Approx(full.result.makespan_s).epsilon(0.02));
+}
+
+TEST_CASE("training metrics report MFU from model FLOPs, memory and the OOM verdict with its breakdown") {
+  auto s = pipeline_scenario(1, 8);
+  s.ranks = 4;
+  s.topology.device.memory_bytes.value = 0.25 * 1024 * 1024 * 1024;  // far too small: OOM is a result
+  const auto run = simulate_step(s);
+  const auto m = metrics::training_metrics(s, run.step.graph, run.result);
+  const double flops = metrics::training_model_flops(s);
+  CHECK(m["mfu"].get<double>() == Approx(flops / (run.result.makespan_s * 4 * 100e12)));
+  CHECK(m["mfu"].get<double>() < 1.0);
+  CHECK(m["tokens_per_s"].get<double>() == Approx(8 * 2048 / run.result.makespan_s));
+  CHECK(m["oom"].get<bool>());
+  CHECK(m["oom_rank"].get<int>() == 0);  // stage 0 holds the most in-flight micro-batches
+  CHECK(m["peak_memory_gib"].get<double>() > 0.25);
+  CHECK(m["memory_breakdown_gib"]["activations"].get<double>() > 0.0);
+  CHECK(m["phase_time_s"].contains("pp_comm"));
+}

@@ -1,0 +1,55 @@
+// Training memory: ZeRO-1 optimizer states scale 1/dp, activations scale with in-flight micro-batches, OOM verdict.
+#include <catch2/catch.hpp>
+
+#include "model/training_layout.hpp"
+#include "model/training_memory.hpp"
+#include "training_fixtures.hpp"
+
+using namespace moesim;
+
+namespace {
+
+model::StageMemory memory(const config::ScenarioConfig& s, int stage, std::vector<int> in_flight) {
+  return model::stage_memory(s, model::assign_layers(*s.model, s.parallel), stage, in_flight);
+}
+
+}  // namespace
+
+TEST_CASE("ZeRO-1 optimizer states shrink as 1/dp; weights and gradients do not") {
+  const auto model = test::tiny_dense_model();
+  const auto a = memory(test::training_scenario(model, test::layout(2, 2, 4), 1024, 1, 16), 0, {2});
+  const auto b = memory(test::training_scenario(model, test::layout(2, 2, 8), 1024, 1, 32), 0, {2});
+  REQUIRE(a.breakdown.optimizer_bytes > 0.0);
+  CHECK(a.breakdown.optimizer_bytes / b.breakdown.optimizer_bytes == Approx(2.0));
+  CHECK(a.breakdown.weights_bytes == Approx(b.breakdown.weights_bytes));
+  CHECK(a.breakdown.gradients_bytes == Approx(2.0 * a.breakdown.weights_bytes));  // fp32 grads of bf16 weights
+}
+
+TEST_CASE("expert optimizer states shard over the expert-data-parallel group") {
+  const auto model = test::tiny_moe_model();
+  // 6 layers + 1 MTP + 1 padding; 2 stages; ep 4 over tp 1 x dp 8 -> expert-DP 2, dense DP 8
+  const auto s = test::training_scenario(model, test::layout(1, 2, 8, 1, 1, 4, false, false, 1), 1024, 1, 16);
+  const auto stages = model::assign_layers(model, s.parallel);
+  const auto params = model::virtual_stage_params(model, s.parallel, stages[1]);
+  const auto m = memory(s, 1, {1});
+  CHECK(m.breakdown.optimizer_bytes == Approx(12.0 * (params.dense / 8 + params.expert / 2)));
+}
+
+TEST_CASE("activations scale with the in-flight micro-batches") {
+  const auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 2, 1), 2048, 1, 4);
+  const auto one = memory(s, 0, {1});
+  const auto three = memory(s, 0, {3});
+  REQUIRE(one.breakdown.activations_bytes > 0.0);
+  CHECK(three.breakdown.activations_bytes == Approx(3.0 * one.breakdown.activations_bytes));
+  CHECK(three.in_flight_micro_batches == 3);
+}
+
+TEST_CASE("OOM verdict when the peak exceeds device memory, with the breakdown kept") {
+  auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 2, 1), 2048, 1, 4);
+  CHECK_FALSE(memory(s, 0, {2}).oom);
+  s.topology.device.memory_bytes.value = 0.5 * 1024 * 1024 * 1024;
+  const auto m = memory(s, 0, {2});
+  CHECK(m.oom);
+  CHECK(m.breakdown.total() > m.capacity_bytes);
+  CHECK(m.breakdown.weights_bytes > 0.0);
+}
