@@ -58,6 +58,23 @@ json microbenchmark_metrics(const config::ScenarioConfig& scenario, const model:
           {"busbw_gb_per_s", busbw / 1e9}};
 }
 
+// A one-line progress indicator on stderr, shown only once a run has taken 2 s, refreshed at most 4 times a second.
+class ProgressLine {
+ public:
+  explicit ProgressLine(std::chrono::steady_clock::time_point start) : start_(start), last_(start) {}
+  void operator()(std::size_t done, std::size_t total, double sim_clock_s) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - start_ < std::chrono::seconds(2) || now - last_ < std::chrono::milliseconds(250)) return;
+    last_ = now;
+    std::fprintf(stderr, "\r\033[K[moesim] %5.1f%% of %zu ops, simulated %.3f ms, wall %.1f s",
+                 100.0 * static_cast<double>(done) / static_cast<double>(total), total, sim_clock_s * 1e3,
+                 std::chrono::duration<double>(now - start_).count());
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
 // Static-batch step figures: decode TPOT (one token per sequence at KV length input_len) or prefill TTFT.
 json inference_metrics(const config::ScenarioConfig& scenario, const engine::SimulationResult& result) {
   const auto& w = *scenario.inference;
@@ -93,7 +110,9 @@ int run_command(const RunOptions& options) {
 
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
+    if (!options.quiet && isatty(STDERR_FILENO)) engine_options.on_progress = ProgressLine(wall_start);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
+    if (engine_options.on_progress) std::cerr << "\r\033[K" << std::flush;
 
     json workload_metrics = json::object();
     if (scenario.type == config::ScenarioType::Microbenchmark) {

@@ -46,12 +46,14 @@ struct Executor::Impl {
   std::uint64_t executions = 0;
   std::uint64_t sleeps = 0;
   std::size_t done_count = 0;
+  std::size_t progress_step = 1;  // report every progress_step completions (set in the constructor)
   double makespan_s = 0.0;
   std::string actor_error;
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, const ExecutorOptions& o)
       : platform(p), topology(t), graph(g), options(o) {
     const std::size_t n = graph.ops.size();
+    progress_step = std::max<std::size_t>(1, n / 256);
     op_time_s.assign(n, 0.0);
     done.assign(n, 0);
     external.assign(n, 0);
@@ -117,6 +119,9 @@ struct Executor::Impl {
     ++done_count;
     makespan_s = std::max(makespan_s, end_s);
     if (options.record_ops) intervals[static_cast<std::size_t>(id)] = {start_s, end_s};
+    if (options.on_progress && done_count % progress_step == 0) {
+      options.on_progress(done_count, graph.ops.size(), end_s);
+    }
     auto it = waiters.find(id);
     if (it == waiters.end()) return;
     for (int w : it->second) streams[static_cast<std::size_t>(w)].wake->release();

@@ -3,6 +3,7 @@
 // ops in id order; an op starts once its deps (any rank, any stream) are done. Waiting uses one SimGrid semaphore
 // per actor, released by whoever completes the awaited op (no polling). SimGrid-free header (pimpl).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ struct ExecutorOptions {
   bool coarsen_compute = true;
   bool record_ops = true;
   std::size_t comm_window = 128;  // outstanding comms per actor in a collective phase
+  // Called after every 1/256th of the ops completes (completed ops, total ops, simulated clock); may be empty.
+  std::function<void(std::size_t, std::size_t, double)> on_progress;
 };
 
 struct OpInterval {

@@ -6,6 +6,7 @@
 // std::logic_error; sweeps run one process per point (fork or separate runs). ctest runs each TEST_CASE in its
 // own process.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,8 @@ struct EngineOptions {
   bool aggregated_node_ports = false;  // full-mesh fabrics as one aggregated port per rank (cheaper, see engine.md)
   int aggregate_above_ranks = 64;      // full meshes larger than this are always aggregated
   std::size_t comm_window = 128;       // comms outstanding per actor in a collective phase (>= 2)
+  // Progress callback (completed ops, total ops, simulated clock), about 256 calls per run; may be empty.
+  std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
   std::vector<std::string> simgrid_config;     // extra SimGrid "name:value" settings, applied last (experiments)
 };
