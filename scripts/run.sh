@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-./build/moesim run scenarios/default.json --out out/default
+./build/moesim run scenarios/pro_moe_800i_a2_decode.json --out out/default

@@ -1,12 +1,12 @@
 #include "strategy/training_step_builder.hpp"
 
-#include <algorithm>
 #include <map>
 #include <stdexcept>
 
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/training_dp_reduction.hpp"
 
 namespace moesim::strategy {
 
@@ -269,7 +269,7 @@ class Builder {
       for (int r : ranks) deps.push_back(member_deps(r));
       auto ids = add_collective(name, "dp_comm", std::move(c), std::vector<int>(ranks.size(), kDpComm), deps);
       // Reduction: a ring of `simulated` members takes full - simulated fewer latency steps; add them back.
-      const double missing_s = (full_groups - simulated) * ring_step_latency_s(ranks);
+      const double missing_s = (full_groups - simulated) * ring_step_latency_s(scenario_.topology, ranks);
       if (missing_s > 0.0) {
         for (std::size_t m = 0; m < ranks.size(); ++m) {
           Op delay;
@@ -312,26 +312,6 @@ class Builder {
                          std::vector<std::vector<OpId>>(members.size(), all));
       for (std::size_t m = 0; m < members.size(); ++m) grad_syncs_[members[m]].push_back(ids[m]);
     }
-  }
-
-  // Latency of one ring step between the group's members (the engine's route latency: fabric, plus the spine
-  // when a Clos route leaves the leaf); the largest over neighbouring members.
-  double ring_step_latency_s(const std::vector<int>& ranks) const {
-    const auto& topo = scenario_.topology;
-    const int per_node = topo.ranks_per_node();
-    double alpha = 0.0;
-    for (std::size_t i = 0; i < ranks.size(); ++i) {
-      const int a = ranks[i], b = ranks[(i + 1) % ranks.size()];
-      const config::FabricSpec* f = topo.fabric_between(a, b);
-      if (f == nullptr) continue;
-      double latency = f->latency_s.value;
-      if (f->kind == config::FabricKind::Clos &&
-          (a / per_node) / f->nodes_per_leaf != (b / per_node) / f->nodes_per_leaf) {
-        latency += f->spine_latency_s.value;
-      }
-      alpha = std::max(alpha, latency);
-    }
-    return alpha;
   }
 
   // ZeRO-1: the chunk's fp32 gradients are reduce-scattered as soon as its last backward is done.
@@ -383,21 +363,6 @@ class Builder {
 };
 
 }  // namespace
-
-double dp_volume_scale(int full, int simulated) {
-  if (full <= 1 || simulated <= 1) return 1.0;
-  return ((full - 1.0) / full) / ((simulated - 1.0) / simulated);
-}
-
-int reduced_dp(const config::ParallelLayout& parallel) {
-  const model::TrainingLayout layout(parallel, parallel.dp);
-  const int span = layout.ep_span_replicas();
-  const int group = parallel.expert_parallel_size() * parallel.expert_tp;
-  for (int d = span + 2; d < parallel.dp; ++d) {
-    if ((parallel.tp * parallel.cp * d) % group == 0) return d;
-  }
-  return parallel.dp;
-}
 
 TrainingStep build_training_step(const config::ScenarioConfig& scenario, const PipelineSchedule& schedule,
                                  const TrainingStepOptions& options) {

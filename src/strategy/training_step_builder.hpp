@@ -14,6 +14,7 @@
 #include "config/scenario_config.hpp"
 #include "model/op_graph.hpp"
 #include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_dp_reduction.hpp"
 
 namespace moesim::strategy {
 
@@ -34,15 +35,8 @@ struct TrainingStep {
   std::vector<std::vector<PipelineTask>> stage_orders;  // per pipeline stage
 };
 
-// The automatic number of DP replicas the reduction keeps (== dp when no reduction is possible or useful).
-int reduced_dp(const config::ParallelLayout& parallel);
-
 // Throws std::invalid_argument for a scenario the builder cannot cover (not training, schedule mismatch).
 TrainingStep build_training_step(const config::ScenarioConfig& scenario, const PipelineSchedule& schedule,
                                  const TrainingStepOptions& options = {});
-
-// Scale for a ring collective's elements when a group of `full` members is simulated with `simulated` members, so
-// that each member sends the same bytes: ((full - 1) / full) / ((simulated - 1) / simulated).
-double dp_volume_scale(int full, int simulated);
 
 }  // namespace moesim::strategy

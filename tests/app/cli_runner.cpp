@@ -25,10 +25,22 @@ std::string read_text_file(const std::string& path) {
 }
 
 CliResult run_moesim(const std::vector<std::string>& args) {
-  const std::string stem = "/tmp/moesim_cli_" + std::to_string(getpid());
-  std::string command = std::string("cd ") + shell_quote(MOESIM_SOURCE_DIR) + " && " + shell_quote(MOESIM_BINARY);
-  for (const auto& arg : args) command += " " + shell_quote(arg);
-  command += " >" + stem + ".out 2>" + stem + ".err";
+  std::string stem = "/tmp/moesim_cli_";
+  stem += std::to_string(getpid());
+  // Built with += only: GCC 12 warns falsely (-Wrestrict, bug 105329) on "literal" + std::string temporaries.
+  std::string command = "cd ";
+  command += shell_quote(MOESIM_SOURCE_DIR);
+  command += " && ";
+  command += shell_quote(MOESIM_BINARY);
+  for (const auto& arg : args) {
+    command += ' ';
+    command += shell_quote(arg);
+  }
+  command += " >";
+  command += stem;
+  command += ".out 2>";
+  command += stem;
+  command += ".err";
   const int status = std::system(command.c_str());
   CliResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
