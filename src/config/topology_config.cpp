@@ -6,17 +6,16 @@
 #include <set>
 #include <stdexcept>
 
+#include "config/units.hpp"
+
 namespace moesim::config {
 
 using nlohmann::json;
 
 namespace {
 
-// JSON units -> SI. GB = 1e9 bytes, GiB = 2^30 bytes, TFLOPS = 1e12 flop/s, us = 1e-6 s.
-constexpr double kGigabyte = 1e9;
-constexpr double kGibibyte = 1073741824.0;
-constexpr double kTera = 1e12;
-constexpr double kMicrosecond = 1e-6;
+using namespace units;  // kGigabyte, kGibibyte, kTera, kMicrosecond
+
 // Rank ids are int; larger clusters would overflow them (and are far beyond any Ascend deployment).
 constexpr std::int64_t kMaxRanks = 1 << 24;
 

@@ -4,17 +4,15 @@
 #include <iomanip>
 #include <sstream>
 
+#include "config/units.hpp"
+
 namespace moesim::config {
 
 using nlohmann::json;
 
 namespace {
 
-// SI (struct) -> the unit of the JSON key.
-constexpr double kGigabyte = 1e9;
-constexpr double kGibibyte = 1073741824.0;
-constexpr double kTera = 1e12;
-constexpr double kMicrosecond = 1e-6;
+using namespace units;  // kGigabyte, kGibibyte, kTera, kMicrosecond
 
 json sourced_json(const SourcedValue& value, double unit) {
   json out = {{"value", value.value / unit}};

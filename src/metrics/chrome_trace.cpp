@@ -12,7 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string stream_name(int stream) { return stream == 0 ? "compute" : "comm" + std::to_string(stream); }
+std::string stream_name(int stream) {
+  return stream == 0 ? "compute" : "comm" + std::to_string(stream);
+}
 
 }  // namespace
 
@@ -35,7 +37,11 @@ void write_chrome_trace(const std::string& path, const model::OpGraph& graph, co
       emit({{"ph", "M"}, {"name", "process_name"}, {"pid", rank}, {"args", {{"name", "NPU " + std::to_string(rank)}}}});
       emit({{"ph", "M"}, {"name", "process_sort_index"}, {"pid", rank}, {"args", {{"sort_index", rank}}}});
     }
-    emit({{"ph", "M"}, {"name", "thread_name"}, {"pid", rank}, {"tid", stream}, {"args", {{"name", stream_name(stream)}}}});
+    emit({{"ph", "M"},
+          {"name", "thread_name"},
+          {"pid", rank},
+          {"tid", stream},
+          {"args", {{"name", stream_name(stream)}}}});
   }
   for (std::size_t id = 0; id < graph.ops.size(); ++id) {
     const auto& op = graph.ops[id];

@@ -49,8 +49,8 @@ json busiest_links(const engine::SimulationResult& result, int top_links) {
 }  // namespace
 
 json build_summary(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
-                   const engine::SimulationResult& result, const json& workload_metrics,
-                   const EngineFigures& figures, int top_links) {
+                   const engine::SimulationResult& result, const json& workload_metrics, const EngineFigures& figures,
+                   int top_links) {
   const auto usage = npu_usage(graph, result);
   json npus = json::array();
   for (const auto& u : usage) {
@@ -74,12 +74,9 @@ json build_summary(const config::ScenarioConfig& scenario, const model::OpGraph&
   summary["npus"] = npus;
   summary["phases_s"] = phase_time_s(graph, result);
   summary["links_top"] = busiest_links(result, top_links);
-  summary["sim"] = {{"wall_s", figures.wall_s},
-                    {"simulate_wall_s", result.wall_s},
-                    {"platform_setup_s", result.platform_setup_s},
-                    {"events", result.events},
-                    {"ops", graph.ops.size()},
-                    {"peak_rss_mib", figures.peak_rss_mib}};
+  summary["sim"] = {
+      {"wall_s", figures.wall_s}, {"simulate_wall_s", result.wall_s}, {"platform_setup_s", result.platform_setup_s},
+      {"events", result.events},  {"ops", graph.ops.size()},          {"peak_rss_mib", figures.peak_rss_mib}};
   return summary;
 }
 
@@ -95,7 +92,9 @@ std::string summary_text(const json& summary) {
     std::snprintf(text, sizeof text, "%.4f ms", seconds * 1e3);
     return std::string(text);
   };
-  auto mean_max = [&](const json& s) { return ms(s["mean"].get<double>()) + " mean, " + ms(s["max"].get<double>()) + " max"; };
+  auto mean_max = [&](const json& s) {
+    return ms(s["mean"].get<double>()) + " mean, " + ms(s["max"].get<double>()) + " max";
+  };
   out << "summary\n";
   row("simulated time", ms(summary["simulated_time_s"].get<double>()));
   for (const auto& [key, value] : summary["metrics"].items()) {

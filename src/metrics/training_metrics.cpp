@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "config/units.hpp"
+#include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
@@ -14,28 +16,7 @@ using nlohmann::json;
 
 namespace {
 
-constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-using Interval = std::pair<double, double>;
-
-std::vector<Interval> merged(std::vector<Interval> v) {
-  std::sort(v.begin(), v.end());
-  std::vector<Interval> out;
-  for (const auto& i : v) {
-    if (i.second <= i.first) continue;
-    if (!out.empty() && i.first <= out.back().second) {
-      out.back().second = std::max(out.back().second, i.second);
-    } else {
-      out.push_back(i);
-    }
-  }
-  return out;
-}
-
-double clipped_length(const std::vector<Interval>& v, double lo, double hi) {
-  double total = 0.0;
-  for (const auto& [a, b] : v) total += std::max(0.0, std::min(b, hi) - std::max(a, lo));
-  return total;
-}
+constexpr double kGiB = config::units::kGibibyte;
 
 }  // namespace
 
@@ -69,17 +50,17 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
   out.window_s = hi - lo;
   double bubble = 0.0, exposed = 0.0, busy = 0.0;
   for (std::size_t r = 0; r < ranks; ++r) {
-    const auto c = merged(compute[r]);
+    const auto c = merge_intervals(compute[r]);
     auto work = c;
-    const auto pc = merged(pipeline_comm[r]);
+    const auto pc = merge_intervals(pipeline_comm[r]);
     work.insert(work.end(), pc.begin(), pc.end());
-    bubble += out.window_s - clipped_length(merged(work), lo, hi);
+    bubble += out.window_s - clipped_length(merge_intervals(work), lo, hi);
     auto all = c;
-    const auto m = merged(comm[r]);
+    const auto m = merge_intervals(comm[r]);
     all.insert(all.end(), m.begin(), m.end());
     const double c_step = clipped_length(c, 0.0, result.makespan_s);
     busy += c_step;
-    exposed += clipped_length(merged(all), 0.0, result.makespan_s) - c_step;
+    exposed += clipped_length(merge_intervals(all), 0.0, result.makespan_s) - c_step;
   }
   out.bubble_fraction = bubble / (out.window_s * static_cast<double>(ranks));
   out.exposed_comm_fraction = exposed / (result.makespan_s * static_cast<double>(ranks));
