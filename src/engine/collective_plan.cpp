@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "engine/collective_algorithms.hpp"
+#include "engine/flow_aggregation.hpp"
 
 namespace moesim::engine {
 
@@ -212,6 +213,7 @@ CollectivePlan plan_collective(const model::Collective& c, const PlanContext& ct
     plan.phases = detail::flat_phases(c.kind, to_flat(plan.algorithm), iota_members(p), c.bytes(), c.root);
   }
   for (CollectivePhase& phase : plan.phases) {
+    if (ctx.aggregate_cross_node) aggregate_cross_node_flows(phase, c, ctx);
     for (const PlannedFlow& flow : phase.flows) {
       const Route route = ctx.router.route_or_throw(ctx.plane, c.ranks[static_cast<std::size_t>(flow.src)],
                                                     c.ranks[static_cast<std::size_t>(flow.dst)]);

@@ -32,6 +32,7 @@ struct PlanContext {
   int plane = 0;  // routing plane (0 = default, else a forced fabric)
   int ranks_per_node = 1;
   const config::TopologyConfig& topology;
+  bool aggregate_cross_node = false;  // merge cross-node flows where link loads stay equal (flow_aggregation.hpp)
 };
 
 // The algorithm `Auto` resolves to, and the fallbacks (halving-doubling on non-power-of-2 groups -> ring;

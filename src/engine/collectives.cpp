@@ -63,23 +63,25 @@ struct CollectiveRunner::Impl {
   std::vector<std::vector<int>> member_streams;
   CommStats& stats;
   std::size_t window;
+  bool aggregate_cross_node;
   std::unordered_map<int, ActiveCollective> active;
   std::unordered_map<std::uint64_t, sg4::Mailbox*> mailboxes;
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, std::vector<std::vector<int>> ms,
-       CommStats& s, std::size_t w)
+       CommStats& s, std::size_t w, bool aggregate)
       : platform(p),
         topology(t),
         graph(g),
         member_streams(std::move(ms)),
         stats(s),
-        window(std::max<std::size_t>(w, 2)) {
+        window(std::max<std::size_t>(w, 2)),
+        aggregate_cross_node(aggregate) {
     stats.link_bytes.assign(platform.router->links().size(), 0.0);
   }
 
   PlanContext context(const model::Collective& c) const {
     const int plane = c.fabric.empty() ? 0 : platform.router->plane_of(c.fabric);
-    return PlanContext{*platform.router, plane, topology.ranks_per_node(), topology};
+    return PlanContext{*platform.router, plane, topology.ranks_per_node(), topology, aggregate_cross_node};
   }
 
   sg4::Mailbox* mailbox(int dst, int stream, int src) {
@@ -177,8 +179,9 @@ struct CollectiveRunner::Impl {
 
 CollectiveRunner::CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology,
                                    const model::OpGraph& graph, std::vector<std::vector<int>> member_streams,
-                                   CommStats& stats, std::size_t window)
-    : impl_(std::make_unique<Impl>(platform, topology, graph, std::move(member_streams), stats, window)) {}
+                                   CommStats& stats, std::size_t window, bool aggregate_cross_node)
+    : impl_(std::make_unique<Impl>(platform, topology, graph, std::move(member_streams), stats, window,
+                                   aggregate_cross_node)) {}
 
 CollectiveRunner::~CollectiveRunner() = default;
 

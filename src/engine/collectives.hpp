@@ -25,9 +25,10 @@ class CollectiveRunner {
  public:
   // member_streams[c][i]: stream of member i's op of collective c (receivers' mailboxes are per stream).
   // window: comms (sends + receives) outstanding per actor at most (P1: SimGrid 3.32 pays O(outstanding) per
-  // completion).
+  // completion). aggregate_cross_node: merge cross-node flows where link loads stay equal (flow_aggregation.hpp).
   CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology, const model::OpGraph& graph,
-                   std::vector<std::vector<int>> member_streams, CommStats& stats, std::size_t window);
+                   std::vector<std::vector<int>> member_streams, CommStats& stats, std::size_t window,
+                   bool aggregate_cross_node = false);
   ~CollectiveRunner();
   CollectiveRunner(const CollectiveRunner&) = delete;
   CollectiveRunner& operator=(const CollectiveRunner&) = delete;

@@ -62,6 +62,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   executor_options.coarsen_compute = options.coarsen_compute;
   executor_options.record_ops = options.record_ops;
   executor_options.comm_window = options.comm_window;
+  executor_options.aggregate_cross_node_flows = options.aggregate_cross_node_flows;
   executor_options.on_progress = options.on_progress;
   Executor executor(platform, topology, graph, executor_options);
   executor.create_actors();

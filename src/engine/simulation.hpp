@@ -21,6 +21,10 @@ struct EngineOptions {
   bool aggregated_node_ports = false;  // full-mesh fabrics as one aggregated port per rank (cheaper, see engine.md)
   int aggregate_above_ranks = 64;      // full meshes larger than this are always aggregated
   std::size_t comm_window = 128;       // comms outstanding per actor in a collective phase (>= 2)
+  // Merge a phase's cross-node flows from one rank to one node into a single flow when every link keeps its byte
+  // load (uniform all-to-all over per-rank NIC/switch ports): engine/flow_aggregation.hpp. `moesim run --full`
+  // switches it off.
+  bool aggregate_cross_node_flows = true;
   // Progress callback (completed ops, total ops, simulated clock), about 256 calls per run; may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
