@@ -102,6 +102,8 @@ std::string summary_text(const json& summary) {
       char text[64];
       std::snprintf(text, sizeof text, "%.6g", value.get<double>());
       row(key.c_str(), text);
+    } else if (value.is_boolean()) {
+      row(key.c_str(), value.get<bool>() ? "true" : "false");
     } else if (value.is_string() || value.is_number_integer()) {
       row(key.c_str(), value.is_string() ? value.get<std::string>() : std::to_string(value.get<long long>()));
     }

@@ -59,3 +59,32 @@ TEST_CASE("the same scenario and seed give byte-identical results apart from sim
   std::filesystem::remove_all(a);
   std::filesystem::remove_all(b);
 }
+
+TEST_CASE("a training layout that does not fit in device memory is an OOM verdict, not an error") {
+  const auto dir = temp_dir("oom");
+  const auto result = run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--out", dir, "--quiet", "--set",
+                                  "parallel.tp=2", "--set", "parallel.pp=2", "--set", "parallel.dp=16", "--set",
+                                  "training.global_batch_size=32"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("oom") != std::string::npos);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  CHECK(metrics["oom"] == true);
+  CHECK(metrics["peak_memory_gib"].get<double>() > metrics["device_memory_gib"].get<double>());
+  CHECK(metrics.contains("oom_rank"));
+  CHECK(metrics.contains("memory_breakdown_gib"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the dense training baseline fits and reports MFU") {
+  const auto dir = temp_dir("dense");
+  const auto result = run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--out", dir, "--quiet"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  CHECK(metrics["oom"] == false);
+  CHECK(metrics["mfu"].get<double>() > 0.0);
+  CHECK(metrics["mfu"].get<double>() < 1.0);
+  CHECK(metrics["bubble_fraction"].get<double>() > 0.0);
+  std::filesystem::remove_all(dir);
+}
