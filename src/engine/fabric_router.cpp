@@ -156,6 +156,17 @@ bool FabricRouter::fabric_route(int f, int src, int dst, Route& out) const {
     push(base + 2 * src);
     push(base + 2 * dst + 1);
   };
+  // Rank port up, then (between groups: leaves or CPU domains) the source group's uplink and the destination
+  // group's downlink with the extra tier latency, then the destination rank's port down.
+  auto two_tier = [&](int source_group, int destination_group, double extra_latency_s) {
+    push(layout[0] + 2 * src);
+    if (source_group != destination_group) {
+      push(layout[1] + 2 * source_group);
+      push(layout[1] + 2 * destination_group + 1);
+      out.latency_s += extra_latency_s;
+    }
+    push(layout[0] + 2 * dst + 1);
+  };
   switch (spec.kind) {
     case FabricKind::FullMesh: {
       if (mesh_aggregated(spec)) {
@@ -181,27 +192,12 @@ bool FabricRouter::fabric_route(int f, int src, int dst, Route& out) const {
         if (spec.scope == FabricScope::Cluster) return r / group_size;
         return (r / ranks_per_node_) * spec.domains + (r % ranks_per_node_) / group_size;
       };
-      const int gs = group(src);
-      const int gd = group(dst);
-      push(layout[0] + 2 * src);
-      if (gs != gd) {
-        push(layout[1] + 2 * gs);
-        push(layout[1] + 2 * gd + 1);
-        out.latency_s += spec.inter_domain_latency_s.value;
-      }
-      push(layout[0] + 2 * dst + 1);
+      two_tier(group(src), group(dst), spec.inter_domain_latency_s.value);
       break;
     }
     case FabricKind::Clos: {
-      const int ls = src / ranks_per_node_ / spec.nodes_per_leaf;
-      const int ld = dst / ranks_per_node_ / spec.nodes_per_leaf;
-      push(layout[0] + 2 * src);
-      if (ls != ld) {
-        push(layout[1] + 2 * ls);
-        push(layout[1] + 2 * ld + 1);
-        out.latency_s += spec.spine_latency_s.value;
-      }
-      push(layout[0] + 2 * dst + 1);
+      two_tier(src / ranks_per_node_ / spec.nodes_per_leaf, dst / ranks_per_node_ / spec.nodes_per_leaf,
+               spec.spine_latency_s.value);
       break;
     }
   }
