@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
         "{\"mode\": \"%s\", \"ranks\": %d, \"layers\": %d, \"ops_per_block\": %d, \"coarsen\": %s, "
         "\"aggregated_ports\": %s, \"skewed\": %s, \"ep\": \"%s\", \"ops\": %zu, \"compute_ops_per_rank\": %.1f, "
         "\"collectives\": %zu, "
-        "\"links\": %zu, \"events\": %llu, \"flows\": %llu, \"makespan_s\": %.9g, \"graph_build_s\": %.3f, "
+        "\"links\": %zu, \"events\": %llu, \"flows\": %llu, \"analytic_flows\": %llu, \"makespan_s\": %.9g, \"graph_build_s\": %.3f, "
         "\"platform_setup_s\": %.3f, \"simulate_wall_s\": %.3f, \"total_wall_s\": %.3f, \"peak_rss_mib\": %.1f, "
         "\"window\": %zu}\n",
         mode.c_str(), graph.num_ranks, layers, ops, options.coarsen_compute ? "true" : "false",
@@ -120,6 +120,7 @@ int main(int argc, char** argv) {
         moesim::model::to_string(shape.ep_algorithm).c_str(), graph.ops.size(),
         static_cast<double>(compute_ops) / graph.num_ranks, graph.collectives.size(), result.num_links,
         static_cast<unsigned long long>(result.events), static_cast<unsigned long long>(result.flows),
+        static_cast<unsigned long long>(result.analytic_flows),
         result.makespan_s, build_s, result.platform_setup_s, result.wall_s, total_s, peak_rss_mib(),
         options.comm_window);
     if (timings) {

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages moesim needs, only those missing. Run as root (or with sudo available).
 set -euo pipefail
 packages=(g++ cmake ninja-build pkg-config libsimgrid-dev libeigen3-dev nlohmann-json3-dev libspdlog-dev catch2
-  libcli11-dev)
+  libcli11-dev libjemalloc-dev)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

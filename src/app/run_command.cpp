@@ -111,6 +111,7 @@ int run_command(const RunOptions& options) {
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
     engine_options.aggregate_cross_node_flows = !options.full_simulation;
+    engine_options.analytic_pair_links = !options.full_simulation;
     if (!options.quiet && isatty(STDERR_FILENO)) engine_options.on_progress = ProgressLine(wall_start);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
     if (engine_options.on_progress) std::cerr << "\r\033[K" << std::flush;

@@ -2,13 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <memory>
 #include <simgrid/s4u/Actor.hpp>
 #include <simgrid/s4u/Comm.hpp>
+#include <simgrid/s4u/Engine.hpp>
 #include <simgrid/s4u/Mailbox.hpp>
 #include <simgrid/s4u/Semaphore.hpp>
 #include <unordered_map>
 
 #include "engine/collective_plan.hpp"
+#include "engine/pair_link_flows.hpp"
 
 namespace moesim::engine {
 
@@ -16,19 +20,57 @@ namespace sg4 = simgrid::s4u;
 
 namespace {
 
-// A plan plus, per phase, each member's flows in the order it posts them.
-struct ActiveCollective {
-  int arrived = 0;
-  int finished = 0;
-  sg4::SemaphorePtr gate;
+// A plan plus, per phase, each member's flows in the order it posts them. Identical collectives (same group, kind,
+// sizes: every micro-batch repeats the same ones) share one, prepared at the first arrival.
+struct PreparedCollective {
   CollectivePlan plan;
   int plane = 0;
   // per phase: offsets[member]..offsets[member+1] into order; entries are flow index * 2 + (1 if receive)
   std::vector<std::vector<int>> offsets;
   std::vector<std::vector<int>> order;
+  std::vector<AnalyticFlows> analytic;              // per phase: flows timed analytically (pair_link_flows.hpp)
+  std::vector<std::pair<int, double>> analytic_link_bytes;  // (link, bytes) carried by the analytic flows
+  std::uint64_t analytic_flows = 0;
 };
 
-void index_phase(const CollectivePhase& phase, int p, std::vector<int>& offsets, std::vector<int>& order) {
+struct ActiveCollective {
+  int arrived = 0;
+  int finished = 0;
+  sg4::SemaphorePtr gate;
+  std::shared_ptr<const PreparedCollective> prepared;
+};
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  return (h ^ v) * 0x100000001b3ULL;
+}
+
+std::uint64_t bits(double x) {
+  std::uint64_t b = 0;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+std::uint64_t collective_hash(const model::Collective& c) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  h = mix(h, static_cast<std::uint64_t>(c.kind));
+  h = mix(h, static_cast<std::uint64_t>(c.algorithm));
+  h = mix(h, static_cast<std::uint64_t>(c.dtype));
+  h = mix(h, static_cast<std::uint64_t>(c.root));
+  h = mix(h, bits(c.elements));
+  for (int r : c.ranks) h = mix(h, static_cast<std::uint64_t>(r));
+  for (double e : c.per_pair_elements) h = mix(h, bits(e));
+  for (char ch : c.fabric) h = mix(h, static_cast<std::uint64_t>(ch));
+  return h;
+}
+
+bool same_collective(const model::Collective& a, const model::Collective& b) {
+  return a.kind == b.kind && a.algorithm == b.algorithm && a.dtype == b.dtype && a.root == b.root &&
+         bits(a.elements) == bits(b.elements) && a.ranks == b.ranks && a.per_pair_elements == b.per_pair_elements &&
+         a.fabric == b.fabric;
+}
+
+void index_phase(const CollectivePhase& phase, const std::vector<char>& skip, int p, std::vector<int>& offsets,
+                 std::vector<int>& order) {
   // Pairwise-round order: flow s->d has round (d - s) mod p for both ends; sends before receives within a round.
   struct Entry {
     int member, round, code;
@@ -36,6 +78,7 @@ void index_phase(const CollectivePhase& phase, int p, std::vector<int>& offsets,
   std::vector<Entry> entries;
   entries.reserve(phase.flows.size() * 2);
   for (std::size_t f = 0; f < phase.flows.size(); ++f) {
+    if (skip[f]) continue;
     const PlannedFlow& flow = phase.flows[f];
     const int round = ((flow.dst - flow.src) % p + p) % p;
     entries.push_back({flow.src, round, static_cast<int>(f) * 2});
@@ -66,9 +109,17 @@ struct CollectiveRunner::Impl {
   bool aggregate_cross_node;
   std::unordered_map<int, ActiveCollective> active;
   std::unordered_map<std::uint64_t, sg4::Mailbox*> mailboxes;
+  struct CacheEntry {
+    std::shared_ptr<const PreparedCollective> prepared;
+    int uses_left = 0;
+  };
+  std::vector<int> representative;  // per collective: the first identical one
+  std::vector<int> uses;            // per representative: how many collectives it stands for
+  std::unordered_map<int, CacheEntry> prepared_cache;
+  std::vector<char> exclusive_sources;  // per rank (pair_link_flows.hpp); all 0 when analytic flows are off
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, std::vector<std::vector<int>> ms,
-       CommStats& s, std::size_t w, bool aggregate)
+       CommStats& s, std::size_t w, bool aggregate, bool analytic_pair_links)
       : platform(p),
         topology(t),
         graph(g),
@@ -77,6 +128,9 @@ struct CollectiveRunner::Impl {
         window(std::max<std::size_t>(w, 2)),
         aggregate_cross_node(aggregate) {
     stats.link_bytes.assign(platform.router->links().size(), 0.0);
+    exclusive_sources = analytic_pair_links ? exclusive_pair_link_sources(*platform.router, graph, member_streams)
+                                            : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
+    find_identical_collectives();
   }
 
   PlanContext context(const model::Collective& c) const {
@@ -95,24 +149,93 @@ struct CollectiveRunner::Impl {
     return box;
   }
 
+  std::shared_ptr<const PreparedCollective> prepare(const model::Collective& c) {
+    auto out = std::make_shared<PreparedCollective>();
+    const PlanContext ctx = context(c);
+    out->plane = ctx.plane;
+    out->plan = plan_collective(c, ctx);
+    const int p = static_cast<int>(c.ranks.size());
+    const std::size_t phases = out->plan.phases.size();
+    out->offsets.resize(phases);
+    out->order.resize(phases);
+    out->analytic.resize(phases);
+    bool synchronized = true;  // every member starts phase 0 at the barrier's release
+    Route route;
+    for (std::size_t k = 0; k < phases; ++k) {
+      const CollectivePhase& phase = out->plan.phases[k];
+      out->analytic[k] = analytic_pair_link_flows(phase, c, *platform.router, out->plane, exclusive_sources,
+                                                  synchronized);
+      synchronized = synchronized && keeps_members_synchronized(phase, out->analytic[k]);
+      for (std::size_t f = 0; f < phase.flows.size(); ++f) {
+        if (!out->analytic[k].analytic[f]) continue;
+        const PlannedFlow& flow = phase.flows[f];
+        platform.router->route(out->plane, c.ranks[static_cast<std::size_t>(flow.src)],
+                               c.ranks[static_cast<std::size_t>(flow.dst)], route);
+        for (int i = 0; i < route.count; ++i) out->analytic_link_bytes.push_back({route.links[i], flow.bytes});
+        ++out->analytic_flows;
+      }
+      index_phase(phase, out->analytic[k].analytic, p, out->offsets[k], out->order[k]);
+    }
+    return out;
+  }
+
+  // The prepared form of collective `index`, shared by the identical collectives of the graph (found once, in the
+  // constructor) and dropped after the last of them has arrived, so memory follows what is live.
+  std::shared_ptr<const PreparedCollective> prepared(int index) {
+    const int rep = representative[static_cast<std::size_t>(index)];
+    auto it = prepared_cache.find(rep);
+    if (it == prepared_cache.end()) {
+      it = prepared_cache.emplace(rep, CacheEntry{prepare(graph.collectives[static_cast<std::size_t>(index)]),
+                                                  uses[static_cast<std::size_t>(rep)]})
+               .first;
+    }
+    auto out = it->second.prepared;
+    if (--it->second.uses_left == 0) prepared_cache.erase(it);
+    return out;
+  }
+
+  void find_identical_collectives() {
+    const std::size_t n = graph.collectives.size();
+    representative.resize(n);
+    uses.assign(n, 0);
+    std::unordered_map<std::uint64_t, std::vector<int>> seen;  // hash -> representatives
+    for (std::size_t i = 0; i < n; ++i) {
+      const model::Collective& c = graph.collectives[i];
+      auto& bucket = seen[collective_hash(c)];
+      int rep = static_cast<int>(i);
+      for (int candidate : bucket) {
+        if (same_collective(graph.collectives[static_cast<std::size_t>(candidate)], c)) rep = candidate;
+      }
+      if (rep == static_cast<int>(i)) bucket.push_back(rep);
+      representative[i] = rep;
+      ++uses[static_cast<std::size_t>(rep)];
+    }
+  }
+
   ActiveCollective& arrive(int index) {
     ActiveCollective& a = active[index];
     if (a.arrived == 0) {
-      const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
-      const PlanContext ctx = context(c);
-      a.plane = ctx.plane;
-      a.plan = plan_collective(c, ctx);
+      a.prepared = prepared(index);
       a.gate = sg4::Semaphore::create(0);
-      const int p = static_cast<int>(c.ranks.size());
-      a.offsets.resize(a.plan.phases.size());
-      a.order.resize(a.plan.phases.size());
-      for (std::size_t k = 0; k < a.plan.phases.size(); ++k) index_phase(a.plan.phases[k], p, a.offsets[k], a.order[k]);
+      for (const auto& [link, bytes] : a.prepared->analytic_link_bytes) {
+        stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
+      }
+      stats.analytic_flows += a.prepared->analytic_flows;
     }
     ++a.arrived;
     return a;
   }
 
-  void run_phase(int index, ActiveCollective& a, std::size_t k, int member) {
+  Route count_link_bytes(int plane, int src, int dst, double bytes) {
+    Route route;
+    platform.router->route(plane, src, dst, route);
+    for (int i = 0; i < route.count; ++i) {
+      stats.link_bytes[static_cast<std::size_t>(route.links[static_cast<std::size_t>(i)])] += bytes;
+    }
+    return route;
+  }
+
+  void run_phase(int index, const PreparedCollective& a, std::size_t k, int member) {
     static int token = 0;
     static void* sink = nullptr;
     const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
@@ -120,6 +243,7 @@ struct CollectiveRunner::Impl {
     const std::vector<int>& order = a.order[k];
     const int begin = a.offsets[k][static_cast<std::size_t>(member)];
     const int end = a.offsets[k][static_cast<std::size_t>(member) + 1];
+    const double start_s = sg4::Engine::get_clock();
     std::vector<sg4::CommPtr> pending;
     pending.reserve(std::min<std::size_t>(window, static_cast<std::size_t>(end - begin)));
     for (int e = begin; e < end; ++e) {
@@ -137,11 +261,7 @@ struct CollectiveRunner::Impl {
         pending.push_back(box->get_async<void>(&sink));
         continue;
       }
-      Route route;
-      platform.router->route(a.plane, src, dst, route);
-      for (int i = 0; i < route.count; ++i) {
-        stats.link_bytes[static_cast<std::size_t>(route.links[static_cast<std::size_t>(i)])] += flow.bytes;
-      }
+      const Route route = count_link_bytes(a.plane, src, dst, flow.bytes);
       ++stats.flows;
       sg4::CommPtr comm = box->put_init(&token, static_cast<std::uint64_t>(std::llround(flow.bytes)));
       if (route.rate_bound_bytes_per_s > 0.0) comm->set_rate(route.rate_bound_bytes_per_s);
@@ -149,10 +269,13 @@ struct CollectiveRunner::Impl {
       pending.push_back(std::move(comm));
     }
     if (!pending.empty()) sg4::Comm::wait_all(pending);
-    const double latency_s = phase.latency_steps * phase.alpha_s;
-    if (latency_s > 0.0) {
+    // Analytic pair-link flows still running, then the phase's latency steps: one sleep.
+    const double analytic_left_s =
+        std::max(0.0, a.analytic[k].wait_s[static_cast<std::size_t>(member)] - (sg4::Engine::get_clock() - start_s));
+    const double wait_s = analytic_left_s + phase.latency_steps * phase.alpha_s;
+    if (wait_s > 0.0) {
       ++stats.sleeps;
-      sg4::this_actor::sleep_for(latency_s);
+      sg4::this_actor::sleep_for(wait_s);
     }
   }
 
@@ -166,11 +289,12 @@ struct CollectiveRunner::Impl {
     } else {
       for (int i = 1; i < p; ++i) a.gate->release();
     }
-    ActiveCollective& me = active.at(index);
+    const std::shared_ptr<const PreparedCollective> prepared = active.at(index).prepared;
+    const PreparedCollective& me = *prepared;
     sg4::Host* home = sg4::this_actor::get_host();
     const int rank = c.ranks[static_cast<std::size_t>(member)];
     if (me.plane != 0) sg4::this_actor::set_host(platform.host(me.plane, rank));
-    for (std::size_t k = 0; k < me.plan.phases.size(); ++k) run_phase(index, active.at(index), k, member);
+    for (std::size_t k = 0; k < me.plan.phases.size(); ++k) run_phase(index, me, k, member);
     if (me.plane != 0) sg4::this_actor::set_host(home);
     ActiveCollective& done = active.at(index);
     if (++done.finished == p) active.erase(index);
@@ -179,9 +303,10 @@ struct CollectiveRunner::Impl {
 
 CollectiveRunner::CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology,
                                    const model::OpGraph& graph, std::vector<std::vector<int>> member_streams,
-                                   CommStats& stats, std::size_t window, bool aggregate_cross_node)
+                                   CommStats& stats, std::size_t window, bool aggregate_cross_node,
+                                   bool analytic_pair_links)
     : impl_(std::make_unique<Impl>(platform, topology, graph, std::move(member_streams), stats, window,
-                                   aggregate_cross_node)) {}
+                                   aggregate_cross_node, analytic_pair_links)) {}
 
 CollectiveRunner::~CollectiveRunner() = default;
 

@@ -97,7 +97,8 @@ struct Executor::Impl {
       for (int r : ranks) position[static_cast<std::size_t>(r)] = -1;
     }
     runner = std::make_unique<CollectiveRunner>(platform, topology, graph, std::move(member_streams), stats,
-                                                options.comm_window, options.aggregate_cross_node_flows);
+                                                options.comm_window, options.aggregate_cross_node_flows,
+                                                options.analytic_pair_links);
     runner->check_all_routable();
   }
 

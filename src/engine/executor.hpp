@@ -23,6 +23,7 @@ struct ExecutorOptions {
   bool record_ops = true;
   std::size_t comm_window = 128;            // outstanding comms per actor in a collective phase
   bool aggregate_cross_node_flows = false;  // see EngineOptions
+  bool analytic_pair_links = false;         // see EngineOptions
   // Called after every 1/256th of the ops completes (completed ops, total ops, simulated clock); may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
 };

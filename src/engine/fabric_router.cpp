@@ -88,12 +88,16 @@ void FabricRouter::build_fabric(int f) {
         add_rank_ports("port.r", bw * (std::min(domain, num_ranks_) - 1));
         break;
       }
+      pair_link_domain_ = std::max(pair_link_domain_, domain);
       for (int start = 0; start < num_ranks_; start += domain) {
         layout.push_back(static_cast<int>(links_.size()));
         const int n = std::min(domain, num_ranks_ - start);
         for (int i = 0; i < n; ++i) {
           for (int j = 0; j < n; ++j) {
-            if (i != j) add("r" + std::to_string(start + i) + ">r" + std::to_string(start + j), bw);
+            if (i != j) {
+              add("r" + std::to_string(start + i) + ">r" + std::to_string(start + j), bw);
+              links_.back().pair_link = true;
+            }
           }
         }
       }

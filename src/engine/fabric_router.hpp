@@ -22,6 +22,8 @@ struct LinkSpec {
   // it (a Clos leaf uplink at oversubscription <= 1). Such links are left out of SimGrid routes, which keeps
   // independent traffic in separate max-min components, but their bytes are still counted.
   bool binding = true;
+  // true for a per-pair full-mesh link: only flows from its one source rank to its one destination rank use it.
+  bool pair_link = false;
 };
 
 struct Route {
@@ -51,6 +53,10 @@ class FabricRouter {
   // Plane of a forced fabric name ("" = default plane 0); -1 when the name was not requested at construction.
   int plane_of(const std::string& fabric) const;
   const std::vector<LinkSpec>& links() const { return links_; }
+  // Ranks a and b can share a per-pair full-mesh link iff a / pair_link_domain() == b / pair_link_domain();
+  // 0 when the default plane and the forced planes have no per-pair mesh. Conservative when meshes of different
+  // scopes coexist (the largest scope is returned).
+  int pair_link_domain() const { return pair_link_domain_; }
 
   // Contract: src != dst, both in [0, num_ranks). Returns false when no fabric of the plane holds both ranks.
   bool route(int plane, int src, int dst, Route& out) const;
@@ -67,6 +73,7 @@ class FabricRouter {
   // Per fabric: link-index bases (see fabric_router.cpp for the layout of each kind); empty when not built.
   std::vector<std::vector<int>> layouts_;
   RouterOptions options_;
+  int pair_link_domain_ = 0;
 
   void build_fabric(int fabric);
   bool fabric_holds(int fabric, int a, int b) const;

@@ -63,6 +63,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   executor_options.record_ops = options.record_ops;
   executor_options.comm_window = options.comm_window;
   executor_options.aggregate_cross_node_flows = options.aggregate_cross_node_flows;
+  executor_options.analytic_pair_links = options.analytic_pair_links;
   executor_options.on_progress = options.on_progress;
   Executor executor(platform, topology, graph, executor_options);
   executor.create_actors();
@@ -72,6 +73,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   result.makespan_s = executor.makespan_s();
   result.events = executor.events();
   result.flows = executor.comm_stats().flows;
+  result.analytic_flows = executor.comm_stats().analytic_flows;
   if (options.record_ops) {
     result.ops.reserve(graph.ops.size());
     for (const OpInterval& interval : executor.intervals()) result.ops.push_back({interval.start_s, interval.end_s});

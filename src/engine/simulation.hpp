@@ -25,6 +25,9 @@ struct EngineOptions {
   // load (uniform all-to-all over per-rank NIC/switch ports): engine/flow_aggregation.hpp. `moesim run --full`
   // switches it off.
   bool aggregate_cross_node_flows = true;
+  // Time flows that run alone on a dedicated per-pair link (HCCS inside a node) as bytes / bandwidth instead of
+  // simulating them; exact (engine/pair_link_flows.hpp). `moesim run --full` switches it off.
+  bool analytic_pair_links = true;
   // Progress callback (completed ops, total ops, simulated clock), about 256 calls per run; may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
@@ -49,7 +52,8 @@ struct SimulationResult {
   std::uint64_t events = 0;      // SimGrid activities started: executions, flows, sleeps
   double wall_s = 0.0;           // whole call
   double platform_setup_s = 0.0;
-  std::uint64_t flows = 0;
+  std::uint64_t flows = 0;           // simulated by SimGrid
+  std::uint64_t analytic_flows = 0;  // timed analytically on dedicated pair links
   std::size_t num_links = 0;  // links in the platform
 };
 

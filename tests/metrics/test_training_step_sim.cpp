@@ -80,6 +80,21 @@ TEST_CASE("cross-node flow aggregation matches the unmerged training step within
   CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(0.02));
 }
 
+TEST_CASE("analytic pair-link flows give the fully simulated training step at 512 ranks") {
+  // TP 8 collectives and the intra-node part of the EP all-to-alls run on HCCS pair links; PP, DP and the
+  // cross-node part of the all-to-alls share the Clos NICs. Exact up to floating point.
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
+  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
+  engine::EngineOptions plain;
+  plain.analytic_pair_links = false;
+  engine::EngineOptions fast;
+  fast.analytic_pair_links = true;
+  const auto a = simulate_step(s, false, plain);
+  const auto b = simulate_step(s, false, fast);
+  REQUIRE(a.step.graph.num_ranks == 512);
+  CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(1e-9));
+}
+
 TEST_CASE("training metrics report MFU from model FLOPs, memory and the OOM verdict with its breakdown") {
   auto s = pipeline_scenario(1, 8);
   s.ranks = 4;
