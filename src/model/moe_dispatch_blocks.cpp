@@ -40,8 +40,7 @@ MoeCommOps moe_comm_ops(const config::ModelConfig& model, const TrainingShape& s
     ops.reduce.push_back(ep_collective("ep_rs", CollectiveKind::ReduceScatter, GroupKind::EpOuter, gathered, shape));
   }
   if (plan.inner > 1) {
-    ops.dispatch.push_back(
-        ep_collective("dispatch", CollectiveKind::AllToAllV, GroupKind::EpInner, rows * h, shape));
+    ops.dispatch.push_back(ep_collective("dispatch", CollectiveKind::AllToAllV, GroupKind::EpInner, rows * h, shape));
     ops.combine.push_back(ep_collective("combine", CollectiveKind::AllToAllV, GroupKind::EpInner, rows * h, shape));
   }
   return ops;
@@ -51,8 +50,8 @@ double moe_dispatch_activation_bytes(const config::ModelConfig& model, const Tra
   if (!model.moe || shape.ep_size <= 1 || shape.moe_comm.dispatch != MoeDispatch::HierarchicalEp) return 0.0;
   const double gathered_tokens = shape.moe_comm.outer * shape.tokens_moe();
   constexpr double kScoreBytes = 4.0, kIndexBytes = 8.0;
-  return gathered_tokens * (model.hidden * config::bytes_per_element(shape.dtype) +
-                            model.moe->top_k * (kScoreBytes + kIndexBytes));
+  return gathered_tokens *
+         (model.hidden * config::bytes_per_element(shape.dtype) + model.moe->top_k * (kScoreBytes + kIndexBytes));
 }
 
 }  // namespace moesim::model

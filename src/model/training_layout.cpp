@@ -110,12 +110,11 @@ std::vector<std::vector<int>> TrainingLayout::ep_group_by_node(int rank) const {
   }
   for (const auto& members : nodes) {
     if (members.size() != nodes.front().size()) {
-      throw std::invalid_argument("the expert-parallel group of rank " + std::to_string(rank) + " spans " +
-                                  std::to_string(nodes.size()) +
-                                  " nodes holding different numbers of its members (node of rank " +
-                                  std::to_string(nodes.front().front()) + ": " +
-                                  std::to_string(nodes.front().size()) + ", node of rank " +
-                                  std::to_string(members.front()) + ": " + std::to_string(members.size()) + ")");
+      throw std::invalid_argument(
+          "the expert-parallel group of rank " + std::to_string(rank) + " spans " + std::to_string(nodes.size()) +
+          " nodes holding different numbers of its members (node of rank " + std::to_string(nodes.front().front()) +
+          ": " + std::to_string(nodes.front().size()) + ", node of rank " + std::to_string(members.front()) + ": " +
+          std::to_string(members.size()) + ")");
     }
   }
   return nodes;

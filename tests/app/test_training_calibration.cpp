@@ -41,7 +41,8 @@ TEST_CASE("every training calibration scenario passes check") {
   CHECK(ultra.out.find("hierarchical_ep") != std::string::npos);
 }
 
-TEST_CASE("Pro MoE: the optimized layout (TP8 EP2 PP5 VPP5, hierarchical EP) beats the baseline (TP1 EP8 CP8 PP6 VPP4)") {
+TEST_CASE(
+    "Pro MoE: the optimized layout (TP8 EP2 PP5 VPP5, hierarchical EP) beats the baseline (TP1 EP8 CP8 PP6 VPP4)") {
   const auto dir = temp_dir("pro_moe_pair");
   const auto base = run_metrics("scenarios/calibration/pro_moe_72b_train_baseline.json", dir + "/base");
   const auto opt = run_metrics("scenarios/calibration/pro_moe_72b_train_optimized.json", dir + "/opt");

@@ -104,8 +104,8 @@ TEST_CASE("hierarchical EP in a layer: order, backward mirror, single-member inn
   CHECK(forward[1].name == "dispatch");
   CHECK(forward[2].name == "combine");
   CHECK(forward[3].name == "ep_rs");
-  const auto dx = collectives(model::backward_ops(model::layer_forward(*s.model, shape, true),
-                                                  model::Pass::BackwardInput));
+  const auto dx =
+      collectives(model::backward_ops(model::layer_forward(*s.model, shape, true), model::Pass::BackwardInput));
   REQUIRE(dx.size() == 4);
   CHECK(dx[0].name == "ep_rs_b");
   CHECK(dx[0].kind == CollectiveKind::AllGather);  // output gradients gathered across nodes
