@@ -9,6 +9,7 @@
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/moe_comm.hpp"
 
 namespace moesim::metrics {
 
@@ -72,13 +73,14 @@ json training_memory_json(const config::ScenarioConfig& scenario,
                           const std::vector<std::vector<strategy::PipelineTask>>& stage_orders) {
   const auto stages = model::assign_layers(*scenario.model, scenario.parallel);
   const auto& p = scenario.parallel;
+  const auto moe_comm = strategy::moe_comm_plan(scenario);
   json per_stage = json::array();
   model::StageMemory worst;
   bool first = true;
   for (int s = 0; s < p.pp; ++s) {
     std::vector<int> per_chunk;
     strategy::peak_in_flight(stage_orders[static_cast<std::size_t>(s)], p.vpp, &per_chunk);
-    const auto memory = model::stage_memory(scenario, stages, s, per_chunk);
+    const auto memory = model::stage_memory(scenario, stages, s, per_chunk, moe_comm);
     per_stage.push_back({{"stage", s},
                          {"peak_gib", memory.breakdown.total() / kGiB},
                          {"in_flight_micro_batches", memory.in_flight_micro_batches}});

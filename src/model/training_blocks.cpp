@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "model/model_stats.hpp"
+#include "model/moe_dispatch_blocks.hpp"
 
 namespace moesim::model {
 
@@ -133,10 +134,10 @@ void moe_block(std::vector<BlockOp>& ops, const Ctx& c) {
   const auto router = router_matmul(c.model);
   ops.push_back(matmul(c, "router", "moe", T, router.params(), router.in_features, router.out_features));
   const double routed = T * m.top_k;  // token-expert assignments this rank sends (and, balanced, receives)
+  const MoeCommOps comm = moe_comm_ops(c.model, c.s);  // per the moe_comm strategy (model/moe_dispatch_blocks)
+  ops.insert(ops.end(), comm.gather.begin(), comm.gather.end());
   ops.push_back(vector(c, "permute", "moe", routed * h));
-  if (c.s.ep_size > 1) {
-    ops.push_back(collective("dispatch", "ep_comm", CollectiveKind::AllToAllV, GroupKind::Ep, routed * h, c.s.dtype));
-  }
+  ops.insert(ops.end(), comm.dispatch.begin(), comm.dispatch.end());
   if (c.s.etp > 1) {
     ops.push_back(collective("etp_ag", "ep_comm", CollectiveKind::AllGather, GroupKind::ExpertTp, routed * h * c.s.etp,
                              c.s.dtype));
@@ -151,10 +152,9 @@ void moe_block(std::vector<BlockOp>& ops, const Ctx& c) {
     ops.push_back(collective("etp_rs", "ep_comm", CollectiveKind::ReduceScatter, GroupKind::ExpertTp,
                              routed * h * c.s.etp, c.s.dtype));
   }
-  if (c.s.ep_size > 1) {
-    ops.push_back(collective("combine", "ep_comm", CollectiveKind::AllToAllV, GroupKind::Ep, routed * h, c.s.dtype));
-  }
+  ops.insert(ops.end(), comm.combine.begin(), comm.combine.end());
   ops.push_back(vector(c, "unpermute", "moe", routed * h));
+  ops.insert(ops.end(), comm.reduce.begin(), comm.reduce.end());
   if (!c.s.sequence_parallel) tp_exit(ops, c, "moe_ar");  // routed slices + shared partial sums, one AllReduce
 }
 

@@ -9,13 +9,15 @@
 
 #include "config/model_config.hpp"
 #include "config/scenario_config.hpp"
+#include "model/moe_comm_plan.hpp"
 #include "model/op_graph.hpp"
 #include "model/training_layout.hpp"
 
 namespace moesim::model {
 
 enum class Pass { Forward, BackwardInput, BackwardWeight };
-enum class GroupKind { Tp, Cp, Ep, ExpertTp };
+// EpOuter / EpInner: the node-split EP groups of hierarchical dispatch (TrainingLayout::ep_outer_group / inner).
+enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner };
 
 struct BlockOp {
   std::string name;   // module, e.g. "attn_core", "dispatch"
@@ -43,6 +45,7 @@ struct TrainingShape {
   int etp = 1;      // expert tensor parallel
   bool sequence_parallel = false;
   Dtype dtype = Dtype::BF16;
+  MoeCommPlan moe_comm;  // set by the moe_comm strategy (default: AllToAllV over the EP group)
   double tokens_sp() const { return sequence_parallel ? tokens / tp : tokens; }  // tokens held between TP blocks
   double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)
 };

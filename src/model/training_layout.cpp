@@ -1,18 +1,20 @@
 #include "model/training_layout.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
 namespace moesim::model {
 
-TrainingLayout::TrainingLayout(const config::ParallelLayout& parallel, int dp)
+TrainingLayout::TrainingLayout(const config::ParallelLayout& parallel, int dp, int ranks_per_node)
     : tp_(parallel.tp),
       cp_(parallel.cp),
       dp_(dp),
       pp_(parallel.pp),
       ep_size_(parallel.expert_parallel_size()),
       etp_(parallel.expert_tp),
-      stage_size_(parallel.tp * parallel.cp * dp) {
+      stage_size_(parallel.tp * parallel.cp * dp),
+      ranks_per_node_(ranks_per_node) {
   if (tp_ < 1 || cp_ < 1 || dp_ < 1 || pp_ < 1 || ep_size_ < 1 || etp_ < 1) {
     throw std::invalid_argument("training layout: every parallel size must be >= 1");
   }
@@ -89,6 +91,51 @@ std::vector<int> TrainingLayout::expert_dp_group(int rank) const {
   for (int d = 0; d < stage_size_ / (etp_ * ep_size_); ++d) {
     group.push_back(stage_base(rank) + within + d * etp_ * ep_size_);
   }
+  return group;
+}
+
+std::vector<std::vector<int>> TrainingLayout::ep_group_by_node(int rank) const {
+  if (ranks_per_node_ < 1) throw std::invalid_argument("training layout: node-split EP groups need the ranks per node");
+  std::vector<int> node_ids;
+  std::vector<std::vector<int>> nodes;
+  for (int r : ep_group(rank)) {
+    const int node = r / ranks_per_node_;
+    const auto it = std::find(node_ids.begin(), node_ids.end(), node);
+    if (it == node_ids.end()) {
+      node_ids.push_back(node);
+      nodes.push_back({r});
+    } else {
+      nodes[static_cast<std::size_t>(it - node_ids.begin())].push_back(r);
+    }
+  }
+  for (const auto& members : nodes) {
+    if (members.size() != nodes.front().size()) {
+      throw std::invalid_argument(
+          "the expert-parallel group of rank " + std::to_string(rank) + " spans " + std::to_string(nodes.size()) +
+          " nodes holding different numbers of its members (node of rank " + std::to_string(nodes.front().front()) +
+          ": " + std::to_string(nodes.front().size()) + ", node of rank " + std::to_string(members.front()) + ": " +
+          std::to_string(members.size()) + ")");
+    }
+  }
+  return nodes;
+}
+
+std::vector<int> TrainingLayout::ep_inner_group(int rank) const {
+  for (auto& members : ep_group_by_node(rank)) {
+    if (std::find(members.begin(), members.end(), rank) != members.end()) return members;
+  }
+  throw std::logic_error("training layout: rank missing from its own EP group");
+}
+
+std::vector<int> TrainingLayout::ep_outer_group(int rank) const {
+  const auto nodes = ep_group_by_node(rank);
+  std::size_t position = 0;
+  for (const auto& members : nodes) {
+    const auto it = std::find(members.begin(), members.end(), rank);
+    if (it != members.end()) position = static_cast<std::size_t>(it - members.begin());
+  }
+  std::vector<int> group;
+  for (const auto& members : nodes) group.push_back(members[position]);
   return group;
 }
 

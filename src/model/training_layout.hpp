@@ -19,10 +19,11 @@ struct RankCoord {
 
 // Rank arithmetic for `dp` data-parallel replicas (the scenario's dp, or fewer when the DP-symmetry reduction
 // simulates a subset: docs/training.md). Expert groups are carved from the tp x cp x dp ranks of one stage as in
-// Megatron-core: expert-TP fastest, then expert-parallel, then expert-data-parallel.
+// Megatron-core: expert-TP fastest, then expert-parallel, then expert-data-parallel. `ranks_per_node` (0 =
+// unknown) places rank r on node r / ranks_per_node; only the node-split EP groups need it.
 class TrainingLayout {
  public:
-  TrainingLayout(const config::ParallelLayout& parallel, int dp);
+  TrainingLayout(const config::ParallelLayout& parallel, int dp, int ranks_per_node = 0);
 
   int num_ranks() const { return stage_size_ * pp_; }
   int stage_size() const { return stage_size_; }  // tp x cp x dp
@@ -36,6 +37,13 @@ class TrainingLayout {
   std::vector<int> ep_group(int rank) const;         // expert-parallel peers (ep, or ep x tp with tp_extend_ep)
   std::vector<int> expert_tp_group(int rank) const;  // ranks sharing the same experts' matrices
   std::vector<int> expert_dp_group(int rank) const;  // replicas of the same experts (ZeRO-1 of expert params)
+  // Hierarchical EP (docs/training.md "MoE communication"): the rank's EP group split by node, nodes in order of
+  // first appearance, members in group order. Inner group = the members on the rank's node; outer group = the
+  // member at the rank's position on every node of the group. Throws std::invalid_argument when ranks_per_node is
+  // unknown or the group's nodes hold different numbers of members.
+  std::vector<std::vector<int>> ep_group_by_node(int rank) const;
+  std::vector<int> ep_inner_group(int rank) const;
+  std::vector<int> ep_outer_group(int rank) const;
   // Every group of a kind inside one stage, each once (for building collectives stage-wide).
   std::vector<std::vector<int>> stage_groups(int stage, std::vector<int> (TrainingLayout::*group)(int) const) const;
 
@@ -49,7 +57,7 @@ class TrainingLayout {
   int ep_span_replicas() const;
 
  private:
-  int tp_, cp_, dp_, pp_, ep_size_, etp_, stage_size_;
+  int tp_, cp_, dp_, pp_, ep_size_, etp_, stage_size_, ranks_per_node_;
   int stage_index(int rank) const { return rank % stage_size_; }
   int stage_base(int rank) const { return rank - stage_index(rank); }
 };

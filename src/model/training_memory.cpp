@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "model/model_stats.hpp"
+#include "model/moe_dispatch_blocks.hpp"
 
 namespace moesim::model {
 
@@ -63,6 +64,7 @@ void layer_activations(std::map<std::string, double>& m, const config::ModelConf
   add(m, "expert_fc1", routed * gate * e.expert_intermediate * b);
   add(m, "activation", routed * e.expert_intermediate * b);
   add(m, "unpermute", routed * h * b);
+  if (const double gathered = moe_dispatch_activation_bytes(model, s); gathered > 0.0) add(m, "ep_allgather", gathered);
   if (e.num_shared_experts > 0) {
     const double width = double(e.num_shared_experts) * e.shared_expert_intermediate / tp;
     add(m, "shared_experts", s.tokens_sp() * h * b + T * (gate + 1.0) * width * b);
@@ -111,10 +113,11 @@ double MemoryBreakdown::total() const {
 }
 
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
-                         const std::vector<int>& in_flight_per_chunk) {
+                         const std::vector<int>& in_flight_per_chunk, const MoeCommPlan& moe_comm) {
   const auto& model = *scenario.model;
   const auto& p = scenario.parallel;
-  const TrainingShape shape = training_shape(scenario);
+  TrainingShape shape = training_shape(scenario);
+  shape.moe_comm = moe_comm;
   const double weight_bytes = config::bytes_per_element(scenario.training->dtype);
   const double dense_shards = double(p.dp) * p.cp;
   const double expert_shards = double(p.tp) * p.cp * p.dp / (double(p.expert_parallel_size()) * p.expert_tp);
@@ -141,6 +144,10 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
   for (int size : {p.tp, p.cp, p.dp * p.cp, p.pp > 1 ? 2 : 1, shape.ep_size, shape.etp,
                    model.moe ? static_cast<int>(expert_shards) : 1}) {
     if (size > 1) ++groups;
+  }
+  if (model.moe && moe_comm.dispatch == MoeDispatch::HierarchicalEp) {  // node-split EP communicators
+    if (moe_comm.outer > 1) ++groups;
+    if (moe_comm.inner > 1 && moe_comm.inner != p.tp) ++groups;  // inner == the TP group under TP-extend-EP
   }
   m.comm_buffers_bytes = groups * kCommBufferPerGroupBytes;
   m.workspace_bytes = kRuntimeReserveBytes + logits_bytes;  // + the fp32 logits gradient of the loss backward

@@ -23,7 +23,8 @@ StageParams virtual_stage_params(const config::ModelConfig& model, const config:
                                  const VirtualStage& stage);
 
 // Activation bytes one micro-batch leaves on one rank for the backward, per module ("norm", "attention",
-// "router_probs", "permute", "expert_fc1", "activation", "unpermute", "shared_experts", "ffn", "mtp", "head").
+// "router_probs", "permute", "expert_fc1", "activation", "unpermute", "ep_allgather" (hierarchical EP only: the
+// gathered tokens, shape.moe_comm), "shared_experts", "ffn", "mtp", "head").
 std::map<std::string, double> virtual_stage_activation_bytes(const config::ModelConfig& model,
                                                              const TrainingShape& shape, const VirtualStage& stage);
 
@@ -47,8 +48,8 @@ struct StageMemory {
 };
 
 // Memory of a rank of pipeline stage `stage`; `in_flight_per_chunk[c]`: micro-batches of chunk c held at the
-// schedule's peak (strategy::peak_in_flight).
+// schedule's peak (strategy::peak_in_flight); `moe_comm`: the step's MoE dispatch scheme (strategy "moe_comm").
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
-                         const std::vector<int>& in_flight_per_chunk);
+                         const std::vector<int>& in_flight_per_chunk, const MoeCommPlan& moe_comm = {});
 
 }  // namespace moesim::model

@@ -4,6 +4,9 @@
 
 #include "strategy/inference_h2p.hpp"
 #include "strategy/inference_plan.hpp"
+#include "strategy/moe_comm.hpp"
+#include "strategy/moe_comm_alltoallv.hpp"
+#include "strategy/moe_comm_hierarchical_ep.hpp"
 
 namespace moesim::strategy {
 
@@ -18,6 +21,8 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
        no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
+      {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
+      {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
   };
   return catalog;
 }
@@ -47,6 +52,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     info->check_params(params);
   }
   check_inference_layout(scenario, issues);
+  check_moe_comm_layout(scenario, issues);
 }
 
 }  // namespace moesim::strategy

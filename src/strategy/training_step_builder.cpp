@@ -6,6 +6,7 @@
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/moe_comm.hpp"
 #include "strategy/training_dp_reduction.hpp"
 
 namespace moesim::strategy {
@@ -52,12 +53,13 @@ class Builder {
   Builder(const config::ScenarioConfig& scenario, int dp)
       : scenario_(scenario),
         p_(scenario.parallel),
-        layout_(scenario.parallel, dp),
+        layout_(scenario.parallel, dp, scenario.topology.ranks_per_node()),
         stages_(model::assign_layers(*scenario.model, scenario.parallel)),
         shape_(model::training_shape(scenario)),
         last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
         pending_(static_cast<std::size_t>(layout_.num_ranks())) {
     graph_.num_ranks = layout_.num_ranks();
+    shape_.moe_comm = moe_comm_plan(scenario);
     for (const auto& vs : stages_) {
       std::vector<BlockOp> forward;
       std::vector<std::pair<std::string, std::vector<BlockOp>>> parts;  // (label, forward ops) in forward order
@@ -184,8 +186,22 @@ class Builder {
         return layout_.stage_groups(stage, &L::ep_group);
       case model::GroupKind::ExpertTp:
         return layout_.stage_groups(stage, &L::expert_tp_group);
+      case model::GroupKind::EpOuter:
+        return checked(layout_.stage_groups(stage, &L::ep_outer_group), shape_.moe_comm.outer);
+      case model::GroupKind::EpInner:
+        return checked(layout_.stage_groups(stage, &L::ep_inner_group), shape_.moe_comm.inner);
     }
     return {};
+  }
+
+  // The simulated (DP-reduced) layout must split EP groups over nodes as the plan (full layout) does.
+  static std::vector<std::vector<int>> checked(std::vector<std::vector<int>> groups, int size) {
+    for (const auto& g : groups) {
+      if (static_cast<int>(g.size()) != size)
+        throw std::invalid_argument("node-split EP group of " + std::to_string(g.size()) + " ranks in the simulated " +
+                                    "layout, " + std::to_string(size) + " in the full one; run with --full");
+    }
+    return groups;
   }
 
   void layer_collective(int stage, const BlockOp& op) {
