@@ -67,6 +67,7 @@ class Loop {
       throw std::invalid_argument("serving: inconsistent options (instances, KV blocks, batch or token limits)");
     }
     instances_.resize(static_cast<std::size_t>(o_.instances));
+    dirty_.assign(static_cast<std::size_t>(o_.instances), false);
     for (int i = 0; i < o_.instances; ++i) {
       auto& inst = instances_[static_cast<std::size_t>(i)];
       inst.free_blocks = o_.kv_blocks;
@@ -78,14 +79,24 @@ class Loop {
     const auto initial = workload_.initial();
     for (const auto& spec : initial) check_fits(spec, static_cast<int>(requests_.size()));
     for (const auto& spec : initial) add_request(spec);
+    // Every event of one instant is applied before any instance plans its next step, so that simultaneous
+    // arrivals and completions are batched together.
     while (!events_.empty()) {
-      const Event event = events_.top();
-      events_.pop();
-      now_ = event.time_s;
-      switch (event.kind) {
-        case EventKind::Arrival: on_arrival(event.index); break;
-        case EventKind::StepDone: on_step_done(event.index); break;
-        case EventKind::TransferDone: on_transfer_done(event.index); break;
+      now_ = events_.top().time_s;
+      while (!events_.empty() && events_.top().time_s == now_) {
+        const Event event = events_.top();
+        events_.pop();
+        switch (event.kind) {
+          case EventKind::Arrival: on_arrival(event.index); break;
+          case EventKind::StepDone: on_step_done(event.index); break;
+          case EventKind::TransferDone: on_transfer_done(event.index); break;
+        }
+      }
+      for (int i = 0; i < o_.instances; ++i) {
+        if (dirty_[static_cast<std::size_t>(i)]) {
+          dirty_[static_cast<std::size_t>(i)] = false;
+          plan(i);
+        }
       }
     }
     return finish_result();
@@ -96,6 +107,7 @@ class Loop {
   Request& req(int r) { return requests_[static_cast<std::size_t>(r)]; }
   long long blocks_for(long long tokens) const { return (tokens + o_.block_tokens - 1) / o_.block_tokens; }
 
+  void mark(int index) { dirty_[static_cast<std::size_t>(index)] = true; }
   void push(double time_s, EventKind kind, int index) { events_.push({time_s, next_sequence_++, kind, index}); }
 
   void check_fits(const RequestSpec& spec, int id) const {
@@ -183,7 +195,7 @@ class Loop {
     r.at = least_loaded(Role::Mixed, Role::Prefill);
     r.record.instance = r.at;
     inst(r.at).waiting.push_back(id);
-    plan(r.at);
+    mark(r.at);
   }
 
   void on_transfer_done(int id) {
@@ -194,8 +206,8 @@ class Loop {
     r.phase = Phase::Decode;
     const int source_index = r.source;
     r.source = -1;
-    plan(source_index);
-    plan(r.at);
+    mark(source_index);
+    mark(r.at);
   }
 
   void on_step_done(int index) {
@@ -233,7 +245,7 @@ class Loop {
       return p == Phase::Done || p == Phase::Handoff;
     });
     i.busy = false;
-    plan(index);
+    mark(index);
   }
 
   void complete(Request& r) {
@@ -256,7 +268,7 @@ class Loop {
     r.at = least_loaded(Role::Decode, Role::Decode);
     r.record.decode_instance = r.at;
     inst(r.at).waiting.push_back(r.record.id);
-    plan(r.at);
+    mark(r.at);
   }
 
   void preempt(Instance& i, int id) {
@@ -432,6 +444,7 @@ class Loop {
   ServingOptions o_;
   Random random_;
   std::vector<Instance> instances_;
+  std::vector<bool> dirty_;  // instances to plan once the current instant's events are applied
   std::vector<Request> requests_;
   std::vector<StepRecord> steps_;
   std::vector<double> class_s_;
