@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "serving/serving_simulation.hpp"
 #include "strategy/catalog.hpp"
 
 namespace moesim::app {
@@ -11,6 +12,7 @@ config::ScenarioConfig load_checked_scenario(const std::string& path, const std:
   config::IssueCollector issues(path);
   strategy::validate_strategies(scenario, issues);
   issues.throw_if_any();
+  if (scenario.serving) serving::check_workload_fits(scenario, serving::kv_capacity(scenario));
   return scenario;
 }
 
