@@ -32,7 +32,9 @@ std::string serving_text(const config::ScenarioConfig& scenario, const serving::
   std::snprintf(line, sizeof line, "KV cache    %lld tokens per instance (%lld blocks of %d)%s\n", run.kv.tokens(),
                 run.kv.blocks, run.kv.block_tokens, run.kv.note().c_str());
   out += line;
-  std::snprintf(line, sizeof line, "profile     %zu sample steps simulated in %.2f s wall; serving loop %.2f s wall\n",
+  std::snprintf(line, sizeof line,
+                "profile     %zu sample steps simulated in %.2f s wall (the NPU, link and engine rows below describe "
+                "this profile run); serving loop %.2f s wall\n",
                 run.profile.samples.size(), run.profile_wall_s, run.loop_wall_s);
   out += line;
   return out;

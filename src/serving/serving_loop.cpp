@@ -378,8 +378,22 @@ class Loop {
     push(end_s, EventKind::TransferDone, r.record.id);
   }
 
+  // P/D: hand-offs at the head of the queue start their KV transfer as soon as blocks are free, even while the
+  // decode instance runs a step (the transfer uses the NICs, not the compute).
+  void admit_transfers(int index) {
+    Instance& i = inst(index);
+    while (!i.waiting.empty() && static_cast<int>(i.running.size()) < o_.max_batch) {
+      Request& r = req(i.waiting.front());
+      if (r.phase != Phase::Handoff || !grow(r, static_cast<long long>(r.computed) + 1)) return;
+      start_transfer(r);
+      i.waiting.pop_front();
+      i.running.push_back(r.record.id);
+    }
+  }
+
   void plan(int index) {
     Instance& i = inst(index);
+    admit_transfers(index);
     if (i.busy) return;
     int budget = o_.max_tokens_per_step;
     if (o_.chunked_prefill) {

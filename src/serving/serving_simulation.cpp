@@ -8,6 +8,8 @@
 
 namespace moesim::serving {
 
+using nlohmann::json;
+
 namespace {
 
 std::string str(long long value) { return std::to_string(value); }
@@ -98,7 +100,22 @@ ServingRun simulate_serving(const config::ScenarioConfig& scenario, const engine
                             {"decode_kv_lens", p.decode_kv_lens},
                             {"prefill_tokens", p.prefill_tokens},
                             {"simulated_s", run.profile_result.makespan_s}};
+  json decode_ms = json::array();
+  for (std::size_t b = 0; b < p.decode_batches.size(); ++b) {
+    json row = json::array();
+    for (std::size_t k = 0; k < p.decode_kv_lens.size(); ++k) {
+      row.push_back(p.decode[b * p.decode_kv_lens.size() + k].time_s * 1e3);
+    }
+    decode_ms.push_back(row);
+  }
+  json prefill_ms = json::array();
+  for (const auto& sample : p.prefill) prefill_ms.push_back(sample.time_s * 1e3);
+  run.metrics["profile"]["decode_step_ms"] = decode_ms;  // [batch][kv]
+  run.metrics["profile"]["prefill_step_ms"] = prefill_ms;
   if (!p.transfer_tokens.empty()) {
+    json transfer_ms = json::array();
+    for (double t : p.transfer_s) transfer_ms.push_back(t * 1e3);
+    run.metrics["profile"]["transfer_ms"] = transfer_ms;
     run.metrics["profile"]["transfer_tokens"] = p.transfer_tokens;
     run.metrics["profile"]["transfer_fabric"] = run.profile.transfer_fabric;
   }
