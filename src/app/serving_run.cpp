@@ -22,12 +22,12 @@ std::string serving_text(const config::ScenarioConfig& scenario, const serving::
   const auto& m = run.metrics;
   char line[512];
   std::string out;
-  std::snprintf(line, sizeof line,
-                "serving     %d instance(s) of %d ranks%s, max batch %d, max %d tokens/step, chunked prefill %s\n",
-                m["instances"]["count"].get<int>(), m["instances"]["ranks_per_instance"].get<int>(),
-                s.disaggregation ? (" (" + std::to_string(s.disaggregation->prefill_instances) + " prefill)").c_str()
-                                 : "",
-                s.scheduler.max_batch, s.scheduler.max_tokens_per_step, s.scheduler.chunked_prefill ? "on" : "off");
+  std::snprintf(
+      line, sizeof line,
+      "serving     %d instance(s) of %d ranks%s, max batch %d, max %d tokens/step, chunked prefill %s\n",
+      m["instances"]["count"].get<int>(), m["instances"]["ranks_per_instance"].get<int>(),
+      s.disaggregation ? (" (" + std::to_string(s.disaggregation->prefill_instances) + " prefill)").c_str() : "",
+      s.scheduler.max_batch, s.scheduler.max_tokens_per_step, s.scheduler.chunked_prefill ? "on" : "off");
   out += line;
   std::snprintf(line, sizeof line, "KV cache    %lld tokens per instance (%lld blocks of %d)%s\n", run.kv.tokens(),
                 run.kv.blocks, run.kv.block_tokens, run.kv.note().c_str());
@@ -52,12 +52,15 @@ int run_serving_scenario(const RunOptions& options, const config::ScenarioConfig
   figures.peak_rss_mib = metrics::peak_rss_mib();
   json summary = metrics::build_summary(scenario, run.profile.graph, run.profile_result, run.metrics, figures);
   summary["simulated_time_s"] = run.result.makespan_s;  // of the serving run; the profile's is metrics.profile
+  summary["sim"]["profile_wall_s"] = run.profile_wall_s;
+  summary["sim"]["serving_loop_wall_s"] = run.loop_wall_s;
   if (!options.out_dir.empty()) {
     metrics::write_summary(options.out_dir, summary);
     serving::write_requests_jsonl(options.out_dir, run.result);
     serving::write_steps_csv(options.out_dir, run.result);
   }
-  if (!options.trace_file.empty()) metrics::write_chrome_trace(options.trace_file, run.profile.graph, run.profile_result);
+  if (!options.trace_file.empty())
+    metrics::write_chrome_trace(options.trace_file, run.profile.graph, run.profile_result);
 
   std::cout << scenario_text(scenario) << serving_text(scenario, run) << '\n';
   std::cout << metrics::summary_text(summary);

@@ -102,8 +102,7 @@ void validate_serving(const ScenarioConfig& scenario, IssueCollector& issues) {
   if (!scenario.model) return;
   const int max_seq = scenario.model->max_seq_len;
   const auto& w = s.workload;
-  if (w.arrival.kind != ArrivalKind::Trace &&
-      w.prompt_tokens.upper_bound() + w.output_tokens.upper_bound() > max_seq) {
+  if (w.arrival.kind != ArrivalKind::Trace && w.prompt_tokens.upper_bound() + w.output_tokens.upper_bound() > max_seq) {
     issues.error("/serving/workload", "the longest request (prompt " + str(w.prompt_tokens.upper_bound()) +
                                           " + output " + str(w.output_tokens.upper_bound()) +
                                           " tokens) exceeds the model's max_seq_len (" + str(max_seq) + ")");

@@ -12,20 +12,28 @@ using nlohmann::json;
 
 std::string to_string(ArrivalKind kind) {
   switch (kind) {
-    case ArrivalKind::Poisson: return "poisson";
-    case ArrivalKind::Constant: return "constant";
-    case ArrivalKind::ClosedLoop: return "closed_loop";
-    case ArrivalKind::Trace: return "trace";
+    case ArrivalKind::Poisson:
+      return "poisson";
+    case ArrivalKind::Constant:
+      return "constant";
+    case ArrivalKind::ClosedLoop:
+      return "closed_loop";
+    case ArrivalKind::Trace:
+      return "trace";
   }
   return "?";
 }
 
 std::string to_string(LengthKind kind) {
   switch (kind) {
-    case LengthKind::Fixed: return "fixed";
-    case LengthKind::Uniform: return "uniform";
-    case LengthKind::Normal: return "normal";
-    case LengthKind::Lognormal: return "lognormal";
+    case LengthKind::Fixed:
+      return "fixed";
+    case LengthKind::Uniform:
+      return "uniform";
+    case LengthKind::Normal:
+      return "normal";
+    case LengthKind::Lognormal:
+      return "lognormal";
   }
   return "?";
 }
@@ -56,8 +64,8 @@ LengthDistribution read_length(ObjectReader reader) {
     }
     d.max = read_int(reader, "max");
     if (d.max > 0 && d.min > d.max) {
-      reader.issues().error(reader.child("max"), "expected max >= min (" + std::to_string(d.min) + "), got " +
-                                                     std::to_string(d.max));
+      reader.issues().error(reader.child("max"),
+                            "expected max >= min (" + std::to_string(d.min) + "), got " + std::to_string(d.max));
     }
   }
   reader.finish();
@@ -79,8 +87,9 @@ ArrivalSpec read_arrival(ObjectReader reader, const std::string& scenario_file) 
     const std::string file = reader.string("file");
     if (!file.empty()) {
       std::filesystem::path path(file);
-      a.trace_file =
-          path.is_absolute() ? file : (std::filesystem::path(scenario_file).parent_path() / path).lexically_normal().string();
+      a.trace_file = path.is_absolute()
+                         ? file
+                         : (std::filesystem::path(scenario_file).parent_path() / path).lexically_normal().string();
       try {
         a.trace = load_request_trace(a.trace_file);
       } catch (const ConfigError& error) {
@@ -99,7 +108,8 @@ ServingWorkload read_workload(ObjectReader reader, const std::string& scenario_f
   for (const char* key : {"prompt_tokens", "output_tokens"}) {
     LengthDistribution& d = std::string(key) == "prompt_tokens" ? w.prompt_tokens : w.output_tokens;
     if (trace) {
-      if (reader.has(key)) reader.issues().error(reader.child(key), "not used with a trace (the trace gives the lengths)");
+      if (reader.has(key))
+        reader.issues().error(reader.child(key), "not used with a trace (the trace gives the lengths)");
       reader.allow(key);
     } else {
       d = read_length(reader.object(key));
@@ -207,7 +217,8 @@ json serving_resolved_json(const ServingConfig& s) {
                 {"chunked_prefill", s.scheduler.chunked_prefill}}},
               {"kv_cache", {{"block_tokens", s.kv_cache.block_tokens}}}};
   if (s.instances) out["instances"] = *s.instances;
-  if (s.kv_cache.workspace_bytes) out["kv_cache"]["workspace_gib"] = s.kv_cache.workspace_bytes->value / units::kGibibyte;
+  if (s.kv_cache.workspace_bytes)
+    out["kv_cache"]["workspace_gib"] = s.kv_cache.workspace_bytes->value / units::kGibibyte;
   if (s.disaggregation) out["disaggregation"] = {{"prefill_instances", s.disaggregation->prefill_instances}};
   if (s.slo.ttft_s > 0) out["slo"]["ttft_ms"] = s.slo.ttft_s * 1e3;
   if (s.slo.tpot_s > 0) out["slo"]["tpot_ms"] = s.slo.tpot_s * 1e3;

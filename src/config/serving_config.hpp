@@ -24,10 +24,10 @@ struct TraceRequest {
 
 struct ArrivalSpec {
   ArrivalKind kind = ArrivalKind::Poisson;
-  double rate_per_s = 0;      // poisson, constant
-  int users = 0;              // closed_loop: concurrent users, each sends its next request when the last finishes
-  double think_time_s = 0;    // closed_loop: pause between a response and the user's next request
-  std::string trace_file;     // trace: path as resolved against the scenario file
+  double rate_per_s = 0;            // poisson, constant
+  int users = 0;                    // closed_loop: concurrent users, each sends its next request when the last finishes
+  double think_time_s = 0;          // closed_loop: pause between a response and the user's next request
+  std::string trace_file;           // trace: path as resolved against the scenario file
   std::vector<TraceRequest> trace;  // trace: the requests, in file order (sorted by arrival when used)
 };
 
@@ -38,11 +38,11 @@ std::string to_string(LengthKind kind);
 // lognormal; uniform draws integers in [min, max]; docs/serving.md).
 struct LengthDistribution {
   LengthKind kind = LengthKind::Fixed;
-  int value = 0;        // fixed
-  double mean = 0;      // normal, lognormal: of the token count itself (not of its logarithm)
-  double stddev = 0;    // normal, lognormal
-  int min = 1;          // uniform, normal, lognormal (clip)
-  int max = 0;          // uniform, normal, lognormal (clip)
+  int value = 0;      // fixed
+  double mean = 0;    // normal, lognormal: of the token count itself (not of its logarithm)
+  double stddev = 0;  // normal, lognormal
+  int min = 1;        // uniform, normal, lognormal (clip)
+  int max = 0;        // uniform, normal, lognormal (clip)
   int upper_bound() const { return kind == LengthKind::Fixed ? value : max; }
 };
 
@@ -55,13 +55,13 @@ struct ServingWorkload {
 };
 
 struct SchedulerConfig {
-  int max_batch = 256;               // running sequences per instance
-  int max_tokens_per_step = 8192;    // tokens per step per instance (prefill tokens + one per decoding sequence)
-  bool chunked_prefill = false;      // mix prefill chunks into decode steps (Sarathi-Serve / vLLM chunked prefill)
+  int max_batch = 256;             // running sequences per instance
+  int max_tokens_per_step = 8192;  // tokens per step per instance (prefill tokens + one per decoding sequence)
+  bool chunked_prefill = false;    // mix prefill chunks into decode steps (Sarathi-Serve / vLLM chunked prefill)
 };
 
 struct KvCacheConfig {
-  int block_tokens = 128;                   // tokens per paged block
+  int block_tokens = 128;                       // tokens per paged block
   std::optional<SourcedValue> workspace_bytes;  // per rank, replaces the estimate (docs/serving.md)
 };
 

@@ -42,9 +42,8 @@ double weight_bytes_per_rank(const config::ScenarioConfig& s) {
 
 double workspace_estimate(const config::ScenarioConfig& s) {
   const auto& serving = *s.serving;
-  const double act_bytes = config::bytes_per_element(s.inference->activation_dtype == config::Dtype::INT8
-                                                         ? config::Dtype::FP16
-                                                         : s.inference->activation_dtype);
+  const double act_bytes = config::bytes_per_element(
+      s.inference->activation_dtype == config::Dtype::INT8 ? config::Dtype::FP16 : s.inference->activation_dtype);
   const int communicators = (s.parallel.tp > 1 ? 1 : 0) + (s.parallel.dp > 1 ? 1 : 0);
   const double activations =
       kActivationBuffers * serving.scheduler.max_tokens_per_step * s.model->hidden * act_bytes / s.parallel.dp;

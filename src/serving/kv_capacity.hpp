@@ -9,14 +9,14 @@
 namespace moesim::serving {
 
 struct KvCapacity {
-  double device_bytes = 0;           // per rank
-  double weight_bytes = 0;           // per rank, at the scenario's weight dtype
-  double workspace_bytes = 0;        // per rank: runtime reserve + HCCL buffers + activations (or the scenario's value)
-  std::string workspace_source;      // "estimate: ..." or the scenario's source
-  double kv_bytes_per_token = 0;     // per rank (KV heads split over tp; MLA latent replicated)
-  int attention_groups = 1;          // dp: independent KV pools in one instance
+  double device_bytes = 0;        // per rank
+  double weight_bytes = 0;        // per rank, at the scenario's weight dtype
+  double workspace_bytes = 0;     // per rank: runtime reserve + HCCL buffers + activations (or the scenario's value)
+  std::string workspace_source;   // "estimate: ..." or the scenario's source
+  double kv_bytes_per_token = 0;  // per rank (KV heads split over tp; MLA latent replicated)
+  int attention_groups = 1;       // dp: independent KV pools in one instance
   int block_tokens = 128;
-  long long blocks = 0;              // per instance (all attention groups)
+  long long blocks = 0;  // per instance (all attention groups)
   long long tokens() const { return blocks * block_tokens; }
   double free_bytes() const { return device_bytes - weight_bytes - workspace_bytes; }
   // ", from 64.0 GiB device - 17.1 GiB weights - 2.0 GiB workspace per rank at 48.0 KiB per token per rank": for

@@ -56,11 +56,13 @@ SampleCost attention_part(const SampleCost& s) {
 
 }  // namespace
 
-double SampleCost::attention_s() const { return kAttentionClass < class_s.size() ? class_s[kAttentionClass] : 0.0; }
+double SampleCost::attention_s() const {
+  return kAttentionClass < class_s.size() ? class_s[kAttentionClass] : 0.0;
+}
 
 const std::vector<std::string>& ProfiledStepCost::kClassNames() {
-  static const std::vector<std::string> names = {"matmul", "grouped_matmul", "attention", "vector", "communication",
-                                                 "host"};
+  static const std::vector<std::string> names = {"matmul", "grouped_matmul", "attention",
+                                                 "vector", "communication",  "host"};
   return names;
 }
 

@@ -23,9 +23,9 @@ struct SampleCost {
 };
 
 struct StepProfile {
-  std::vector<double> decode_batches;  // grid axis 1
-  std::vector<double> decode_kv_lens;  // grid axis 2
-  std::vector<SampleCost> decode;      // [batch index * kv count + kv index]
+  std::vector<double> decode_batches;     // grid axis 1
+  std::vector<double> decode_kv_lens;     // grid axis 2
+  std::vector<SampleCost> decode;         // [batch index * kv count + kv index]
   std::vector<double> prefill_tokens;     // T of each prefill sample (whole instance), increasing
   std::vector<double> prefill_attention;  // W of each prefill sample, increasing
   std::vector<SampleCost> prefill;
@@ -35,7 +35,8 @@ struct StepProfile {
 
 class ProfiledStepCost : public StepCostModel {
  public:
-  static const std::vector<std::string>& kClassNames();  // matmul, grouped_matmul, attention, vector, communication, host
+  static const std::vector<std::string>&
+  kClassNames();  // matmul, grouped_matmul, attention, vector, communication, host
   explicit ProfiledStepCost(StepProfile profile);
   StepCost step(const StepShape& shape) const override;
   double kv_transfer_s(double tokens) const override;

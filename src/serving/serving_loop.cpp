@@ -17,9 +17,9 @@ struct Request {
   RequestSpec spec;
   RequestRecord record;
   Phase phase = Phase::Waiting;
-  int target = 0;       // tokens to prefill before decoding (prompt; prompt + generated after a preemption)
-  int computed = 0;     // tokens whose KV is cached on the instance holding it
-  int generated = 0;    // output tokens produced
+  int target = 0;        // tokens to prefill before decoding (prompt; prompt + generated after a preemption)
+  int computed = 0;      // tokens whose KV is cached on the instance holding it
+  int generated = 0;     // output tokens produced
   long long blocks = 0;  // KV blocks held on `at`
   int at = -1;           // instance holding (or queueing) it
   int source = -1;       // P/D: prefill instance still holding its KV during the transfer
@@ -61,9 +61,8 @@ class Loop {
  public:
   Loop(WorkloadSource& workload, const StepCostModel& cost, const ServingOptions& options)
       : workload_(workload), cost_(cost), o_(options), random_(options.seed ^ 0x5eed5eedULL) {
-    if (o_.instances < 1 || o_.kv_blocks < 1 || o_.block_tokens < 1 || o_.max_batch < 1 ||
-        o_.max_tokens_per_step < 1 || o_.prefill_instances < 0 ||
-        (o_.prefill_instances > 0 && o_.prefill_instances >= o_.instances)) {
+    if (o_.instances < 1 || o_.kv_blocks < 1 || o_.block_tokens < 1 || o_.max_batch < 1 || o_.max_tokens_per_step < 1 ||
+        o_.prefill_instances < 0 || (o_.prefill_instances > 0 && o_.prefill_instances >= o_.instances)) {
       throw std::invalid_argument("serving: inconsistent options (instances, KV blocks, batch or token limits)");
     }
     instances_.resize(static_cast<std::size_t>(o_.instances));
@@ -87,9 +86,15 @@ class Loop {
         const Event event = events_.top();
         events_.pop();
         switch (event.kind) {
-          case EventKind::Arrival: on_arrival(event.index); break;
-          case EventKind::StepDone: on_step_done(event.index); break;
-          case EventKind::TransferDone: on_transfer_done(event.index); break;
+          case EventKind::Arrival:
+            on_arrival(event.index);
+            break;
+          case EventKind::StepDone:
+            on_step_done(event.index);
+            break;
+          case EventKind::TransferDone:
+            on_transfer_done(event.index);
+            break;
         }
       }
       for (int i = 0; i < o_.instances; ++i) {
@@ -116,8 +121,8 @@ class Loop {
       throw std::invalid_argument(
           "request " + std::to_string(id) + " (prompt " + std::to_string(spec.prompt_tokens) + " + output " +
           std::to_string(spec.output_tokens) + " tokens) can never fit: the KV cache of one instance holds " +
-          std::to_string(o_.kv_blocks) + " blocks of " + std::to_string(o_.block_tokens) + " tokens = " +
-          std::to_string(o_.kv_blocks * o_.block_tokens) + " tokens" + o_.kv_limit_note);
+          std::to_string(o_.kv_blocks) + " blocks of " + std::to_string(o_.block_tokens) +
+          " tokens = " + std::to_string(o_.kv_blocks * o_.block_tokens) + " tokens" + o_.kv_limit_note);
     }
     if (!o_.chunked_prefill && spec.prompt_tokens > o_.max_tokens_per_step) {
       throw std::invalid_argument("request " + std::to_string(id) + " has a prompt of " +

@@ -25,7 +25,8 @@ void add_distribution(json& metrics, const std::string& name, const std::vector<
   double sum = 0;
   for (double v : ms) sum += v;
   const double mean = ms.empty() ? 0.0 : sum / static_cast<double>(ms.size());
-  json stats = {{"mean", mean}, {"p50", percentile(ms, 0.5)}, {"p90", percentile(ms, 0.9)}, {"p99", percentile(ms, 0.99)}};
+  json stats = {
+      {"mean", mean}, {"p50", percentile(ms, 0.5)}, {"p90", percentile(ms, 0.9)}, {"p99", percentile(ms, 0.99)}};
   for (const auto& [stat, value] : stats.items()) metrics[name + "_" + stat] = value;
   metrics[name] = stats;
 }

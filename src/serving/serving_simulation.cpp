@@ -12,7 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string str(long long value) { return std::to_string(value); }
+std::string str(long long value) {
+  return std::to_string(value);
+}
 
 std::string kv_limit(const KvCapacity& kv) {
   return "an instance's KV cache holds " + str(kv.tokens()) + " tokens (" + str(kv.blocks) + " blocks of " +
@@ -50,8 +52,8 @@ void check_workload_fits(const config::ScenarioConfig& scenario, const KvCapacit
     }
     return;
   }
-  check_request(scenario.file + ": /serving/workload", w.prompt_tokens.upper_bound(), w.output_tokens.upper_bound(),
-                kv, max_tokens, s.scheduler.chunked_prefill);
+  check_request(scenario.file + ": /serving/workload", w.prompt_tokens.upper_bound(), w.output_tokens.upper_bound(), kv,
+                max_tokens, s.scheduler.chunked_prefill);
 }
 
 ServingRun simulate_serving(const config::ScenarioConfig& scenario, const engine::EngineOptions& options) {

@@ -13,8 +13,8 @@ struct StepShape {
   int decode_seqs = 0;
   double decode_kv_tokens = 0;  // sum of the decoding sequences' KV lengths
   int prefill_seqs = 0;
-  double prefill_tokens = 0;       // sum of C
-  double prefill_attention = 0;    // sum of C * (offset + C / 2): query-key pairs (causal), the attention work
+  double prefill_tokens = 0;     // sum of C
+  double prefill_attention = 0;  // sum of C * (offset + C / 2): query-key pairs (causal), the attention work
   double mean_decode_kv() const { return decode_seqs > 0 ? decode_kv_tokens / decode_seqs : 0.0; }
 };
 

@@ -137,7 +137,8 @@ ProfileGrids choose_profile_grids(const config::ScenarioConfig& scenario) {
                          ? given.decode_kv_lens
                          : unique_sorted({bounds.prompt_min, (bounds.prompt_min + context_max) / 2, context_max});
   const int tokens_max = std::max(1, serving.scheduler.max_tokens_per_step / dp);
-  g.prefill_lens = !given.prefill_tokens.empty() ? given.prefill_tokens : doubling(std::min(16, tokens_max), tokens_max);
+  g.prefill_lens =
+      !given.prefill_tokens.empty() ? given.prefill_tokens : doubling(std::min(16, tokens_max), tokens_max);
   if (serving.disaggregation) g.transfer_tokens = unique_sorted({1, context_max / 2, context_max});
   return g;
 }
@@ -188,9 +189,12 @@ StepProfile read_step_profile(const ProfileGraph& profile, const engine::Simulat
   const std::size_t classes = ProfiledStepCost::kClassNames().size();
   auto class_index = [](const model::Op& op) -> std::size_t {
     switch (op.kind) {
-      case model::OpKind::Compute: return static_cast<std::size_t>(op.compute.op_class);  // matmul..vector = 0..3
-      case model::OpKind::Collective: return 4;
-      case model::OpKind::Delay: return 5;
+      case model::OpKind::Compute:
+        return static_cast<std::size_t>(op.compute.op_class);  // matmul..vector = 0..3
+      case model::OpKind::Collective:
+        return 4;
+      case model::OpKind::Delay:
+        return 5;
     }
     return 5;
   };

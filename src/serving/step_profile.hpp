@@ -28,8 +28,8 @@ enum class SampleKind { Decode, Prefill, Transfer };
 
 struct ProfileSample {
   SampleKind kind = SampleKind::Decode;
-  int batch = 0;     // decode: sequences; prefill: prompts (= dp)
-  int length = 0;    // decode: KV length; prefill: prompt length; transfer: tokens
+  int batch = 0;             // decode: sequences; prefill: prompts (= dp)
+  int length = 0;            // decode: KV length; prefill: prompt length; transfer: tokens
   model::OpId first_op = 0;  // the sample's ops are [first_op, barrier)
   model::OpId barrier = 0;   // zero-time op after the sample that waits for all of its ops
 };

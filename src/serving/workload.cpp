@@ -9,7 +9,9 @@ namespace moesim::serving {
 using config::ArrivalKind;
 using config::LengthKind;
 
-double Random::unit() { return static_cast<double>(generator_() >> 11) * 0x1.0p-53; }
+double Random::unit() {
+  return static_cast<double>(generator_() >> 11) * 0x1.0p-53;
+}
 
 double Random::standard_normal() {
   const double u1 = 1.0 - unit();  // (0, 1]: log is finite
@@ -17,17 +19,22 @@ double Random::standard_normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
-double Random::exponential(double rate) { return -std::log(1.0 - unit()) / rate; }
+double Random::exponential(double rate) {
+  return -std::log(1.0 - unit()) / rate;
+}
 
 int draw_length(const config::LengthDistribution& d, Random& random) {
   double value = d.value;
   switch (d.kind) {
-    case LengthKind::Fixed: return d.value;
+    case LengthKind::Fixed:
+      return d.value;
     case LengthKind::Uniform: {
       const double span = static_cast<double>(d.max - d.min + 1);
       return std::min(d.max, d.min + static_cast<int>(std::floor(random.unit() * span)));
     }
-    case LengthKind::Normal: value = d.mean + d.stddev * random.standard_normal(); break;
+    case LengthKind::Normal:
+      value = d.mean + d.stddev * random.standard_normal();
+      break;
     case LengthKind::Lognormal: {
       const double sigma2 = std::log1p(d.stddev * d.stddev / (d.mean * d.mean));
       const double mu = std::log(d.mean) - sigma2 / 2.0;

@@ -22,8 +22,8 @@ struct RequestSpec {
 class Random {
  public:
   explicit Random(std::uint64_t seed) : generator_(seed) {}
-  double unit();            // uniform in [0, 1), 53 random bits
-  double standard_normal();  // Box-Muller on two unit() draws
+  double unit();                    // uniform in [0, 1), 53 random bits
+  double standard_normal();         // Box-Muller on two unit() draws
   double exponential(double rate);  // mean 1 / rate
 
  private:

@@ -13,7 +13,9 @@ using nlohmann::json;
 
 namespace {
 
-std::string repo(const std::string& relative) { return std::string(MOESIM_SOURCE_DIR) + "/" + relative; }
+std::string repo(const std::string& relative) {
+  return std::string(MOESIM_SOURCE_DIR) + "/" + relative;
+}
 
 // `moesim run` of a static scenario with overrides; returns summary.json "metrics".
 json static_metrics(const std::string& scenario, const std::vector<std::string>& sets) {

@@ -9,7 +9,9 @@ using namespace moesim::config;
 
 namespace {
 
-std::string repo(const std::string& relative) { return std::string(MOESIM_SOURCE_DIR) + "/" + relative; }
+std::string repo(const std::string& relative) {
+  return std::string(MOESIM_SOURCE_DIR) + "/" + relative;
+}
 
 }  // namespace
 

@@ -60,6 +60,6 @@ TEST_CASE("attention DP: each attention group holds its own KV pool") {
 TEST_CASE("weights and workspace that leave no block are a clear error") {
   auto s = serving_scenario();
   s.serving->kv_cache.workspace_bytes = config::SourcedValue{60.0 * kGiB, "test", false};
-  CHECK_THROWS_WITH(serving::kv_capacity(s), Catch::Contains("no room for the KV cache") &&
-                                                 Catch::Contains("60.00 GiB workspace"));
+  CHECK_THROWS_WITH(serving::kv_capacity(s),
+                    Catch::Contains("no room for the KV cache") && Catch::Contains("60.00 GiB workspace"));
 }
