@@ -6,6 +6,8 @@
 //    the rest (a function of the step's tokens T); both piecewise linear;
 //  - mixed (chunked-prefill) steps: decode(B, L) + rest(T + B) - rest(B) + attention(W);
 //  - KV transfer (P/D): piecewise linear in tokens over simulated transfers.
+// Decode steps are priced by their sequences; StepShape::decode_tokens (speculative verify tokens) is not priced
+// yet (the MTP verify cost belongs to the inference step builder).
 // Outside a grid the end segments extrapolate linearly (below the first prefill sample: held constant).
 // Every figure carries the per-class busy times of the sample steps (rank 0), interpolated alike.
 #include <string>

@@ -419,6 +419,7 @@ class Loop {
     for (const Work& w : i.work) {
       if (w.decode) {
         ++shape.decode_seqs;
+        shape.decode_tokens += w.tokens;
         shape.decode_kv_tokens += w.kv_before;
       } else {
         ++shape.prefill_seqs;

@@ -11,6 +11,7 @@ namespace moesim::serving {
 // prefill chunks (a chunk of C prompt tokens after `offset` tokens already in the KV cache).
 struct StepShape {
   int decode_seqs = 0;
+  double decode_tokens = 0;     // their query tokens: decode_seqs x (1 + draft tokens) under speculation
   double decode_kv_tokens = 0;  // sum of the decoding sequences' KV lengths
   int prefill_seqs = 0;
   double prefill_tokens = 0;     // sum of C
