@@ -1,13 +1,17 @@
 #include "serving/profiled_step_cost.hpp"
 
 #include <algorithm>
+#include <iterator>
 #include <stdexcept>
 
 namespace moesim::serving {
 
 namespace {
 
-constexpr std::size_t kAttentionClass = 2;  // index of "attention" in kClassNames
+// Index of the attention class in kClassNames (the compute classes come first, in config::kAllOpClasses order).
+const std::size_t kAttentionClass = static_cast<std::size_t>(
+    std::find(std::begin(config::kAllOpClasses), std::end(config::kAllOpClasses), config::OpClass::Attention) -
+    std::begin(config::kAllOpClasses));
 
 // Position of x on an increasing axis: segment index i and weight t of point i+1 (t outside [0, 1] extrapolates
 // along the end segment). A one-point axis gives (0, 0).
@@ -61,9 +65,29 @@ double SampleCost::attention_s() const {
 }
 
 const std::vector<std::string>& ProfiledStepCost::kClassNames() {
-  static const std::vector<std::string> names = {"matmul", "grouped_matmul", "attention",
-                                                 "vector", "communication",  "host"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (config::OpClass op_class : config::kAllOpClasses) out.push_back(config::to_string(op_class));
+    out.push_back("communication");
+    out.push_back("host");
+    return out;
+  }();
   return names;
+}
+
+std::size_t ProfiledStepCost::class_index(const model::Op& op) {
+  constexpr std::size_t compute_classes = std::size(config::kAllOpClasses);
+  switch (op.kind) {
+    case model::OpKind::Compute:
+      return static_cast<std::size_t>(
+          std::find(std::begin(config::kAllOpClasses), std::end(config::kAllOpClasses), op.compute.op_class) -
+          std::begin(config::kAllOpClasses));
+    case model::OpKind::Collective:
+      return compute_classes;
+    case model::OpKind::Delay:
+      return compute_classes + 1;
+  }
+  return compute_classes + 1;
 }
 
 ProfiledStepCost::ProfiledStepCost(StepProfile profile) : profile_(std::move(profile)) {

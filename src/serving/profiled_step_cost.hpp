@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "model/op_graph.hpp"
 #include "serving/step_cost.hpp"
 
 namespace moesim::serving {
@@ -37,8 +38,10 @@ struct StepProfile {
 
 class ProfiledStepCost : public StepCostModel {
  public:
-  static const std::vector<std::string>&
-  kClassNames();  // matmul, grouped_matmul, attention, vector, communication, host
+  // The compute operator classes (config::kAllOpClasses: matmul, grouped_matmul, attention, vector), then
+  // "communication" (collectives) and "host" (delays); class_index(op) is an op's position in it.
+  static const std::vector<std::string>& kClassNames();
+  static std::size_t class_index(const model::Op& op);
   explicit ProfiledStepCost(StepProfile profile);
   StepCost step(const StepShape& shape) const override;
   double kv_transfer_s(double tokens) const override;

@@ -187,17 +187,6 @@ ProfileGraph build_profile_graph(const config::ScenarioConfig& scenario, const P
 StepProfile read_step_profile(const ProfileGraph& profile, const engine::SimulationResult& result) {
   StepProfile p;
   const std::size_t classes = ProfiledStepCost::kClassNames().size();
-  auto class_index = [](const model::Op& op) -> std::size_t {
-    switch (op.kind) {
-      case model::OpKind::Compute:
-        return static_cast<std::size_t>(op.compute.op_class);  // matmul..vector = 0..3
-      case model::OpKind::Collective:
-        return 4;
-      case model::OpKind::Delay:
-        return 5;
-    }
-    return 5;
-  };
   double start_s = 0.0;
   std::map<int, std::size_t> batch_index, kv_index;
   for (const auto& sample : profile.samples) {
@@ -209,7 +198,7 @@ StepProfile read_step_profile(const ProfileGraph& profile, const engine::Simulat
       const auto& op = profile.graph.ops[static_cast<std::size_t>(id)];
       if (op.rank != 0) continue;
       const auto& t = result.ops[static_cast<std::size_t>(id)];
-      cost.class_s[class_index(op)] += t.end_s - t.start_s;
+      cost.class_s[ProfiledStepCost::class_index(op)] += t.end_s - t.start_s;
     }
     start_s = end_s;
     switch (sample.kind) {
