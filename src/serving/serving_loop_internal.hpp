@@ -1,6 +1,6 @@
 #pragma once
-// Internal to the serving loop (serving_loop.cpp: events and request life cycle; serving_scheduler.cpp: step
-// planning, admission, KV blocks and preemption). Not a public interface: use run_serving (serving_loop.hpp).
+// Internal to the serving loop (serving_loop.cpp: events, request life cycle and KV-block accounting;
+// serving_scheduler.cpp: step planning, admission and preemption). Not a public interface: use run_serving (serving_loop.hpp).
 #include <cstdint>
 #include <deque>
 #include <functional>
