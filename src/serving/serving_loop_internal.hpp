@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the serving loop (serving_loop.cpp: events, request life cycle and KV-block accounting;
-// serving_scheduler.cpp: step planning, admission and preemption). Not a public interface: use run_serving (serving_loop.hpp).
+// serving_scheduler.cpp: step planning, admission and preemption). Not a public interface: use run_serving
+// (serving_loop.hpp).
 #include <cstdint>
 #include <deque>
 #include <functional>
