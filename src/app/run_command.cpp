@@ -9,6 +9,7 @@
 #include "app/commands.hpp"
 #include "app/errors.hpp"
 #include "app/scenario_loading.hpp"
+#include "app/serving_run.hpp"
 #include "engine/simulation.hpp"
 #include "metrics/chrome_trace.hpp"
 #include "metrics/summary.hpp"
@@ -106,13 +107,14 @@ int run_command(const RunOptions& options) {
   return guarded([&] {
     const auto wall_start = std::chrono::steady_clock::now();
     const auto scenario = load_checked_scenario(options.scenario, options.overrides);
-    const model::OpGraph graph = build_graph(scenario, options.full_simulation);
-
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
     engine_options.aggregate_cross_node_flows = !options.full_simulation;
     engine_options.analytic_pair_links = !options.full_simulation;
     if (!options.quiet && isatty(STDERR_FILENO)) engine_options.on_progress = ProgressLine(wall_start);
+    if (scenario.serving) return run_serving_scenario(options, scenario, engine_options, wall_start);
+
+    const model::OpGraph graph = build_graph(scenario, options.full_simulation);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
     if (engine_options.on_progress) std::cerr << "\r\033[K" << std::flush;
 

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "serving/serving_simulation.hpp"
 #include "strategy/catalog.hpp"
 
 namespace moesim::app {
@@ -11,6 +12,7 @@ config::ScenarioConfig load_checked_scenario(const std::string& path, const std:
   config::IssueCollector issues(path);
   strategy::validate_strategies(scenario, issues);
   issues.throw_if_any();
+  if (scenario.serving) serving::check_workload_fits(scenario, serving::kv_capacity(scenario));
   return scenario;
 }
 
@@ -31,7 +33,16 @@ std::string scenario_text(const config::ScenarioConfig& s) {
         << t.global_batch_size << " (" << config::micro_batches_per_step(s) << " micro-batches per DP rank), "
         << to_string(t.dtype) << ", " << t.steps << " step(s)\n";
   }
-  if (s.inference) {
+  if (s.serving) {
+    const auto& w = *s.inference;
+    const auto& a = s.serving->workload.arrival;
+    out << "workload    serving: " << to_string(a.kind) << " arrivals";
+    if (a.kind == config::ArrivalKind::Trace) out << " from " << a.trace_file << " (" << a.trace.size() << " requests)";
+    if (s.serving->workload.requests) out << ", " << *s.serving->workload.requests << " requests";
+    if (s.serving->workload.duration_s) out << ", for " << *s.serving->workload.duration_s << " s";
+    out << ", weights " << to_string(w.weight_dtype) << ", activations " << to_string(w.activation_dtype) << ", KV "
+        << to_string(w.kv_dtype) << '\n';
+  } else if (s.inference) {
     const auto& w = *s.inference;
     out << "workload    inference " << (w.phase == config::InferencePhase::Prefill ? "prefill" : "decode")
         << ": batch " << w.batch_size << ", input " << w.input_len << ", output " << w.output_len << ", weights "

@@ -63,13 +63,24 @@ TrainingWorkload read_training(ObjectReader reader) {
   return workload;
 }
 
-InferenceWorkload read_inference(ObjectReader reader) {
+// With a `serving` block the scheduler forms the steps, so the static step's shape keys are refused.
+InferenceWorkload read_inference(ObjectReader reader, bool serving) {
   InferenceWorkload workload;
-  workload.phase = reader.choice("phase", {"prefill", "decode"}) == "prefill" ? InferencePhase::Prefill
-                                                                             : InferencePhase::Decode;
-  workload.batch_size = static_cast<int>(reader.integer("batch_size"));
-  workload.input_len = static_cast<int>(reader.integer("input_len"));
-  workload.output_len = static_cast<int>(reader.optional_integer("output_len").value_or(1));
+  if (serving) {
+    for (const char* key : {"phase", "batch_size", "input_len", "output_len"}) {
+      if (reader.has(key)) {
+        reader.issues().error(reader.child(key), "not used with \"serving\" (the scheduler forms the batches)");
+      }
+      reader.allow(key);
+    }
+    workload.batch_size = workload.input_len = 1;
+  } else {
+    workload.phase = reader.choice("phase", {"prefill", "decode"}) == "prefill" ? InferencePhase::Prefill
+                                                                               : InferencePhase::Decode;
+    workload.batch_size = static_cast<int>(reader.integer("batch_size"));
+    workload.input_len = static_cast<int>(reader.integer("input_len"));
+    workload.output_len = static_cast<int>(reader.optional_integer("output_len").value_or(1));
+  }
   workload.weight_dtype = read_dtype(reader, "weight_dtype", std::nullopt);
   workload.activation_dtype = read_dtype(reader, "activation_dtype", std::nullopt);
   workload.kv_dtype = read_dtype(reader, "kv_dtype", workload.activation_dtype);
@@ -166,7 +177,10 @@ ScenarioConfig load_scenario(const std::string& path, const std::vector<std::str
   auto ranks = root.optional_integer("ranks");
   if (auto parallel = root.optional_object("parallel")) scenario.parallel = read_parallel(*parallel);
   if (scenario.type == ScenarioType::Training) scenario.training = read_training(root.object("training"));
-  if (scenario.type == ScenarioType::Inference) scenario.inference = read_inference(root.object("inference"));
+  if (scenario.type == ScenarioType::Inference) {
+    if (root.has("serving")) scenario.serving = read_serving(root.object("serving"), path);
+    scenario.inference = read_inference(root.object("inference"), scenario.serving.has_value());
+  }
   if (scenario.type == ScenarioType::Microbenchmark) {
     scenario.microbenchmark = read_microbenchmark(root.object("microbenchmark"));
   }

@@ -9,6 +9,7 @@
 
 #include "config/common_types.hpp"
 #include "config/model_config.hpp"
+#include "config/serving_config.hpp"
 #include "config/topology_config.hpp"
 
 namespace moesim::config {
@@ -84,6 +85,7 @@ struct ScenarioConfig {
   ParallelLayout parallel;
   std::optional<TrainingWorkload> training;
   std::optional<InferenceWorkload> inference;
+  std::optional<ServingConfig> serving;  // inference only: request-level serving instead of one static step
   std::optional<MicrobenchmarkWorkload> microbenchmark;
   std::vector<StrategySpec> strategies;
   std::uint64_t seed = 0;

@@ -43,7 +43,11 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                         {"weight_dtype", to_string(w.weight_dtype)},
                         {"activation_dtype", to_string(w.activation_dtype)},
                         {"kv_dtype", to_string(w.kv_dtype)}};
+    if (scenario.serving) {
+      for (const char* key : {"phase", "batch_size", "input_len", "output_len"}) out["inference"].erase(key);
+    }
   }
+  if (scenario.serving) out["serving"] = serving_resolved_json(*scenario.serving);
   if (scenario.microbenchmark) {
     const auto& m = *scenario.microbenchmark;
     out["microbenchmark"] = {{"operation", m.operation}, {"size_bytes", m.size_bytes}, {"ranks", m.ranks},

@@ -1,5 +1,6 @@
 #include "config/scenario_validation.hpp"
 
+#include <algorithm>
 #include <string>
 
 namespace moesim::config {
@@ -83,7 +84,44 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
   }
 }
 
+// Serving: the layout is one instance; instances (default ranks / instance ranks) must fit in the ranks.
+void validate_serving(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ServingConfig& s = *scenario.serving;
+  const int per_instance = scenario.parallel.ranks();
+  const int instances = s.instances.value_or(scenario.ranks / per_instance);
+  if (instances < 1 || instances * per_instance > scenario.ranks) {
+    issues.error(s.instances ? "/serving/instances" : "/parallel",
+                 "one instance takes tp x pp x cp x dp = " + str(per_instance) + " ranks; " + str(instances) +
+                     " instance(s) need " + str(std::max(instances, 1) * per_instance) + ", the scenario has " +
+                     str(scenario.ranks));
+  }
+  if (s.disaggregation && s.disaggregation->prefill_instances >= instances) {
+    issues.error("/serving/disaggregation/prefill_instances",
+                 "expected fewer than the " + str(instances) + " instances (the others decode)");
+  }
+  if (!scenario.model) return;
+  const int max_seq = scenario.model->max_seq_len;
+  const auto& w = s.workload;
+  if (w.arrival.kind != ArrivalKind::Trace && w.prompt_tokens.upper_bound() + w.output_tokens.upper_bound() > max_seq) {
+    issues.error("/serving/workload", "the longest request (prompt " + str(w.prompt_tokens.upper_bound()) +
+                                          " + output " + str(w.output_tokens.upper_bound()) +
+                                          " tokens) exceeds the model's max_seq_len (" + str(max_seq) + ")");
+  }
+  for (const auto& request : w.arrival.trace) {
+    if (request.prompt_tokens + request.output_tokens > max_seq) {
+      issues.error("/serving/workload/arrival/file", w.arrival.trace_file + " line " + str(request.line) +
+                                                         ": prompt + output tokens exceed the model's max_seq_len (" +
+                                                         str(max_seq) + ")");
+      break;
+    }
+  }
+}
+
 void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) {
+  if (scenario.serving) {
+    validate_serving(scenario, issues);
+    return;
+  }
   check_layout_covers_ranks(scenario, issues);
   const InferenceWorkload& w = *scenario.inference;
   if (scenario.model && w.input_len + w.output_len > scenario.model->max_seq_len) {

@@ -1,0 +1,51 @@
+#pragma once
+// The step-cost profile of a serving scenario: sample steps built with strategy::build_inference_step on copies
+// of the scenario (one instance, static decode at a grid of batch x KV length, static prefill at a grid of prompt
+// lengths, plus KV transfers for P/D), chained one after the other in ONE op graph (each sample starts when the
+// previous one has finished on every rank), simulated in one engine run; the per-sample times are read from the
+// op timeline. Grid choice: docs/serving.md ("Step cost").
+#include <string>
+#include <vector>
+
+#include "config/scenario_config.hpp"
+#include "engine/simulation.hpp"
+#include "model/op_graph.hpp"
+#include "serving/profiled_step_cost.hpp"
+
+namespace moesim::serving {
+
+struct ProfileGrids {
+  std::vector<int> decode_batches;
+  std::vector<int> decode_kv_lens;
+  std::vector<int> prefill_lens;     // prompt length of each prefill sample, one prompt per attention group
+  std::vector<int> transfer_tokens;  // P/D only
+};
+
+// The scenario's grids (serving.profile) or, where absent, grids covering its workload and scheduler limits.
+ProfileGrids choose_profile_grids(const config::ScenarioConfig& scenario);
+
+enum class SampleKind { Decode, Prefill, Transfer };
+
+struct ProfileSample {
+  SampleKind kind = SampleKind::Decode;
+  int batch = 0;             // decode: sequences; prefill: prompts (= dp)
+  int length = 0;            // decode: KV length; prefill: prompt length; transfer: tokens
+  model::OpId first_op = 0;  // the sample's ops are [first_op, barrier)
+  model::OpId barrier = 0;   // zero-time op after the sample that waits for all of its ops
+};
+
+struct ProfileGraph {
+  model::OpGraph graph;
+  std::vector<ProfileSample> samples;
+  config::TopologyConfig topology;  // the scenario's, cut to the ranks the profile uses
+  std::string transfer_fabric;      // P/D: the cluster-scope fabric the KV moves over
+};
+
+// Throws std::invalid_argument when a sample does not fit the layout (from the step builder) or when P/D has no
+// cluster-scope fabric in the topology.
+ProfileGraph build_profile_graph(const config::ScenarioConfig& scenario, const ProfileGrids& grids);
+
+// Sample times and per-class busy times (rank 0) from a simulation of the profile graph.
+StepProfile read_step_profile(const ProfileGraph& profile, const engine::SimulationResult& result);
+
+}  // namespace moesim::serving
