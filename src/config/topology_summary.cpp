@@ -110,6 +110,18 @@ json topology_summary_json(const TopologyConfig& topology) {
     efficiency[to_string(op_class)] = {{"compute", sourced_json(entry.compute, 1.0)},
                                        {"memory", sourced_json(entry.memory, 1.0)}};
   }
+  for (OpClass op_class : kOptionalOpClasses) {
+    if (!device.has_efficiency(op_class)) continue;
+    const auto& entry = device.efficiency[static_cast<int>(op_class)];
+    efficiency[to_string(op_class)] = {{"compute", sourced_json(entry.compute, 1.0)},
+                                       {"memory", sourced_json(entry.memory, 1.0)}};
+  }
+  json host = nullptr;
+  if (topology.host_runtime) {
+    host = {{"op_dispatch_us", sourced_json(topology.host_runtime->op_dispatch_s, kMicrosecond)},
+            {"collective_dispatch_us", sourced_json(topology.host_runtime->collective_dispatch_s, kMicrosecond)},
+            {"step_overhead_ms", sourced_json(topology.host_runtime->step_overhead_s, kMillisecond)}};
+  }
   json fabrics = json::array();
   for (const auto& fabric : topology.fabrics) fabrics.push_back(fabric_json(fabric));
   const FabricSpec* intra = intra_node_fabric(topology);
@@ -131,6 +143,7 @@ json topology_summary_json(const TopologyConfig& topology) {
             {"host_link_bandwidth_gb_per_s", sourced_json(device.host_link_bandwidth_bytes_per_s, kGigabyte)},
             {"efficiency", efficiency}}},
           {"fabrics", fabrics},
+          {"host_runtime", host},
           {"routing",
            {{"intra_node", intra != nullptr ? json(intra->name) : json(nullptr)},
             {"inter_node", inter != nullptr ? json(inter->name) : json(nullptr)}}}};
@@ -158,6 +171,18 @@ std::string topology_summary_text(const TopologyConfig& topology) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];
     line(out, "  ", to_string(op_class) + " compute", entry.compute, 1.0, "");
     line(out, "  ", to_string(op_class) + " memory", entry.memory, 1.0, "");
+  }
+  for (OpClass op_class : kOptionalOpClasses) {
+    if (!device.has_efficiency(op_class)) continue;
+    const auto& entry = device.efficiency[static_cast<int>(op_class)];
+    line(out, "  ", to_string(op_class) + " compute", entry.compute, 1.0, "");
+    line(out, "  ", to_string(op_class) + " memory", entry.memory, 1.0, "");
+  }
+  if (topology.host_runtime) {
+    out << "host runtime (per rank, issues device work):\n";
+    line(out, "  ", "op dispatch", topology.host_runtime->op_dispatch_s, kMicrosecond, "us");
+    line(out, "  ", "collective dispatch", topology.host_runtime->collective_dispatch_s, kMicrosecond, "us");
+    line(out, "  ", "step overhead", topology.host_runtime->step_overhead_s, kMillisecond, "ms");
   }
   out << "fabrics (two ranks use the first listed whose scope contains both):\n";
   for (const auto& fabric : topology.fabrics) fabric_text(out, fabric);
