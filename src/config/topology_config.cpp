@@ -55,6 +55,7 @@ void read_efficiency(ObjectReader reader, DeviceSpec& device) {
     auto& efficiency = device.efficiency[static_cast<int>(op_class)];
     efficiency.compute = entry.sourced("compute", Range::Fraction);
     efficiency.memory = entry.sourced("memory", Range::Fraction);
+    efficiency.compute_int8 = entry.optional_sourced("compute_int8", Range::Fraction);
     entry.finish();
   }
   for (OpClass op_class : kOptionalOpClasses) {
@@ -63,6 +64,7 @@ void read_efficiency(ObjectReader reader, DeviceSpec& device) {
     auto& efficiency = device.efficiency[static_cast<int>(op_class)];
     efficiency.compute = entry->sourced("compute", Range::Fraction);
     efficiency.memory = entry->sourced("memory", Range::Fraction);
+    efficiency.compute_int8 = entry->optional_sourced("compute_int8", Range::Fraction);
     entry->finish();
   }
   reader.finish();  // rejects op classes other than those of common_types.hpp

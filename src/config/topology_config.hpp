@@ -16,6 +16,11 @@ namespace moesim::config {
 struct OpClassEfficiency {
   SourcedValue compute;  // fraction of peak FLOPS reached by this operator class
   SourcedValue memory;   // fraction of HBM bandwidth reached by this operator class
+  // Optional: fraction of the INT8 peak reached when the op runs in INT8 (W8A8 GEMMs); absent = `compute`.
+  std::optional<SourcedValue> compute_int8;
+  const SourcedValue& compute_for(Dtype dtype) const {
+    return dtype == Dtype::INT8 && compute_int8 ? *compute_int8 : compute;
+  }
 };
 
 struct DeviceSpec {

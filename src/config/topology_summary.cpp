@@ -105,16 +105,15 @@ json topology_summary_json(const TopologyConfig& topology) {
   json peaks = json::object();
   for (const auto& [dtype, peak] : device.peak_flops) peaks[to_string(dtype)] = sourced_json(peak, kTera);
   json efficiency = json::object();
-  for (OpClass op_class : kAllOpClasses) {
+  auto add_class = [&](OpClass op_class) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];
-    efficiency[to_string(op_class)] = {{"compute", sourced_json(entry.compute, 1.0)},
-                                       {"memory", sourced_json(entry.memory, 1.0)}};
-  }
+    json row = {{"compute", sourced_json(entry.compute, 1.0)}, {"memory", sourced_json(entry.memory, 1.0)}};
+    if (entry.compute_int8) row["compute_int8"] = sourced_json(*entry.compute_int8, 1.0);
+    efficiency[to_string(op_class)] = row;
+  };
+  for (OpClass op_class : kAllOpClasses) add_class(op_class);
   for (OpClass op_class : kOptionalOpClasses) {
-    if (!device.has_efficiency(op_class)) continue;
-    const auto& entry = device.efficiency[static_cast<int>(op_class)];
-    efficiency[to_string(op_class)] = {{"compute", sourced_json(entry.compute, 1.0)},
-                                       {"memory", sourced_json(entry.memory, 1.0)}};
+    if (device.has_efficiency(op_class)) add_class(op_class);
   }
   json host = nullptr;
   if (topology.host_runtime) {
@@ -167,16 +166,15 @@ std::string topology_summary_text(const TopologyConfig& topology) {
   line(out, "  ", "launch overhead", device.launch_overhead_s, kMicrosecond, "us");
   line(out, "  ", "host link bandwidth", device.host_link_bandwidth_bytes_per_s, kGigabyte, "GB/s");
   out << "efficiency (fraction of peak compute / of memory bandwidth reached):\n";
-  for (OpClass op_class : kAllOpClasses) {
+  auto class_lines = [&](OpClass op_class) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];
     line(out, "  ", to_string(op_class) + " compute", entry.compute, 1.0, "");
+    if (entry.compute_int8) line(out, "  ", to_string(op_class) + " compute int8", *entry.compute_int8, 1.0, "");
     line(out, "  ", to_string(op_class) + " memory", entry.memory, 1.0, "");
-  }
+  };
+  for (OpClass op_class : kAllOpClasses) class_lines(op_class);
   for (OpClass op_class : kOptionalOpClasses) {
-    if (!device.has_efficiency(op_class)) continue;
-    const auto& entry = device.efficiency[static_cast<int>(op_class)];
-    line(out, "  ", to_string(op_class) + " compute", entry.compute, 1.0, "");
-    line(out, "  ", to_string(op_class) + " memory", entry.memory, 1.0, "");
+    if (device.has_efficiency(op_class)) class_lines(op_class);
   }
   if (topology.host_runtime) {
     out << "host runtime (per rank, issues device work):\n";

@@ -24,7 +24,7 @@ RooflineTerms roofline_terms(const config::DeviceSpec& device, const model::Comp
   RooflineTerms terms;
   if (cost.flops > 0.0) {
     const double peak = positive(device.peak(cost.dtype), "peak flop/s for " + config::to_string(cost.dtype));
-    terms.compute_s = cost.flops / (peak * positive(eff.compute.value, "compute efficiency of " + cls));
+    terms.compute_s = cost.flops / (peak * positive(eff.compute_for(cost.dtype).value, "compute efficiency of " + cls));
   }
   if (cost.bytes > 0.0) {
     const double bw = positive(device.memory_bandwidth_bytes_per_s.value, "memory bandwidth");
