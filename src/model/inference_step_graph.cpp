@@ -55,7 +55,8 @@ void check_layout(const config::ScenarioConfig& scenario, const InferenceStepPla
                                 "strategy) only; pipeline and context parallel serving are not modelled");
   }
   for (OpClass op_class : {plan.attention_class, plan.grouped_matmul_class}) {
-    if (!scenario.topology.device.has_efficiency(op_class)) {
+    const bool fused = op_class != OpClass::Attention && op_class != OpClass::GroupedMatmul;
+    if (fused && !scenario.topology.device.has_efficiency(op_class)) {
       throw std::invalid_argument(scenario.topology.file + ": /device/efficiency/" + config::to_string(op_class) +
                                   ": the fused-operator cost model needs this operator class's efficiencies");
     }
