@@ -75,18 +75,25 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-// Static-batch step figures: decode TPOT (one token per sequence at KV length input_len) or prefill TTFT.
+// Static-batch step figures: decode TPOT (tokens per sequence at KV length input_len; with MTP the step emits
+// expected_tokens_per_step tokens per sequence) or prefill TTFT (throughput counts prompt tokens).
 json inference_metrics(const config::ScenarioConfig& scenario, const engine::SimulationResult& result) {
   const auto& w = *scenario.inference;
   const double step_s = result.makespan_s;
   const bool decode = w.phase == config::InferencePhase::Decode;
-  const double tokens = decode ? w.batch_size : double(w.batch_size) * w.input_len;
+  const double per_step = strategy::expected_tokens_per_step(scenario);
+  const double tokens = decode ? w.batch_size * per_step : double(w.batch_size) * w.input_len;
   json m = {{"mode", "static_batch"},
             {"phase", decode ? "decode" : "prefill"},
             {"step_time_s", step_s},
+            {"tokens_per_step_per_sequence", per_step},
             {"throughput_tokens_per_s", tokens / step_s},
             {"throughput_tokens_per_s_per_device", tokens / step_s / scenario.ranks}};
-  m[decode ? "tpot_ms" : "ttft_ms"] = step_s * 1e3;
+  if (decode) {
+    m["tpot_ms"] = step_s / per_step * 1e3;
+  } else {
+    m["ttft_ms"] = step_s * 1e3;
+  }
   return m;
 }
 

@@ -94,7 +94,7 @@ std::vector<OpId> StepEmitter::collective(const std::string& name, const std::st
     c.ranks = group;
     c.dtype = dtype;
     c.elements = n;
-    c.algorithm = plan_.tier_ranks > 0 ? plan_.tier_algorithm : CollectiveAlgorithm::Auto;
+    c.algorithm = plan_.tier_algorithm;
     const auto ops = b_.collective(name + stage, phase, std::move(c), {async, dispatched});
     for (std::size_t i = 0; i < group.size(); ++i) last[static_cast<std::size_t>(group[i])] = ops[i];
   };

@@ -31,8 +31,8 @@ struct InferenceStepPlan {
   // AllReduces stay fp16 (they sum). FlashComm / TopoComm option.
   bool int8_allgather = false;
   // TopoComm: collectives over a group that spans several tiers of `tier_ranks` consecutive ranks (the 300I Duo's
-  // PCIe domains) run as an intra-tier and an inter-tier collective (between same-position peers), each with
-  // `tier_algorithm`; groups inside one tier use `tier_algorithm` directly. 0 = flat, engine default algorithm.
+  // PCIe domains) run as an intra-tier and an inter-tier collective (between same-position peers); 0 = flat.
+  // Every collective of the step uses `tier_algorithm` (Auto: the engine's rule).
   int tier_ranks = 0;
   CollectiveAlgorithm tier_algorithm = CollectiveAlgorithm::Auto;
   // DuoStream: the AllGather before and the ReduceScatter after the expert block are split into this many token
