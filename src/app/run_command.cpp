@@ -15,9 +15,9 @@
 #include "metrics/training_metrics.hpp"
 #include "model/inference_step_graph.hpp"
 #include "model/microbenchmark_graph.hpp"
+#include "strategy/inference_plan.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
-#include "strategy/inference_plan.hpp"
 
 namespace moesim::app {
 
@@ -49,12 +49,9 @@ json microbenchmark_metrics(const config::ScenarioConfig& scenario, const model:
   const double time_s = result.makespan_s / workload.iterations;
   const double algbw = workload.size_bytes / time_s;
   const double busbw = algbw * model::bus_bandwidth_factor(collective.kind, static_cast<int>(collective.ranks.size()));
-  return {{"operation", workload.operation},
-          {"size_bytes", workload.size_bytes},
-          {"group_size", collective.ranks.size()},
-          {"iterations", workload.iterations},
-          {"time_per_iteration_s", time_s},
-          {"algbw_gb_per_s", algbw / 1e9},
+  return {{"operation", workload.operation},       {"size_bytes", workload.size_bytes},
+          {"group_size", collective.ranks.size()}, {"iterations", workload.iterations},
+          {"time_per_iteration_s", time_s},        {"algbw_gb_per_s", algbw / 1e9},
           {"busbw_gb_per_s", busbw / 1e9}};
 }
 
@@ -139,7 +136,8 @@ int run_command(const RunOptions& options) {
     if (!options.trace_file.empty()) metrics::write_chrome_trace(options.trace_file, graph, result);
 
     std::cout << scenario_text(scenario) << '\n';
-    if (scenario.type == config::ScenarioType::Microbenchmark) std::cout << microbenchmark_text(workload_metrics) << '\n';
+    if (scenario.type == config::ScenarioType::Microbenchmark)
+      std::cout << microbenchmark_text(workload_metrics) << '\n';
     std::cout << metrics::summary_text(summary);
     if (!options.out_dir.empty()) std::cout << "  wrote " << options.out_dir << "/summary.json\n";
     if (!options.trace_file.empty()) std::cout << "  wrote " << options.trace_file << '\n';

@@ -40,9 +40,10 @@ OpId StepBuilder::dispatch(int rank, const std::string& name, double seconds) {
   return host_tail_[r];
 }
 
-OpId StepBuilder::compute(int rank, const std::string& name, const std::string& phase, ComputeCost cost) {
+OpId StepBuilder::compute(int rank, const std::string& name, const std::string& phase, ComputeCost cost,
+                          bool dispatched) {
   const auto r = static_cast<std::size_t>(rank);
-  const OpId issued = dispatch(rank, name, host_.op_dispatch_s);
+  const OpId issued = dispatched ? dispatch(rank, name, host_.op_dispatch_s) : host_tail_[r];
   Op op;
   op.name = name;
   op.phase = phase;

@@ -29,8 +29,9 @@ struct HostCosts {
 class StepBuilder {
  public:
   explicit StepBuilder(int ranks, HostCosts host = {});
-  // Appends a compute op on the rank's compute stream; returns its id.
-  OpId compute(int rank, const std::string& name, const std::string& phase, ComputeCost cost);
+  // Appends a compute op on the rank's compute stream; returns its id. Without `dispatched` the host issues no
+  // separate launch for it (a later chunk of a fused kernel launched once).
+  OpId compute(int rank, const std::string& name, const std::string& phase, ComputeCost cost, bool dispatched = true);
   // Every member's op waits for the last compute op of its rank (on the compute stream). Unless `async`, the next
   // compute op of each member waits for the collective (async: the caller adds that with wait_for). Without
   // `dispatched` the host issues no separate launch for it (a later stage of one fused collective).

@@ -85,7 +85,8 @@ Dtype StepEmitter::allgather_dtype() const {
 }
 
 std::vector<OpId> StepEmitter::collective(const std::string& name, const std::string& phase, CollectiveKind kind,
-                                          const std::vector<int>& ranks, double elements, Dtype dtype, bool async) {
+                                          const std::vector<int>& ranks, double elements, Dtype dtype, bool async,
+                                          bool dispatched) {
   std::vector<OpId> last(static_cast<std::size_t>(b_.ranks()), -1);
   auto emit = [&](const std::string& stage, CollectiveKind k, const std::vector<int>& group, double n,
                   bool dispatched) {
@@ -103,37 +104,37 @@ std::vector<OpId> StepEmitter::collective(const std::string& name, const std::st
   const bool tiered = t > 0 && n > t && n % t == 0 && ranks.front() % t == 0 &&
                       ranks.back() == ranks.front() + n - 1;  // contiguous groups made of whole tiers
   if (!tiered) {
-    emit("", kind, ranks, elements, true);
+    emit("", kind, ranks, elements, dispatched);
     return last;
   }
   const int tiers = n / t;
   auto intra = [&](const std::string& stage, CollectiveKind k, double e, bool dispatched) {
-    for (int g = 0; g < tiers; ++g) emit(stage, k, rank_range(ranks.front() + g * t, t), e, dispatched && g == 0);
+    for (int g = 0; g < tiers; ++g) emit(stage, k, rank_range(ranks.front() + g * t, t), e, dispatched);
   };
   auto inter = [&](const std::string& stage, CollectiveKind k, double e, bool dispatched) {
     for (int l = 0; l < t; ++l) {
       std::vector<int> peers;
       for (int g = 0; g < tiers; ++g) peers.push_back(ranks.front() + g * t + l);
-      emit(stage, k, peers, e, dispatched && l == 0);
+      emit(stage, k, peers, e, dispatched);
     }
   };
   // One host launch per rank for the whole tiered collective: the first stage of every rank is dispatched.
   switch (kind) {
     case CollectiveKind::AllGather:  // peers exchange their shards, then each tier gathers everything
-      inter(".inter", kind, elements / t, true);
+      inter(".inter", kind, elements / t, dispatched);
       intra(".intra", kind, elements, false);
       break;
     case CollectiveKind::ReduceScatter:  // each tier reduces to 1/t, then peers reduce their 1/t among tiers
-      intra(".intra", kind, elements, true);
+      intra(".intra", kind, elements, dispatched);
       inter(".inter", kind, elements / t, false);
       break;
     case CollectiveKind::AllReduce:
-      intra(".intra_rs", CollectiveKind::ReduceScatter, elements, true);
+      intra(".intra_rs", CollectiveKind::ReduceScatter, elements, dispatched);
       inter(".inter", CollectiveKind::AllReduce, elements / t, false);
       intra(".intra_ag", CollectiveKind::AllGather, elements, false);
       break;
     default:
-      emit("", kind, ranks, elements, true);
+      emit("", kind, ranks, elements, dispatched);
   }
   return last;
 }
@@ -148,9 +149,10 @@ void StepEmitter::tp_collective(const Pass& pass, const std::string& name, Colle
 }
 
 std::vector<OpId> StepEmitter::global_collective(const Pass& pass, const std::string& name, CollectiveKind kind,
-                                                 double elements, Dtype dtype, bool async) {
+                                                 double elements, Dtype dtype, bool async, bool dispatched) {
   if (pass.shape.ranks == 1) return std::vector<OpId>(1, -1);
-  return collective(name, phase_of(pass, "ep_comm"), kind, rank_range(0, pass.shape.ranks), elements, dtype, async);
+  return collective(name, phase_of(pass, "ep_comm"), kind, rank_range(0, pass.shape.ranks), elements, dtype, async,
+                    dispatched);
 }
 
 void StepEmitter::emit_layer(const Pass& pass, const std::string& L, bool moe) {
@@ -182,7 +184,8 @@ void StepEmitter::emit_layer(const Pass& pass, const std::string& L, bool moe) {
     return;
   }
   const double elements = s.moe_tokens * model_.hidden;
-  if (s.scatter_gather) global_collective(pass, name + "ffn_allgather", CollectiveKind::AllGather, elements, allgather_dtype());
+  if (s.scatter_gather)
+    global_collective(pass, name + "ffn_allgather", CollectiveKind::AllGather, elements, allgather_dtype());
   for (int r = 0; r < s.ranks; ++r) emit_dense_ffn(r, pass, name);
   if (s.scatter_gather) {
     global_collective(pass, name + "ffn_reducescatter", CollectiveKind::ReduceScatter, elements, d_.comm);
@@ -228,7 +231,8 @@ void StepEmitter::emit_attention(int r, const Pass& pass, const std::string& L) 
                         : s.tokens * (kv_elems * kv_share + 2.0 * a.num_heads / tp * v_head_dim(model_)) * d_.act_bytes;
   b_.compute(r, L + "attn_core", phase, core);
   const auto& o = attention.back();
-  b_.compute(r, L + "o_proj", phase, matmul_cost(d_, s.attn_tokens, o.params() / tp, o.in_features / tp, o.out_features));
+  b_.compute(r, L + "o_proj", phase,
+             matmul_cost(d_, s.attn_tokens, o.params() / tp, o.in_features / tp, o.out_features));
 }
 
 void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
@@ -247,12 +251,13 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
     return;
   }
   // DuoStream: every chunk's AllGather is issued up front on the communication stream; chunk k's expert ops wait
-  // for its AllGather only, and its ReduceScatter starts when they end, overlapping chunk k+1's compute.
+  // for its AllGather only, and its ReduceScatter starts when they end, overlapping chunk k+1's compute. The host
+  // launches each fused kernel (AGMM, GMM, GMMRS) once: chunks after the first are not dispatched again.
   const double fraction = 1.0 / chunks;
   std::vector<std::vector<OpId>> gathers;
   for (int k = 0; k < chunks; ++k) {
     gathers.push_back(global_collective(pass, L + "moe_allgather.c" + std::to_string(k), CollectiveKind::AllGather,
-                                        elements * fraction, allgather_dtype(), true));
+                                        elements * fraction, allgather_dtype(), true, k == 0));
   }
   std::vector<std::vector<OpId>> scatters;
   for (int k = 0; k < chunks; ++k) {
@@ -260,10 +265,10 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
     for (int r = 0; r < s.ranks; ++r) {
       const OpId gathered = gathers[static_cast<std::size_t>(k)][static_cast<std::size_t>(r)];
       if (gathered >= 0) b_.wait_for(r, gathered);
-      emit_expert_ops(r, pass, chunk, fraction);
+      emit_expert_ops(r, pass, chunk, fraction, k == 0);
     }
     scatters.push_back(global_collective(pass, L + "moe_reducescatter.c" + std::to_string(k),
-                                         CollectiveKind::ReduceScatter, elements * fraction, d_.comm, true));
+                                         CollectiveKind::ReduceScatter, elements * fraction, d_.comm, true, k == 0));
   }
   for (const auto& scatter : scatters) {
     for (int r = 0; r < s.ranks; ++r) {
@@ -272,15 +277,16 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
   }
 }
 
-void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L, double fraction) {
+void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L, double fraction, bool dispatched) {
   const auto& s = pass.shape;
   const auto& m = *model_.moe;
   const std::string phase = phase_of(pass, "moe");
+  auto op = [&](const std::string& name, ComputeCost cost) { b_.compute(r, L + name, phase, cost, dispatched); };
   const double tokens = s.moe_tokens * fraction;
   const double h = model_.hidden;
   const auto router = router_matmul(model_);
-  b_.compute(r, L + "router", phase, matmul_cost(d_, tokens, router.params(), router.in_features, router.out_features));
-  b_.compute(r, L + "moe_gating", phase, vector_cost(d_, tokens, m.num_routed_experts));
+  op("router", matmul_cost(d_, tokens, router.params(), router.in_features, router.out_features));
+  op("moe_gating", vector_cost(d_, tokens, m.num_routed_experts));
   const double local_experts = double(m.num_routed_experts) / p_.ep;
   const double p_expert = double(m.top_k) / m.num_routed_experts;
   const double rows = tokens * m.top_k / p_.ep;  // expected token->expert pairs on this rank
@@ -290,18 +296,15 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
       expected_touched_experts(local_experts, s.real_moe_tokens * (reread ? fraction : 1.0), p_expert);
   const double inter = double(m.expert_intermediate) / p_.expert_tp;
   const double up = up_width(model_, inter);
-  b_.compute(r, L + "moe_permute", phase, {OpClass::Vector, Dtype::FP16, rows * h, (tokens + rows) * h * d_.act_bytes});
+  op("moe_permute", {OpClass::Vector, Dtype::FP16, rows * h, (tokens + rows) * h * d_.act_bytes});
   const double up_weights = touched * h * up * d_.weight_bytes;
-  b_.compute(r, L + "routed_gate_up", phase,
-             {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * h * up,
-              up_weights * weight_share + rows * (h + up) * d_.act_bytes});
-  b_.compute(r, L + "routed_act", phase, activation_cost(model_, d_, rows, inter));
+  op("routed_gate_up", {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * h * up,
+                        up_weights * weight_share + rows * (h + up) * d_.act_bytes});
+  op("routed_act", activation_cost(model_, d_, rows, inter));
   const double down_weights = touched * inter * h * d_.weight_bytes;
-  b_.compute(r, L + "routed_down", phase,
-             {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * inter * h,
-              down_weights * weight_share + rows * (inter + h) * d_.act_bytes});
-  b_.compute(r, L + "moe_unpermute", phase,
-             {OpClass::Vector, Dtype::FP16, 2.0 * rows * h, (rows + tokens) * h * d_.act_bytes});
+  op("routed_down", {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * inter * h,
+                     down_weights * weight_share + rows * (inter + h) * d_.act_bytes});
+  op("moe_unpermute", {OpClass::Vector, Dtype::FP16, 2.0 * rows * h, (rows + tokens) * h * d_.act_bytes});
   if (m.num_shared_experts == 0) return;
   // TP: each rank holds 1/tp of the shared experts for every token. H2P: shared-expert TP groups of
   // `shared` ranks each serve 1/(ranks/shared) of the gathered tokens.
@@ -310,13 +313,11 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
   const double shared_tokens = h2p ? tokens * shared / s.ranks : tokens;
   const double shared_inter = double(m.num_shared_experts) * m.shared_expert_intermediate / shared;
   const double shared_up = up_width(model_, shared_inter);
-  b_.compute(r, L + "shared_gate_up", phase,
-             with_weight_fraction(matmul_cost(d_, shared_tokens, h * shared_up, h, shared_up),
-                                  h * shared_up * d_.weight_bytes, weight_share));
-  b_.compute(r, L + "shared_act", phase, activation_cost(model_, d_, shared_tokens, shared_inter));
-  b_.compute(r, L + "shared_down", phase,
-             with_weight_fraction(matmul_cost(d_, shared_tokens, shared_inter * h, shared_inter, h),
-                                  shared_inter * h * d_.weight_bytes, weight_share));
+  op("shared_gate_up", with_weight_fraction(matmul_cost(d_, shared_tokens, h * shared_up, h, shared_up),
+                                            h * shared_up * d_.weight_bytes, weight_share));
+  op("shared_act", activation_cost(model_, d_, shared_tokens, shared_inter));
+  op("shared_down", with_weight_fraction(matmul_cost(d_, shared_tokens, shared_inter * h, shared_inter, h),
+                                         shared_inter * h * d_.weight_bytes, weight_share));
 }
 
 void StepEmitter::emit_dense_ffn(int r, const Pass& pass, const std::string& L) {
@@ -342,8 +343,8 @@ void StepEmitter::emit_head(const Pass& pass) {
   for (int r = 0; r < s.ranks; ++r) {
     b_.compute(r, pass.prefix + "final_norm", phase, vector_cost(d_, norm_rows, model_.hidden));
   }
-  if (s.scatter_gather) tp_collective(pass, pass.prefix + "head_allgather", CollectiveKind::AllGather,
-                                      padded * model_.hidden, d_.comm);
+  if (s.scatter_gather)
+    tp_collective(pass, pass.prefix + "head_allgather", CollectiveKind::AllGather, padded * model_.hidden, d_.comm);
   for (int r = 0; r < s.ranks; ++r) {
     b_.compute(r, pass.prefix + "lm_head", phase,
                matmul_cost(d_, padded, double(model_.hidden) * model_.vocab / s.tp, model_.hidden,

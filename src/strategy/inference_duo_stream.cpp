@@ -13,8 +13,9 @@ void check_duo_stream_layout(const config::ScenarioConfig& scenario, const confi
                              config::IssueCollector& issues) {
   if (!require_inference(scenario, spec, issues)) return;
   if (!scenario.model || !scenario.model->moe) {
-    issues.error(config::pointer_child(spec.pointer, "name"), "duo_stream overlaps the expert block's collectives; "
-                                                              "the model has no MoE layers");
+    issues.error(config::pointer_child(spec.pointer, "name"),
+                 "duo_stream overlaps the expert block's collectives; "
+                 "the model has no MoE layers");
   }
   if (!has_strategy(scenario, "h2p") && !has_strategy(scenario, "flashcomm")) {
     issues.error(config::pointer_child(spec.pointer, "name"),

@@ -5,9 +5,9 @@ namespace moesim::strategy {
 void check_fused_class(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                        config::OpClass op_class, config::IssueCollector& issues) {
   if (scenario.topology.device.has_efficiency(op_class)) return;
-  issues.error(config::pointer_child(spec.pointer, "name"),
-               spec.name + " needs the topology's device.efficiency." + config::to_string(op_class) + " (" +
-                   scenario.topology.file + " has none)");
+  issues.error(config::pointer_child(spec.pointer, "name"), spec.name + " needs the topology's device.efficiency." +
+                                                                config::to_string(op_class) + " (" +
+                                                                scenario.topology.file + " has none)");
 }
 
 void check_mul_attention_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,

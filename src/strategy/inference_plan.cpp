@@ -50,7 +50,8 @@ void check_inference_layout(const config::ScenarioConfig& scenario, config::Issu
   for (const auto& spec : scenario.strategies) {
     if (const auto* strategy = find_inference_strategy(spec.name)) strategy->check_layout(scenario, spec, issues);
   }
-  if (scenario.type == config::ScenarioType::Inference && scenario.parallel.dp > 1 && !has_strategy(scenario, kH2PName)) {
+  if (scenario.type == config::ScenarioType::Inference && scenario.parallel.dp > 1 &&
+      !has_strategy(scenario, kH2PName)) {
     issues.error("/parallel/dp", "attention data parallel (dp " + std::to_string(scenario.parallel.dp) +
                                      ") needs an inference strategy that lays it out: add {\"name\": \"h2p\"}");
   }

@@ -8,8 +8,9 @@ void check_swift_gmm_layout(const config::ScenarioConfig& scenario, const config
                             config::IssueCollector& issues) {
   if (!require_inference(scenario, spec, issues)) return;
   if (scenario.model && !scenario.model->moe) {
-    issues.error(config::pointer_child(spec.pointer, "name"), "swift_gmm costs the routed experts' grouped GEMMs; "
-                                                              "the model has no MoE layers");
+    issues.error(config::pointer_child(spec.pointer, "name"),
+                 "swift_gmm costs the routed experts' grouped GEMMs; "
+                 "the model has no MoE layers");
   }
   check_fused_class(scenario, spec, config::OpClass::FusedGroupedMatmul, issues);
 }
