@@ -95,7 +95,7 @@ TEST_CASE("decode attention reads the KV cache of every sequence") {
   }
 }
 
-TEST_CASE("every layer adds two TP AllReduces; tp 1 adds none") {
+TEST_CASE("every layer adds two TP AllReduces, tp 1 adds none") {
   const auto s4 = scenario_for("pangu_pro_moe_72b.json", 4, config::InferencePhase::Decode, 4, 128);
   CHECK(model::build_inference_step_graph(s4).collectives.size() == 48 * 2 + 1);
   const auto s1 = scenario_for("llama2_70b.json", 1, config::InferencePhase::Decode, 4, 128);
