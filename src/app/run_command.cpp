@@ -16,9 +16,9 @@
 #include "metrics/training_metrics.hpp"
 #include "model/inference_step_graph.hpp"
 #include "model/microbenchmark_graph.hpp"
+#include "strategy/inference_plan.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
-#include "strategy/inference_plan.hpp"
 
 namespace moesim::app {
 
@@ -50,12 +50,9 @@ json microbenchmark_metrics(const config::ScenarioConfig& scenario, const model:
   const double time_s = result.makespan_s / workload.iterations;
   const double algbw = workload.size_bytes / time_s;
   const double busbw = algbw * model::bus_bandwidth_factor(collective.kind, static_cast<int>(collective.ranks.size()));
-  return {{"operation", workload.operation},
-          {"size_bytes", workload.size_bytes},
-          {"group_size", collective.ranks.size()},
-          {"iterations", workload.iterations},
-          {"time_per_iteration_s", time_s},
-          {"algbw_gb_per_s", algbw / 1e9},
+  return {{"operation", workload.operation},       {"size_bytes", workload.size_bytes},
+          {"group_size", collective.ranks.size()}, {"iterations", workload.iterations},
+          {"time_per_iteration_s", time_s},        {"algbw_gb_per_s", algbw / 1e9},
           {"busbw_gb_per_s", busbw / 1e9}};
 }
 
@@ -76,18 +73,25 @@ class ProgressLine {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
-// Static-batch step figures: decode TPOT (one token per sequence at KV length input_len) or prefill TTFT.
+// Static-batch step figures: decode TPOT (tokens per sequence at KV length input_len; with MTP the step emits
+// expected_tokens_per_step tokens per sequence) or prefill TTFT (throughput counts prompt tokens).
 json inference_metrics(const config::ScenarioConfig& scenario, const engine::SimulationResult& result) {
   const auto& w = *scenario.inference;
   const double step_s = result.makespan_s;
   const bool decode = w.phase == config::InferencePhase::Decode;
-  const double tokens = decode ? w.batch_size : double(w.batch_size) * w.input_len;
+  const double per_step = strategy::expected_tokens_per_step(scenario);
+  const double tokens = decode ? w.batch_size * per_step : double(w.batch_size) * w.input_len;
   json m = {{"mode", "static_batch"},
             {"phase", decode ? "decode" : "prefill"},
             {"step_time_s", step_s},
+            {"tokens_per_step_per_sequence", per_step},
             {"throughput_tokens_per_s", tokens / step_s},
             {"throughput_tokens_per_s_per_device", tokens / step_s / scenario.ranks}};
-  m[decode ? "tpot_ms" : "ttft_ms"] = step_s * 1e3;
+  if (decode) {
+    m["tpot_ms"] = step_s / per_step * 1e3;
+  } else {
+    m["ttft_ms"] = step_s * 1e3;
+  }
   return m;
 }
 
@@ -135,7 +139,8 @@ int run_command(const RunOptions& options) {
     if (!options.trace_file.empty()) metrics::write_chrome_trace(options.trace_file, graph, result);
 
     std::cout << scenario_text(scenario) << '\n';
-    if (scenario.type == config::ScenarioType::Microbenchmark) std::cout << microbenchmark_text(workload_metrics) << '\n';
+    if (scenario.type == config::ScenarioType::Microbenchmark)
+      std::cout << microbenchmark_text(workload_metrics) << '\n';
     std::cout << metrics::summary_text(summary);
     if (!options.out_dir.empty()) std::cout << "  wrote " << options.out_dir << "/summary.json\n";
     if (!options.trace_file.empty()) std::cout << "  wrote " << options.trace_file << '\n';

@@ -41,12 +41,17 @@ std::string to_string(OpClass op_class) {
     case OpClass::GroupedMatmul: return "grouped_matmul";
     case OpClass::Attention: return "attention";
     case OpClass::Vector: return "vector";
+    case OpClass::FusedAttention: return "fused_attention";
+    case OpClass::FusedGroupedMatmul: return "fused_grouped_matmul";
   }
   return "?";
 }
 
 std::optional<OpClass> parse_op_class(const std::string& text) {
   for (OpClass op_class : kAllOpClasses) {
+    if (to_string(op_class) == text) return op_class;
+  }
+  for (OpClass op_class : kOptionalOpClasses) {
     if (to_string(op_class) == text) return op_class;
   }
   return std::nullopt;

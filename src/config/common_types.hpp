@@ -14,10 +14,13 @@ std::vector<std::string> dtype_names();
 double bytes_per_element(Dtype dtype);
 
 // Operator classes of the roofline cost model; each has compute and memory efficiencies in the hardware file.
-enum class OpClass { Matmul, GroupedMatmul, Attention, Vector };
+// The four of kAllOpClasses are required in every topology file; the fused-kernel classes (alternative cost models
+// of attention and grouped matmul chosen by the mul_attention / swift_gmm inference strategies) are optional.
+enum class OpClass { Matmul, GroupedMatmul, Attention, Vector, FusedAttention, FusedGroupedMatmul };
 inline constexpr OpClass kAllOpClasses[] = {OpClass::Matmul, OpClass::GroupedMatmul, OpClass::Attention,
                                             OpClass::Vector};
-inline constexpr int kOpClassCount = 4;
+inline constexpr OpClass kOptionalOpClasses[] = {OpClass::FusedAttention, OpClass::FusedGroupedMatmul};
+inline constexpr int kOpClassCount = 6;
 std::string to_string(OpClass op_class);
 std::optional<OpClass> parse_op_class(const std::string& text);
 

@@ -55,9 +55,31 @@ void read_efficiency(ObjectReader reader, DeviceSpec& device) {
     auto& efficiency = device.efficiency[static_cast<int>(op_class)];
     efficiency.compute = entry.sourced("compute", Range::Fraction);
     efficiency.memory = entry.sourced("memory", Range::Fraction);
+    efficiency.compute_int8 = entry.optional_sourced("compute_int8", Range::Fraction);
     entry.finish();
   }
-  reader.finish();  // rejects op classes other than the four of common_types.hpp
+  for (OpClass op_class : kOptionalOpClasses) {
+    auto entry = reader.optional_object(to_string(op_class));
+    if (!entry) continue;
+    auto& efficiency = device.efficiency[static_cast<int>(op_class)];
+    efficiency.compute = entry->sourced("compute", Range::Fraction);
+    efficiency.memory = entry->sourced("memory", Range::Fraction);
+    efficiency.compute_int8 = entry->optional_sourced("compute_int8", Range::Fraction);
+    entry->finish();
+  }
+  reader.finish();  // rejects op classes other than those of common_types.hpp
+}
+
+std::optional<HostRuntimeSpec> read_host_runtime(ObjectReader& root) {
+  auto reader = root.optional_object("host_runtime");
+  if (!reader || !reader->valid()) return std::nullopt;
+  reader->allow("description");
+  HostRuntimeSpec host;
+  host.op_dispatch_s = scaled(reader->sourced("op_dispatch_us", Range::NonNegative), kMicrosecond);
+  host.collective_dispatch_s = scaled(reader->sourced("collective_dispatch_us", Range::NonNegative), kMicrosecond);
+  host.step_overhead_s = scaled(reader->sourced("step_overhead_ms", Range::NonNegative), kMillisecond);
+  reader->finish();
+  return host;
 }
 
 DeviceSpec read_device(ObjectReader reader) {
@@ -187,6 +209,11 @@ double DeviceSpec::peak(Dtype dtype) const {
                               " peak (peak_tflops lists: " + (listed.empty() ? std::string("none") : listed) + ")");
 }
 
+bool DeviceSpec::has_efficiency(OpClass op_class) const {
+  const auto& entry = efficiency[static_cast<std::size_t>(op_class)];
+  return entry.compute.value > 0.0 && entry.memory.value > 0.0;
+}
+
 bool DeviceSpec::has_peak(Dtype dtype) const {
   if (peak_flops.count(dtype) != 0) return true;
   if (dtype == Dtype::FP16) return peak_flops.count(Dtype::BF16) != 0;
@@ -263,6 +290,7 @@ TopologyConfig load_topology(const std::string& path) {
     }
     topology.fabrics.push_back(std::move(fabric));
   }
+  topology.host_runtime = read_host_runtime(root);
   root.finish();
   if (root.valid() && root.has("fabrics") && document->at("fabrics").is_array() && counts_ok && fabrics_ok) {
     check_routing(topology, issues);

@@ -4,6 +4,7 @@
 // Schema: docs/schema-topology.md. All values are stored in SI units (bytes, bytes/s, seconds, flop/s).
 #include <array>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,11 @@ namespace moesim::config {
 struct OpClassEfficiency {
   SourcedValue compute;  // fraction of peak FLOPS reached by this operator class
   SourcedValue memory;   // fraction of HBM bandwidth reached by this operator class
+  // Optional: fraction of the INT8 peak reached when the op runs in INT8 (W8A8 GEMMs); absent = `compute`.
+  std::optional<SourcedValue> compute_int8;
+  const SourcedValue& compute_for(Dtype dtype) const {
+    return dtype == Dtype::INT8 && compute_int8 ? *compute_int8 : compute;
+  }
 };
 
 struct DeviceSpec {
@@ -23,11 +29,21 @@ struct DeviceSpec {
   std::map<Dtype, SourcedValue> peak_flops;  // per rank, flop/s, dense
   SourcedValue memory_bytes;                 // per rank
   SourcedValue memory_bandwidth_bytes_per_s;  // per rank
-  std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass
+  std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass; optional classes absent = 0
   SourcedValue launch_overhead_s;            // fixed cost per operator launch
   SourcedValue host_link_bandwidth_bytes_per_s;  // device <-> host memory (swap, offload), per rank
   double peak(Dtype dtype) const;            // falls back fp16<->bf16; throws std::invalid_argument if missing
   bool has_peak(Dtype dtype) const;          // true when peak(dtype) would not throw
+  // True when the file gives this class (always for kAllOpClasses; kOptionalOpClasses only when listed).
+  bool has_efficiency(OpClass op_class) const;
+};
+
+// The host side of a server (CPU, framework, runtime) that issues device work, per rank (one host process per
+// rank). Optional: without it device ops start as soon as their dependencies allow. Schema: docs/schema-topology.md.
+struct HostRuntimeSpec {
+  SourcedValue op_dispatch_s;          // host time to issue one device compute operator
+  SourcedValue collective_dispatch_s;  // host time to issue one collective
+  SourcedValue step_overhead_s;        // per inference step, before its first op: scheduling, inputs, sampling
 };
 
 enum class FabricKind {
@@ -66,6 +82,7 @@ struct TopologyConfig {
   int nodes = 1;
   int devices_per_node = 1;
   std::vector<FabricSpec> fabrics;  // ranks talk over the first fabric whose scope contains both
+  std::optional<HostRuntimeSpec> host_runtime;
 
   int ranks_per_node() const { return devices_per_node * device.ranks_per_device; }
   int total_ranks() const { return nodes * ranks_per_node(); }

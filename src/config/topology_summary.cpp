@@ -105,10 +105,21 @@ json topology_summary_json(const TopologyConfig& topology) {
   json peaks = json::object();
   for (const auto& [dtype, peak] : device.peak_flops) peaks[to_string(dtype)] = sourced_json(peak, kTera);
   json efficiency = json::object();
-  for (OpClass op_class : kAllOpClasses) {
+  auto add_class = [&](OpClass op_class) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];
-    efficiency[to_string(op_class)] = {{"compute", sourced_json(entry.compute, 1.0)},
-                                       {"memory", sourced_json(entry.memory, 1.0)}};
+    json row = {{"compute", sourced_json(entry.compute, 1.0)}, {"memory", sourced_json(entry.memory, 1.0)}};
+    if (entry.compute_int8) row["compute_int8"] = sourced_json(*entry.compute_int8, 1.0);
+    efficiency[to_string(op_class)] = row;
+  };
+  for (OpClass op_class : kAllOpClasses) add_class(op_class);
+  for (OpClass op_class : kOptionalOpClasses) {
+    if (device.has_efficiency(op_class)) add_class(op_class);
+  }
+  json host = nullptr;
+  if (topology.host_runtime) {
+    host = {{"op_dispatch_us", sourced_json(topology.host_runtime->op_dispatch_s, kMicrosecond)},
+            {"collective_dispatch_us", sourced_json(topology.host_runtime->collective_dispatch_s, kMicrosecond)},
+            {"step_overhead_ms", sourced_json(topology.host_runtime->step_overhead_s, kMillisecond)}};
   }
   json fabrics = json::array();
   for (const auto& fabric : topology.fabrics) fabrics.push_back(fabric_json(fabric));
@@ -131,6 +142,7 @@ json topology_summary_json(const TopologyConfig& topology) {
             {"host_link_bandwidth_gb_per_s", sourced_json(device.host_link_bandwidth_bytes_per_s, kGigabyte)},
             {"efficiency", efficiency}}},
           {"fabrics", fabrics},
+          {"host_runtime", host},
           {"routing",
            {{"intra_node", intra != nullptr ? json(intra->name) : json(nullptr)},
             {"inter_node", inter != nullptr ? json(inter->name) : json(nullptr)}}}};
@@ -154,10 +166,21 @@ std::string topology_summary_text(const TopologyConfig& topology) {
   line(out, "  ", "launch overhead", device.launch_overhead_s, kMicrosecond, "us");
   line(out, "  ", "host link bandwidth", device.host_link_bandwidth_bytes_per_s, kGigabyte, "GB/s");
   out << "efficiency (fraction of peak compute / of memory bandwidth reached):\n";
-  for (OpClass op_class : kAllOpClasses) {
+  auto class_lines = [&](OpClass op_class) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];
     line(out, "  ", to_string(op_class) + " compute", entry.compute, 1.0, "");
+    if (entry.compute_int8) line(out, "  ", to_string(op_class) + " compute int8", *entry.compute_int8, 1.0, "");
     line(out, "  ", to_string(op_class) + " memory", entry.memory, 1.0, "");
+  };
+  for (OpClass op_class : kAllOpClasses) class_lines(op_class);
+  for (OpClass op_class : kOptionalOpClasses) {
+    if (device.has_efficiency(op_class)) class_lines(op_class);
+  }
+  if (topology.host_runtime) {
+    out << "host runtime (per rank, issues device work):\n";
+    line(out, "  ", "op dispatch", topology.host_runtime->op_dispatch_s, kMicrosecond, "us");
+    line(out, "  ", "collective dispatch", topology.host_runtime->collective_dispatch_s, kMicrosecond, "us");
+    line(out, "  ", "step overhead", topology.host_runtime->step_overhead_s, kMillisecond, "ms");
   }
   out << "fabrics (two ranks use the first listed whose scope contains both):\n";
   for (const auto& fabric : topology.fabrics) fabric_text(out, fabric);

@@ -17,10 +17,14 @@ double positive(double value, const std::string& what) {
 RooflineTerms roofline_terms(const config::DeviceSpec& device, const model::ComputeCost& cost) {
   const auto& eff = device.efficiency[static_cast<std::size_t>(cost.op_class)];
   const std::string cls = config::to_string(cost.op_class);
+  if (!device.has_efficiency(cost.op_class)) {
+    throw std::invalid_argument("device \"" + device.name + "\" has no efficiency for operator class " + cls +
+                                " (topology: device.efficiency." + cls + ")");
+  }
   RooflineTerms terms;
   if (cost.flops > 0.0) {
     const double peak = positive(device.peak(cost.dtype), "peak flop/s for " + config::to_string(cost.dtype));
-    terms.compute_s = cost.flops / (peak * positive(eff.compute.value, "compute efficiency of " + cls));
+    terms.compute_s = cost.flops / (peak * positive(eff.compute_for(cost.dtype).value, "compute efficiency of " + cls));
   }
   if (cost.bytes > 0.0) {
     const double bw = positive(device.memory_bandwidth_bytes_per_s.value, "memory bandwidth");

@@ -2,11 +2,17 @@
 
 #include <set>
 
+#include "strategy/inference_duo_stream.hpp"
+#include "strategy/inference_flashcomm.hpp"
 #include "strategy/inference_h2p.hpp"
+#include "strategy/inference_mtp.hpp"
+#include "strategy/inference_mul_attention.hpp"
 #include "strategy/inference_plan.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/moe_comm_alltoallv.hpp"
 #include "strategy/moe_comm_hierarchical_ep.hpp"
+#include "strategy/inference_swift_gmm.hpp"
+#include "strategy/inference_topocomm.hpp"
 
 namespace moesim::strategy {
 
@@ -18,11 +24,16 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "1F1B (PipeDream-Flush): warm-up forwards then one forward / one backward (Megatron-LM, arXiv 2104.04473)",
        no_params},
       {"pipeline_schedule", "interleaved_1f1b",
-       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
-       no_params},
+       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)", no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
+      {"inference_comm", kFlashCommName, kFlashCommDescription, check_flashcomm_params},
+      {"collective_algorithm", kTopoCommName, kTopoCommDescription, check_topocomm_params},
+      {"inference_overlap", kDuoStreamName, kDuoStreamDescription, check_duo_stream_params},
+      {"attention_kernel", kMulAttentionName, kMulAttentionDescription, no_params},
+      {"grouped_matmul_kernel", kSwiftGmmName, kSwiftGmmDescription, no_params},
+      {"speculative_decoding", kMtpName, kMtpDescription, check_mtp_params},
   };
   return catalog;
 }

@@ -42,10 +42,10 @@ void check_h2p_layout(const config::ScenarioConfig& scenario, const config::Stra
   }
 }
 
-void apply_h2p(const nlohmann::json& params, model::InferenceStepPlan& plan) {
+void apply_h2p(const config::ScenarioConfig&, const nlohmann::json& params, model::InferenceStepPlan& plan) {
   plan.comm = model::InferenceComm::H2P;
-  plan.shared_expert_tp = params.is_object() ? params.value("shared_expert_tp", 0) : 0;
-  plan.allgather_after_norm = params.is_object() ? params.value("allgather_after_norm", true) : true;
+  plan.shared_expert_tp = param_or(params, "shared_expert_tp", 0);
+  plan.allgather_after_norm = param_or(params, "allgather_after_norm", true);
 }
 
 }  // namespace moesim::strategy

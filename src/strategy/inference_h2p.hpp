@@ -8,6 +8,7 @@
 #include "config/json_reader.hpp"
 #include "config/scenario_config.hpp"
 #include "model/inference_step_graph.hpp"
+#include "strategy/inference_strategy.hpp"
 
 namespace moesim::strategy {
 
@@ -27,6 +28,6 @@ void check_h2p_layout(const config::ScenarioConfig& scenario, const config::Stra
                       config::IssueCollector& issues);
 
 // Sets `plan` to the H2P layout with the (already checked) params.
-void apply_h2p(const nlohmann::json& params, model::InferenceStepPlan& plan);
+void apply_h2p(const config::ScenarioConfig& scenario, const nlohmann::json& params, model::InferenceStepPlan& plan);
 
 }  // namespace moesim::strategy

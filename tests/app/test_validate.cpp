@@ -72,6 +72,8 @@ TEST_CASE("validate --json gives one row per calibration scenario with a finite 
     CHECK(row["relative_error"].get<double>() == Approx((predicted - published) / published));
     CHECK(row["within_tolerance"].get<bool>() ==
           (std::abs(predicted - published) <= row["tolerance_rel"].get<double>() * published));
+    // Regression guard: every calibration scenario stays within its published tolerance (docs/validation.md).
+    CHECK(row["within_tolerance"].get<bool>());
   }
 }
 

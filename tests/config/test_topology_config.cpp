@@ -68,13 +68,26 @@ TEST_CASE("topology: every shipped topology loads with sourced numbers in range"
     CHECK(topology.device.peak(Dtype::FP16) > 0);
     CHECK(topology.device.memory_bytes.value > 0);
     CHECK_FALSE(topology.device.memory_bytes.source.empty());
+    for (OpClass op_class : kAllOpClasses) CHECK(topology.device.has_efficiency(op_class));
     for (const auto& efficiency : topology.device.efficiency) {
+      if (efficiency.compute.value == 0 && efficiency.memory.value == 0) continue;  // optional class, absent
       CHECK(efficiency.compute.value > 0);
       CHECK(efficiency.compute.value <= 1);
       CHECK(efficiency.memory.value > 0);
       CHECK(efficiency.memory.value <= 1);
       CHECK_FALSE(efficiency.compute.source.empty());
       CHECK_FALSE(efficiency.memory.source.empty());
+      if (efficiency.compute_int8) {
+        CHECK(efficiency.compute_int8->value > 0);
+        CHECK(efficiency.compute_int8->value <= 1);
+        CHECK_FALSE(efficiency.compute_int8->source.empty());
+      }
+    }
+    if (topology.host_runtime) {
+      CHECK(topology.host_runtime->op_dispatch_s.value >= 0);
+      CHECK_FALSE(topology.host_runtime->op_dispatch_s.source.empty());
+      CHECK_FALSE(topology.host_runtime->collective_dispatch_s.source.empty());
+      CHECK_FALSE(topology.host_runtime->step_overhead_s.source.empty());
     }
     REQUIRE_FALSE(topology.fabrics.empty());
     if (topology.ranks_per_node() > 1) CHECK(topology.fabric_between(0, 1) != nullptr);

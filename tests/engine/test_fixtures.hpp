@@ -29,8 +29,10 @@ inline config::DeviceSpec test_device() {
   d.memory_bytes = sv(64e9);
   d.memory_bandwidth_bytes_per_s = sv(1e12);
   const double eff[4][2] = {{0.8, 0.9}, {0.6, 0.7}, {0.5, 0.8}, {0.3, 0.85}};  // matmul, grouped, attention, vector
-  for (int i = 0; i < config::kOpClassCount; ++i)
-    d.efficiency[static_cast<std::size_t>(i)] = {sv(eff[i][0]), sv(eff[i][1])};
+  for (int i = 0; i < 4; ++i) {
+    d.efficiency[static_cast<std::size_t>(i)].compute = sv(eff[i][0]);
+    d.efficiency[static_cast<std::size_t>(i)].memory = sv(eff[i][1]);
+  }
   d.launch_overhead_s = sv(2e-6);
   d.host_link_bandwidth_bytes_per_s = sv(32e9);
   return d;

@@ -89,7 +89,10 @@ TEST_CASE("h2p pads each DP group's tokens to a multiple of its TP size") {
   // Padding rows route like one token: batch 1 still reads exactly 2 experts per EP rank (MoGE, ep 4).
   const auto s = duo_scenario(1);
   const double expert_half = model::expert_params(*s.model) / 2;  // expert_tp 2
-  CHECK(find_op(g, "L0.routed_experts", 3).compute.bytes == Approx(2 * expert_half + 8.0 * 8 / 4 * 2 * 5120 * 2));
+  // 16 rows (8 padded tokens x 8 / ep 4): gate_up reads 5120 and writes 2 x 672 per row, down reads 672 and
+  // writes 5120 (fp16); weights INT8.
+  const double bytes = find_op(g, "L0.routed_gate_up", 3).compute.bytes + find_op(g, "L0.routed_down", 3).compute.bytes;
+  CHECK(bytes == Approx(2 * expert_half + 16.0 * (5120 + 1344) * 2 + 16.0 * (672 + 5120) * 2));
 }
 
 TEST_CASE("h2p runs the norm on the 1/tp token shard before the AllGather, the ablation on all tokens") {
@@ -113,14 +116,19 @@ TEST_CASE("h2p expert FLOPs over all ranks equal top_k routed plus all shared ex
   const auto g = model::build_inference_step_graph(s, h2p_plan());
   double routed = 0, shared = 0;
   for (const auto& op : g.ops) {
-    if (op.name.find(".routed_experts") != std::string::npos) routed += op.compute.flops;
-    if (op.name.find(".shared_experts") != std::string::npos) shared += op.compute.flops;
+    for (const char* part : {".routed_gate_up", ".routed_down"}) {
+      if (op.name.find(part) != std::string::npos) routed += op.compute.flops;
+    }
+    for (const char* part : {".shared_gate_up", ".shared_down"}) {
+      if (op.name.find(part) != std::string::npos) shared += op.compute.flops;
+    }
   }
   const auto f = model::flops_breakdown(*s.model, 2048, false);
   CHECK(routed == Approx(80.0 * f.routed_experts));
   CHECK(shared == Approx(80.0 * f.shared_experts));
   // Routed experts: 80 x 8 / ep 4 = 160 assignments per rank, each through half an expert (expert_tp 2).
-  CHECK(find_op(g, "L0.routed_experts", 0).compute.flops == Approx(2.0 * 160 * model::expert_params(*s.model) / 2));
+  CHECK(find_op(g, "L0.routed_gate_up", 0).compute.flops + find_op(g, "L0.routed_down", 0).compute.flops ==
+        Approx(2.0 * 160 * model::expert_params(*s.model) / 2));
 }
 
 TEST_CASE("h2p refuses experts that do not span every rank, and attention dp without h2p") {

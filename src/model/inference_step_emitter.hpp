@@ -1,0 +1,57 @@
+#pragma once
+// Internal to the inference step builder: emits the ops of one step (embedding, layers, head, MTP draft passes)
+// into a StepBuilder under an InferenceStepPlan. Not a public interface; see inference_step_graph.hpp.
+#include <string>
+#include <vector>
+
+#include "config/scenario_config.hpp"
+#include "model/inference_step_builder.hpp"
+#include "model/inference_step_graph.hpp"
+#include "model/inference_step_shape.hpp"
+
+namespace moesim::model::detail {
+
+class StepEmitter {
+ public:
+  StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan);
+  OpGraph build();
+
+ private:
+  // One forward pass of the main model or of the MTP module; `prefix` names its ops, `phase` overrides the
+  // breakdown phase of every op (empty = per op: attention, moe, tp_comm, ...).
+  struct Pass {
+    StepShape shape;
+    std::string prefix;
+    std::string phase;
+  };
+
+  void emit_layer(const Pass& pass, const std::string& L, bool moe);
+  void emit_attention(int rank, const Pass& pass, const std::string& L);
+  void emit_expert_block(const Pass& pass, const std::string& L);
+  // The expert ops of one rank for a `fraction` of the pass's tokens (DuoStream chunk; 1 = all); `dispatched`:
+  // the host launches them (false for DuoStream chunks after the first: one fused kernel per op).
+  void emit_expert_ops(int rank, const Pass& pass, const std::string& L, double fraction, bool dispatched = true);
+  void emit_dense_ffn(int rank, const Pass& pass, const std::string& L);
+  void emit_head(const Pass& pass);
+  void emit_mtp_pass(const Pass& pass);
+
+  // A collective over `ranks` (group order); with a tiered plan it becomes an intra-tier and an inter-tier stage.
+  // Returns, per rank of the instance, the member's last op (-1 for non-members).
+  std::vector<OpId> collective(const std::string& name, const std::string& phase, CollectiveKind kind,
+                               const std::vector<int>& ranks, double elements, Dtype dtype, bool async,
+                               bool dispatched = true);
+  void tp_collective(const Pass& pass, const std::string& name, CollectiveKind kind, double elements, Dtype dtype);
+  std::vector<OpId> global_collective(const Pass& pass, const std::string& name, CollectiveKind kind, double elements,
+                                      Dtype dtype, bool async = false, bool dispatched = true);
+  Dtype allgather_dtype() const;  // payload of AllGathers feeding GEMMs
+  std::string phase_of(const Pass& pass, const std::string& own) const;
+
+  const config::ScenarioConfig& scenario_;
+  const config::ModelConfig& model_;
+  const config::ParallelLayout& p_;
+  InferenceStepPlan plan_;
+  StepDtypes d_;
+  StepBuilder b_;
+};
+
+}  // namespace moesim::model::detail
