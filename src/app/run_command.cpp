@@ -25,15 +25,18 @@ using nlohmann::json;
 
 namespace {
 
-model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation) {
+// `step_first_op` receives the first op of each training step (training.steps).
+model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation,
+                           std::vector<std::size_t>& step_first_op) {
   switch (scenario.type) {
     case config::ScenarioType::Microbenchmark:
       return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);
     case config::ScenarioType::Training: {
       strategy::TrainingStepOptions training_options;
       training_options.reduce_dp = !full_simulation;  // DP-symmetry reduction unless --full
-      return strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options)
-          .graph;
+      auto step = strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options);
+      step_first_op = step.step_first_op;
+      return std::move(step.graph);
     }
     case config::ScenarioType::Inference:
       return strategy::build_inference_step(scenario);
@@ -106,7 +109,8 @@ int run_command(const RunOptions& options) {
   return guarded([&] {
     const auto wall_start = std::chrono::steady_clock::now();
     const auto scenario = load_checked_scenario(options.scenario, options.overrides);
-    const model::OpGraph graph = build_graph(scenario, options.full_simulation);
+    std::vector<std::size_t> step_first_op;
+    const model::OpGraph graph = build_graph(scenario, options.full_simulation, step_first_op);
 
     engine::EngineOptions engine_options;
     engine_options.coarsen_compute = !options.full_simulation && options.trace_file.empty();
@@ -121,7 +125,7 @@ int run_command(const RunOptions& options) {
     } else if (scenario.type == config::ScenarioType::Inference) {
       workload_metrics = inference_metrics(scenario, result);
     } else if (scenario.type == config::ScenarioType::Training) {
-      workload_metrics = metrics::training_metrics(scenario, graph, result);
+      workload_metrics = metrics::training_metrics(scenario, graph, result, step_first_op);
     }
     metrics::EngineFigures figures;
     figures.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -4,6 +4,7 @@
 
 #include "strategy/inference_h2p.hpp"
 #include "strategy/inference_plan.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
 
 namespace moesim::strategy {
 
@@ -18,6 +19,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
        no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
+      {"memory", kSelectiveRecomputeSwapName, kSelectiveRecomputeSwapDescription, check_selective_recompute_swap_params},
   };
   return catalog;
 }
@@ -47,6 +49,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     info->check_params(params);
   }
   check_inference_layout(scenario, issues);
+  check_memory_strategy(scenario, issues);
 }
 
 }  // namespace moesim::strategy
