@@ -54,6 +54,7 @@ ParallelLayout read_parallel(ObjectReader reader) {
         layout.layers_per_virtual_stage.push_back(static_cast<int>(element->get<long long>()));
       } else {
         reader.issues().error(pointer, "expected a layer count (integer >= 0)");
+        layout.layers_per_virtual_stage.push_back(-1);  // reported; the placement checks skip the list
       }
     }
   }

@@ -24,7 +24,10 @@ void validate_layer_placement(const ScenarioConfig& scenario, IssueCollector& is
   const ParallelLayout& p = scenario.parallel;
   const auto& counts = p.layers_per_virtual_stage;
   long long sum = 0;
-  for (int n : counts) sum += n;
+  for (int n : counts) {
+    if (n < 0) return;  // already reported where it was read
+    sum += n;
+  }
   if (static_cast<int>(counts.size()) != p.pp * p.vpp) {
     issues.error("/parallel/layers_per_virtual_stage", "expected pp x vpp = " + str(p.pp * p.vpp) +
                                                            " counts (virtual stage chunk x pp + stage), got " +
