@@ -34,7 +34,8 @@ model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_sim
     case config::ScenarioType::Training: {
       strategy::TrainingStepOptions training_options;
       training_options.reduce_dp = !full_simulation;  // DP-symmetry reduction unless --full
-      auto step = strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options);
+      auto step =
+          strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options);
       step_first_op = step.step_first_op;
       return std::move(step.graph);
     }

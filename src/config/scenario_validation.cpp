@@ -36,7 +36,8 @@ void validate_layer_placement(const ScenarioConfig& scenario, IssueCollector& is
   if (sum != scenario.model->num_layers) {
     issues.error("/parallel/layers_per_virtual_stage", "counts sum to " + str(sum) + ", expected the model's " +
                                                            str(scenario.model->num_layers) + " layers (" +
-                                                           scenario.model->file + "; MTP modules go to the last "
+                                                           scenario.model->file +
+                                                           "; MTP modules go to the last "
                                                            "virtual stage by themselves)");
   }
   if (p.padding_layers != 0) {

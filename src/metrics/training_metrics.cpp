@@ -6,10 +6,10 @@
 #include "config/units.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
+#include "metrics/training_plan_metrics.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
-#include "metrics/training_plan_metrics.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 
 namespace moesim::metrics {
@@ -117,7 +117,8 @@ json training_memory_json(const config::ScenarioConfig& scenario,
             {"activations_by_module", modules}}},
           {"memory_per_stage", per_stage},
           {"activations_without_plan_gib", activations_keep_all / kGiB},
-          {"activation_memory_saved_fraction", activations_keep_all > 0.0 ? 1.0 - activations / activations_keep_all : 0.0}};
+          {"activation_memory_saved_fraction",
+           activations_keep_all > 0.0 ? 1.0 - activations / activations_keep_all : 0.0}};
 }
 
 json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
@@ -152,7 +153,8 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   m.update(memory_plan_metrics(scenario, graph, orders, flops, double(steps.times_s.size())));
   if (steps.times_s.size() > 1) m["step_times_s"] = steps.times_s;
   json phases = json::object();
-  for (const auto& [phase, seconds] : phase_time_s(graph, result)) phases[phase] = seconds / double(steps.times_s.size());
+  for (const auto& [phase, seconds] : phase_time_s(graph, result))
+    phases[phase] = seconds / double(steps.times_s.size());
   m["phase_time_s"] = phases;
   return m;
 }

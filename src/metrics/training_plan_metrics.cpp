@@ -40,10 +40,12 @@ json memory_plan_metrics(const config::ScenarioConfig& scenario, const model::Op
   double recompute_flops = 0.0;
   std::vector<double> swap_s(static_cast<std::size_t>(graph.num_ranks), 0.0);
   for (const auto& op : graph.ops) {
-    if (op.kind == model::OpKind::Compute && op.phase == "recompute" && op.compute.op_class != config::OpClass::Vector) {
+    if (op.kind == model::OpKind::Compute && op.phase == "recompute" &&
+        op.compute.op_class != config::OpClass::Vector) {
       recompute_flops += op.compute.flops;
     }
-    if (op.kind == model::OpKind::Delay && op.phase == "swap_out") swap_s[static_cast<std::size_t>(op.rank)] += op.delay_s;
+    if (op.kind == model::OpKind::Delay && op.phase == "swap_out")
+      swap_s[static_cast<std::size_t>(op.rank)] += op.delay_s;
   }
   // the graph may simulate fewer DP replicas than the scenario has; every replica does the same work
   const double replica_scale = graph.num_ranks > 0 ? double(scenario.ranks) / graph.num_ranks : 0.0;

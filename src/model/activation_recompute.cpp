@@ -20,8 +20,8 @@ std::size_t find(const std::vector<BlockOp>& ops, const std::string& name, std::
 }
 
 struct Selection {
-  std::vector<double> factor;                 // per forward op: share of its cost re-run (0 = not)
-  std::vector<std::vector<BlockOp>> after;    // extra ops (activation functions) after a forward op
+  std::vector<double> factor;               // per forward op: share of its cost re-run (0 = not)
+  std::vector<std::vector<BlockOp>> after;  // extra ops (activation functions) after a forward op
   void mark(std::size_t i, double share = 1.0) {
     if (i != kNone) factor[i] = std::min(1.0, factor[i] + share);
   }
@@ -92,7 +92,8 @@ std::vector<BlockOp> recompute_ops(const config::ModelConfig& model, const Train
       if (!recompute(module) || m == kNone || ffn_norm == kNone) return;
       sel.mark_range(ffn_norm + 1, m - 1);
       sel.mark(m, fc1);
-      sel.after[m].push_back(activation_function(std::string(matmul) + "_act", shape, shape.tokens * gate * width_local));
+      sel.after[m].push_back(
+          activation_function(std::string(matmul) + "_act", shape, shape.tokens * gate * width_local));
     };
     if (model.moe && model.moe->num_shared_experts > 0) {
       mlp("shared_experts", "shared_exp",

@@ -36,8 +36,8 @@ struct MemoryBreakdown {
   double weights_bytes = 0.0;
   double gradients_bytes = 0.0;
   double optimizer_bytes = 0.0;
-  double activations_bytes = 0.0;  // at the schedule's peak in-flight count, kept + recompute/swap working set
-  double activations_keep_all_bytes = 0.0;    // what the same in-flight count would hold without a plan
+  double activations_bytes = 0.0;           // at the schedule's peak in-flight count, kept + recompute/swap working set
+  double activations_keep_all_bytes = 0.0;  // what the same in-flight count would hold without a plan
   double activations_recomputed_bytes = 0.0;  // dropped by recompute modes (at the peak)
   double activations_swapped_bytes = 0.0;     // held in host memory by swap modes (at the peak)
   double activation_working_set_bytes = 0.0;  // recomputed / swapped-in activations of the layers in backward

@@ -16,10 +16,10 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "1F1B (PipeDream-Flush): warm-up forwards then one forward / one backward (Megatron-LM, arXiv 2104.04473)",
        no_params},
       {"pipeline_schedule", "interleaved_1f1b",
-       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
-       no_params},
+       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)", no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
-      {"memory", kSelectiveRecomputeSwapName, kSelectiveRecomputeSwapDescription, check_selective_recompute_swap_params},
+      {"memory", kSelectiveRecomputeSwapName, kSelectiveRecomputeSwapDescription,
+       check_selective_recompute_swap_params},
   };
   return catalog;
 }

@@ -66,7 +66,8 @@ bool MemoryPlanEstimator::can_swap() const {
 }
 
 bool MemoryPlanEstimator::can_time() const {
-  return scenario_.topology.device.has_peak(shape_.dtype) && scenario_.topology.device.memory_bandwidth_bytes_per_s.value > 0.0;
+  return scenario_.topology.device.has_peak(shape_.dtype) &&
+         scenario_.topology.device.memory_bandwidth_bytes_per_s.value > 0.0;
 }
 
 double MemoryPlanEstimator::capacity_bytes() const {
@@ -76,8 +77,8 @@ double MemoryPlanEstimator::capacity_bytes() const {
 double MemoryPlanEstimator::peak_memory_bytes(const model::ActivationPlan& plan) const {
   double peak = 0.0;
   for (int s = 0; s < scenario_.parallel.pp; ++s) {
-    const auto memory =
-        model::stage_memory(scenario_, virtual_stages_, s, stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan);
+    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
+                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan);
     peak = std::max(peak, memory.breakdown.total());
   }
   return peak;
@@ -86,8 +87,8 @@ double MemoryPlanEstimator::peak_memory_bytes(const model::ActivationPlan& plan)
 double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPlan& plan) const {
   double with = 0.0, without = 0.0;
   for (int s = 0; s < scenario_.parallel.pp; ++s) {
-    const auto memory =
-        model::stage_memory(scenario_, virtual_stages_, s, stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan);
+    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
+                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan);
     with = std::max(with, memory.breakdown.activations_bytes);
     without = std::max(without, memory.breakdown.activations_keep_all_bytes);
   }
@@ -130,13 +131,15 @@ double MemoryPlanEstimator::collective_time_s(const model::BlockOp& op, int rank
     }
   }
   if (local > 0) {
-    if (const auto* f = topology.fabric_between(group.front(), local_peer); f && f->link_bandwidth_bytes_per_s.value > 0) {
+    if (const auto* f = topology.fabric_between(group.front(), local_peer);
+        f && f->link_bandwidth_bytes_per_s.value > 0) {
       const double links = f->kind == config::FabricKind::FullMesh ? local : 1.0;
       local_s = local * chunk / (links * f->link_bandwidth_bytes_per_s.value) + f->latency_s.value;
     }
   }
   if (remote > 0) {
-    if (const auto* f = topology.fabric_between(group.front(), remote_peer); f && f->link_bandwidth_bytes_per_s.value > 0) {
+    if (const auto* f = topology.fabric_between(group.front(), remote_peer);
+        f && f->link_bandwidth_bytes_per_s.value > 0) {
       remote_s = remote * chunk / f->link_bandwidth_bytes_per_s.value + f->latency_s.value;
     }
   }

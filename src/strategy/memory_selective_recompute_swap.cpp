@@ -135,7 +135,8 @@ std::vector<bool> swap_virtual_stages(const config::ParallelLayout& p,
       n += task.forward ? 1 : -1;
       most[static_cast<std::size_t>(task.chunk)] = std::max(most[static_cast<std::size_t>(task.chunk)], n);
     }
-    for (int c = 0; c < p.vpp; ++c) allowed[static_cast<std::size_t>(c * p.pp + s)] = most[static_cast<std::size_t>(c)] > 1;
+    for (int c = 0; c < p.vpp; ++c)
+      allowed[static_cast<std::size_t>(c * p.pp + s)] = most[static_cast<std::size_t>(c)] > 1;
   }
   return allowed;
 }
@@ -161,9 +162,9 @@ void check_selective_recompute_swap_params(config::ObjectReader& params) {
 void check_memory_strategy(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   const auto* spec = memory_spec(scenario);
   if (spec && scenario.type != config::ScenarioType::Training) {
-    issues.error(config::pointer_child(spec->pointer, "name"),
-                 std::string(kSelectiveRecomputeSwapName) + " applies to training; this scenario is " +
-                     config::to_string(scenario.type));
+    issues.error(config::pointer_child(spec->pointer, "name"), std::string(kSelectiveRecomputeSwapName) +
+                                                                   " applies to training; this scenario is " +
+                                                                   config::to_string(scenario.type));
   }
 }
 

@@ -449,7 +449,8 @@ class Builder {
       dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, &gathers);
     }
     // a next step's first forward on the rank waits for them
-    for (OpId id : gathers) pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
+    for (OpId id : gathers)
+      pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
   }
 
   const config::ScenarioConfig& scenario_;

@@ -47,8 +47,8 @@ double phase_time_on_rank(const Run& run, int rank, const std::string& phase, bo
   for (std::size_t i = 0; i < run.step.graph.ops.size(); ++i) {
     const auto& op = run.step.graph.ops[i];
     if (op.rank != rank || op.kind != model::OpKind::Compute) continue;
-    const bool backward = op.name.size() > 2 && (op.name.substr(op.name.size() - 2) == "_b" ||
-                                                  op.name.substr(op.name.size() - 2) == "_w");
+    const bool backward = op.name.size() > 2 &&
+                          (op.name.substr(op.name.size() - 2) == "_b" || op.name.substr(op.name.size() - 2) == "_w");
     const bool match =
         forward_only ? (op.phase != "recompute" && op.phase != "optimizer" && !backward) : op.phase == phase;
     if (match) total += run.result.ops[i].end_s - run.result.ops[i].start_s;
@@ -68,8 +68,8 @@ TEST_CASE("dense full recompute costs one extra forward per backward and frees t
   // 1F1B with equal stages: step = (m + p - 1) x (F + B); recompute adds F per backward
   const double per_micro_batch = recompute_s / 8;
   CHECK(full.result.makespan_s - base.result.makespan_s == Approx(11 * per_micro_batch).epsilon(0.05));
-  const auto m = metrics::training_metrics(dense_pipeline({{"modules", {{"full", "recompute"}}}}), full.step.graph,
-                                           full.result);
+  const auto m =
+      metrics::training_metrics(dense_pipeline({{"modules", {{"full", "recompute"}}}}), full.step.graph, full.result);
   const auto b = metrics::training_metrics(dense_pipeline(), base.step.graph, base.result);
   // recompute FLOPs = the layers' forward = 1/3 of the model FLOPs (the tiny vocabulary's head is negligible)
   CHECK(m["recompute_flops_fraction"].get<double>() == Approx(1.0 / 3.0).epsilon(0.02));

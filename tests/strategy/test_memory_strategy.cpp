@@ -79,16 +79,17 @@ TEST_CASE("memory strategy params: modes, auto-only headroom and unknown modules
   const auto s = moe_scenario();
   CHECK(validation_errors(with_memory(s, {{"modules", {{"norm", "swap"}, {"full", "keep"}}}})).empty());
   CHECK(validation_errors(with_memory(s, {{"mode", "auto"}, {"headroom_gib", 2}})).empty());
-  CHECK(validation_errors(with_memory(s, {{"modules", {{"norm", "drop"}}}})).find(
-            "/strategies/0/params/modules/norm: expected one of \"keep\", \"recompute\", \"swap\"") != std::string::npos);
+  CHECK(validation_errors(with_memory(s, {{"modules", {{"norm", "drop"}}}}))
+            .find("/strategies/0/params/modules/norm: expected one of \"keep\", \"recompute\", \"swap\"") !=
+        std::string::npos);
   CHECK(validation_errors(with_memory(s, {{"modules", {{"full", "swap"}}}})).find("/params/modules/full") !=
         std::string::npos);
-  CHECK(validation_errors(with_memory(s, {{"modules", {{"mlp", "recompute"}}}})).find(
-            "/params/modules/mlp: unknown key") != std::string::npos);
+  CHECK(validation_errors(with_memory(s, {{"modules", {{"mlp", "recompute"}}}}))
+            .find("/params/modules/mlp: unknown key") != std::string::npos);
   CHECK(validation_errors(with_memory(s, json::object())).find("/params/modules: expected per-module modes") !=
         std::string::npos);
-  CHECK(validation_errors(with_memory(s, {{"modules", {{"norm", "swap"}}}, {"headroom_gib", 1}})).find(
-            "/params/headroom_gib: only with \"mode\": \"auto\"") != std::string::npos);
+  CHECK(validation_errors(with_memory(s, {{"modules", {{"norm", "swap"}}}, {"headroom_gib", 1}}))
+            .find("/params/headroom_gib: only with \"mode\": \"auto\"") != std::string::npos);
 }
 
 TEST_CASE("manual plan: the given modes; no strategy keeps everything") {
