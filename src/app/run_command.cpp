@@ -26,15 +26,19 @@ using nlohmann::json;
 
 namespace {
 
-model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation) {
+// `step_first_op` receives the first op of each training step (training.steps).
+model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation,
+                           std::vector<std::size_t>& step_first_op) {
   switch (scenario.type) {
     case config::ScenarioType::Microbenchmark:
       return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);
     case config::ScenarioType::Training: {
       strategy::TrainingStepOptions training_options;
       training_options.reduce_dp = !full_simulation;  // DP-symmetry reduction unless --full
-      return strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options)
-          .graph;
+      auto step =
+          strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options);
+      step_first_op = step.step_first_op;
+      return std::move(step.graph);
     }
     case config::ScenarioType::Inference:
       return strategy::build_inference_step(scenario);
@@ -118,7 +122,8 @@ int run_command(const RunOptions& options) {
     if (!options.quiet && isatty(STDERR_FILENO)) engine_options.on_progress = ProgressLine(wall_start);
     if (scenario.serving) return run_serving_scenario(options, scenario, engine_options, wall_start);
 
-    const model::OpGraph graph = build_graph(scenario, options.full_simulation);
+    std::vector<std::size_t> step_first_op;
+    const model::OpGraph graph = build_graph(scenario, options.full_simulation, step_first_op);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
     if (engine_options.on_progress) std::cerr << "\r\033[K" << std::flush;
 
@@ -128,7 +133,7 @@ int run_command(const RunOptions& options) {
     } else if (scenario.type == config::ScenarioType::Inference) {
       workload_metrics = inference_metrics(scenario, result);
     } else if (scenario.type == config::ScenarioType::Training) {
-      workload_metrics = metrics::training_metrics(scenario, graph, result);
+      workload_metrics = metrics::training_metrics(scenario, graph, result, step_first_op);
     }
     metrics::EngineFigures figures;
     figures.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -26,7 +26,12 @@ std::string scenario_text(const config::ScenarioConfig& s) {
   const auto& p = s.parallel;
   out << "layout      tp " << p.tp << "  pp " << p.pp << "  vpp " << p.vpp << "  cp " << p.cp << "  dp " << p.dp
       << "  ep " << p.ep << "  expert_tp " << p.expert_tp << "  sequence_parallel "
-      << (p.sequence_parallel ? "on" : "off") << "  padding_layers " << p.padding_layers << '\n';
+      << (p.sequence_parallel ? "on" : "off") << "  padding_layers " << p.padding_layers;
+  if (!p.layers_per_virtual_stage.empty()) {
+    out << "  layers_per_virtual_stage";
+    for (int n : p.layers_per_virtual_stage) out << ' ' << n;
+  }
+  out << '\n';
   if (s.training) {
     const auto& t = *s.training;
     out << "workload    training: seq " << t.seq_len << ", micro-batch " << t.micro_batch_size << ", global batch "

@@ -48,6 +48,16 @@ ParallelLayout read_parallel(ObjectReader reader) {
   layout.tp_extend_ep = reader.optional_boolean("tp_extend_ep").value_or(false);
   layout.sequence_parallel = reader.optional_boolean("sequence_parallel").value_or(false);
   layout.padding_layers = static_cast<int>(reader.optional_integer("padding_layers", Range::NonNegative).value_or(0));
+  if (reader.has("layers_per_virtual_stage")) {
+    for (const auto& [element, pointer] : reader.array("layers_per_virtual_stage", 1)) {
+      if (element->is_number_integer() && element->get<long long>() >= 0 && element->get<long long>() <= 1000000) {
+        layout.layers_per_virtual_stage.push_back(static_cast<int>(element->get<long long>()));
+      } else {
+        reader.issues().error(pointer, "expected a layer count (integer >= 0)");
+        layout.layers_per_virtual_stage.push_back(-1);  // reported; the placement checks skip the list
+      }
+    }
+  }
   reader.finish();
   return layout;
 }

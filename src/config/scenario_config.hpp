@@ -28,6 +28,9 @@ struct ParallelLayout {
   bool tp_extend_ep = false;  // experts also sharded over the TP ranks: expert-parallel size = ep x tp
   bool sequence_parallel = false;
   int padding_layers = 0;  // no-op layers added so that pipeline slots divide evenly
+  // Transformer layers of each virtual stage (index chunk x pp + stage), in order; empty = equal cut of the slots.
+  // The MTP modules join the last virtual stage. Exclusive with padding_layers.
+  std::vector<int> layers_per_virtual_stage;
   int ranks() const { return tp * pp * cp * dp; }
   int expert_parallel_size() const { return tp_extend_ep ? ep * tp : ep; }
 };

@@ -25,6 +25,7 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                      {"expert_parallel_size", p.expert_parallel_size()},
                      {"sequence_parallel", p.sequence_parallel},
                      {"padding_layers", p.padding_layers}};
+  if (!p.layers_per_virtual_stage.empty()) out["parallel"]["layers_per_virtual_stage"] = p.layers_per_virtual_stage;
   if (scenario.training) {
     const auto& t = *scenario.training;
     out["training"] = {{"seq_len", t.seq_len},

@@ -19,6 +19,33 @@ void check_layout_covers_ranks(const ScenarioConfig& scenario, IssueCollector& i
   }
 }
 
+// parallel.layers_per_virtual_stage: one count per virtual stage, summing to the model's layers; the MTP modules go
+// to the last virtual stage (with the head), so no padding is needed.
+void validate_layer_placement(const ScenarioConfig& scenario, IssueCollector& issues) {
+  const ParallelLayout& p = scenario.parallel;
+  const auto& counts = p.layers_per_virtual_stage;
+  long long sum = 0;
+  for (int n : counts) {
+    if (n < 0) return;  // already reported where it was read
+    sum += n;
+  }
+  if (static_cast<int>(counts.size()) != p.pp * p.vpp) {
+    issues.error("/parallel/layers_per_virtual_stage", "expected pp x vpp = " + str(p.pp * p.vpp) +
+                                                           " counts (virtual stage chunk x pp + stage), got " +
+                                                           str(static_cast<long long>(counts.size())));
+  }
+  if (sum != scenario.model->num_layers) {
+    issues.error("/parallel/layers_per_virtual_stage", "counts sum to " + str(sum) + ", expected the model's " +
+                                                           str(scenario.model->num_layers) + " layers (" +
+                                                           scenario.model->file +
+                                                           "; MTP modules go to the last "
+                                                           "virtual stage by themselves)");
+  }
+  if (p.padding_layers != 0) {
+    issues.error("/parallel/padding_layers", "padding_layers and layers_per_virtual_stage exclude each other");
+  }
+}
+
 void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issues) {
   const ModelConfig& model = *scenario.model;
   const ParallelLayout& p = scenario.parallel;
@@ -48,6 +75,10 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
     issues.error("/parallel/ep", "ep must be 1 for a dense model (" + model.file + " has no \"moe\")");
   }
   if (p.vpp > 1 && p.pp == 1) issues.error("/parallel/vpp", "vpp > 1 needs pp > 1");
+  if (!p.layers_per_virtual_stage.empty()) {
+    validate_layer_placement(scenario, issues);
+    return;
+  }
   const int slots = model.num_layers + model.mtp_layers + p.padding_layers;
   if (slots % (p.pp * p.vpp) != 0) {
     issues.error("/parallel/pp", "pp x vpp = " + str(p.pp * p.vpp) + " must divide the pipeline slots: " +

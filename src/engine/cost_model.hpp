@@ -1,24 +1,15 @@
 #pragma once
-// Roofline cost of one operator on one rank: the slower of its compute time at the class's achieved fraction of
-// peak and its memory time at the class's achieved fraction of HBM bandwidth, plus a fixed launch overhead.
-// Pure arithmetic, no SimGrid. The efficiency factors and their sources live in the topology file.
+// Roofline cost of one operator on one rank (model/roofline: one home for the formula, shared with strategies that
+// estimate costs before simulating) and the host speed SimGrid runs compute at.
 #include "config/topology_config.hpp"
 #include "model/op_graph.hpp"
+#include "model/roofline.hpp"
 
 namespace moesim::engine {
 
-// Contract: time_s = max(flops / (peak(dtype) * eff_compute(class)), bytes / (hbm_bw * eff_memory(class)))
-//                    + launch_overhead_s.  Throws std::invalid_argument if the device lacks a peak for the dtype
-//                    or an efficiency/bandwidth is not positive.
-double op_time_s(const config::DeviceSpec& device, const model::ComputeCost& cost);
-
-// The two roofline terms separately (without launch overhead), for breakdowns and tests.
-struct RooflineTerms {
-  double compute_s = 0.0;
-  double memory_s = 0.0;
-  bool memory_bound() const { return memory_s > compute_s; }
-};
-RooflineTerms roofline_terms(const config::DeviceSpec& device, const model::ComputeCost& cost);
+using model::op_time_s;
+using model::roofline_terms;
+using model::RooflineTerms;
 
 // The host speed given to SimGrid for a rank: peak dense fp16/bf16 flop/s (bf16 first).
 double host_speed_flops(const config::DeviceSpec& device);

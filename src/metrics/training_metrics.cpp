@@ -6,10 +6,12 @@
 #include "config/units.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
+#include "metrics/training_plan_metrics.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/moe_comm.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
 
 namespace moesim::metrics {
 
@@ -27,13 +29,20 @@ double training_model_flops(const config::ScenarioConfig& scenario) {
   return 3.0 * model::flops_per_token_forward(*scenario.model, t.seq_len) * tokens;
 }
 
-PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::SimulationResult& result) {
+PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::SimulationResult& result,
+                                   std::size_t first_op, std::size_t end_op) {
   PipelineTimeline out;
   if (result.ops.size() != graph.ops.size() || !(result.makespan_s > 0.0)) return out;
+  end_op = std::min(end_op, graph.ops.size());
+  double t0 = 0.0, t1 = 0.0;  // the span of the ops: from the end of the ops before them to their last end
+  for (std::size_t id = 0; id < first_op && id < graph.ops.size(); ++id) t0 = std::max(t0, result.ops[id].end_s);
+  for (std::size_t id = first_op; id < end_op; ++id) t1 = std::max(t1, result.ops[id].end_s);
+  const double span = t1 - t0;
+  if (!(span > 0.0)) return out;
   double lo = std::numeric_limits<double>::max(), hi = 0.0;
   const auto ranks = static_cast<std::size_t>(graph.num_ranks);
   std::vector<std::vector<Interval>> compute(ranks), pipeline_comm(ranks), comm(ranks);
-  for (std::size_t id = 0; id < graph.ops.size(); ++id) {
+  for (std::size_t id = first_op; id < end_op; ++id) {
     const auto& op = graph.ops[id];
     const Interval i{result.ops[id].start_s, result.ops[id].end_s};
     const auto r = static_cast<std::size_t>(op.rank);
@@ -59,13 +68,13 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
     auto all = c;
     const auto m = merge_intervals(comm[r]);
     all.insert(all.end(), m.begin(), m.end());
-    const double c_step = clipped_length(c, 0.0, result.makespan_s);
+    const double c_step = clipped_length(c, t0, t1);
     busy += c_step;
-    exposed += clipped_length(merge_intervals(all), 0.0, result.makespan_s) - c_step;
+    exposed += clipped_length(merge_intervals(all), t0, t1) - c_step;
   }
   out.bubble_fraction = bubble / (out.window_s * static_cast<double>(ranks));
-  out.exposed_comm_fraction = exposed / (result.makespan_s * static_cast<double>(ranks));
-  out.compute_fraction = busy / (result.makespan_s * static_cast<double>(ranks));
+  out.exposed_comm_fraction = exposed / (span * static_cast<double>(ranks));
+  out.compute_fraction = busy / (span * static_cast<double>(ranks));
   return out;
 }
 
@@ -74,13 +83,17 @@ json training_memory_json(const config::ScenarioConfig& scenario,
   const auto stages = model::assign_layers(*scenario.model, scenario.parallel);
   const auto& p = scenario.parallel;
   const auto moe_comm = strategy::moe_comm_plan(scenario);
+  const auto plan = strategy::resolve_memory_plan(scenario, stage_orders).plan;
   json per_stage = json::array();
   model::StageMemory worst;
   bool first = true;
+  double activations = 0.0, activations_keep_all = 0.0;  // the largest over stages
   for (int s = 0; s < p.pp; ++s) {
     std::vector<int> per_chunk;
     strategy::peak_in_flight(stage_orders[static_cast<std::size_t>(s)], p.vpp, &per_chunk);
-    const auto memory = model::stage_memory(scenario, stages, s, per_chunk, moe_comm);
+    const auto memory = model::stage_memory(scenario, stages, s, per_chunk, plan, moe_comm);
+    activations = std::max(activations, memory.breakdown.activations_bytes);
+    activations_keep_all = std::max(activations_keep_all, memory.breakdown.activations_keep_all_bytes);
     per_stage.push_back({{"stage", s},
                          {"peak_gib", memory.breakdown.total() / kGiB},
                          {"in_flight_micro_batches", memory.in_flight_micro_batches}});
@@ -104,22 +117,27 @@ json training_memory_json(const config::ScenarioConfig& scenario,
             {"comm_buffers", b.comm_buffers_bytes / kGiB},
             {"workspace", b.workspace_bytes / kGiB},
             {"activations_by_module", modules}}},
-          {"memory_per_stage", per_stage}};
+          {"memory_per_stage", per_stage},
+          {"activations_without_plan_gib", activations_keep_all / kGiB},
+          {"activation_memory_saved_fraction",
+           activations_keep_all > 0.0 ? 1.0 - activations / activations_keep_all : 0.0}};
 }
 
 json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
-                      const engine::SimulationResult& result) {
+                      const engine::SimulationResult& result, const std::vector<std::size_t>& step_first_op) {
   const auto& t = *scenario.training;
   const auto& p = scenario.parallel;
   const auto schedule = strategy::make_pipeline_schedule(scenario);
   const int micro_batches = config::micro_batches_per_step(scenario);
   std::vector<std::vector<strategy::PipelineTask>> orders;
   for (int s = 0; s < p.pp; ++s) orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
-  const double step_s = result.makespan_s;
+  const StepTimes steps = step_times(graph, result, step_first_op);
+  const double step_s = steps.mean_s;
   const double tokens = double(t.global_batch_size) * t.seq_len;
   const double flops = training_model_flops(scenario);
   const double peak = scenario.topology.device.peak(config::Dtype::BF16);
-  const auto timeline = pipeline_timeline(graph, result);
+  // timeline figures of the last step (the steady state when several are simulated)
+  const auto timeline = pipeline_timeline(graph, result, steps.last_step_first_op);
   json m = {{"step_time_s", step_s},
             {"tokens_per_step", tokens},
             {"tokens_per_s", tokens / step_s},
@@ -134,8 +152,11 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"simulated_dp", graph.num_ranks / (p.tp * p.cp * p.pp)},
             {"full_dp", p.dp}};
   m.update(training_memory_json(scenario, orders));
+  m.update(memory_plan_metrics(scenario, graph, orders, flops, double(steps.times_s.size())));
+  if (steps.times_s.size() > 1) m["step_times_s"] = steps.times_s;
   json phases = json::object();
-  for (const auto& [phase, seconds] : phase_time_s(graph, result)) phases[phase] = seconds;
+  for (const auto& [phase, seconds] : phase_time_s(graph, result))
+    phases[phase] = seconds / double(steps.times_s.size());
   m["phase_time_s"] = phases;
   return m;
 }

@@ -24,12 +24,18 @@ struct PipelineTimeline {
   double exposed_comm_fraction = 0.0;
   double compute_fraction = 0.0;
 };
-PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::SimulationResult& result);
+// Only ops [first_op, end_op) count, over their span (from the end of the ops before them to their last end): one
+// step of a multi-step graph.
+PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::SimulationResult& result,
+                                   std::size_t first_op = 0, std::size_t end_op = static_cast<std::size_t>(-1));
 
-// `graph` is the step built by strategy::build_training_step for `scenario` (its schedule and simulated DP size
-// are recovered from the scenario and the graph's rank count). Needs result.ops (record_ops on).
+// `graph` is the step built by strategy::build_training_step for `scenario` (its schedule, memory plan and
+// simulated DP size are recovered from the scenario and the graph's rank count); `step_first_op` its
+// TrainingStep::step_first_op (empty = one step). Several steps: step_time_s is their mean, step_times_s lists
+// them, timeline fractions are those of the last step, phase times are per step. Needs result.ops.
 nlohmann::json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
-                                const engine::SimulationResult& result);
+                                const engine::SimulationResult& result,
+                                const std::vector<std::size_t>& step_first_op = {});
 
 // Memory only (no simulation): per-stage peak, the worst stage's breakdown, oom.
 nlohmann::json training_memory_json(const config::ScenarioConfig& scenario,

@@ -43,8 +43,7 @@ BlockOp matmul(const Ctx& c, const std::string& name, const std::string& phase, 
 
 BlockOp vector(const Ctx& c, const std::string& name, const std::string& phase, double elements,
                double bytes_per_element = 0.0) {
-  const double b = bytes_per_element > 0.0 ? bytes_per_element : c.act_bytes();
-  return compute(name, phase, {OpClass::Vector, c.s.dtype, kVectorFlopsPerElement * elements, 2.0 * elements * b});
+  return compute(name, phase, vector_cost(c.s, elements, bytes_per_element));
 }
 
 BlockOp collective(const std::string& name, const std::string& phase, CollectiveKind kind, GroupKind group,
@@ -174,6 +173,11 @@ void head(std::vector<BlockOp>& ops, const Ctx& c, const std::string& phase) {
 }
 
 }  // namespace
+
+ComputeCost vector_cost(const TrainingShape& shape, double elements, double bytes_per_element) {
+  const double b = bytes_per_element > 0.0 ? bytes_per_element : config::bytes_per_element(shape.dtype);
+  return {OpClass::Vector, shape.dtype, kVectorFlopsPerElement * elements, 2.0 * elements * b};
+}
 
 TrainingShape training_shape(const config::ScenarioConfig& scenario) {
   if (!scenario.training || !scenario.model) throw std::invalid_argument("training_shape: not a training scenario");

@@ -18,6 +18,9 @@ namespace moesim::model {
 enum class Pass { Forward, BackwardInput, BackwardWeight };
 // EpOuter / EpInner: the node-split EP groups of hierarchical dispatch (TrainingLayout::ep_outer_group / inner).
 enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner };
+// Swap markers in a task's op list (memory strategy): copy a part's swapped activations to the host after its
+// forward (Out), start copying them back (Prefetch), make the next compute wait for them (Wait).
+enum class HostCopy { None, Out, Prefetch, Wait };
 
 struct BlockOp {
   std::string name;   // module, e.g. "attn_core", "dispatch"
@@ -33,6 +36,9 @@ struct BlockOp {
   double dx_factor = 1.0;  // dx cost = forward cost x this (0: no input gradient, e.g. the embedding lookup)
   bool weights = false;    // has a weight gradient (dw op with the forward cost)
   bool mirrored = true;    // collectives: mirrored in the backward (AllGather <-> ReduceScatter, A2A <-> A2A)
+  // swap markers only (not produced by the block builders): cost.bytes = bytes copied; part = task part (slot)
+  HostCopy host_copy = HostCopy::None;
+  int part = -1;
 };
 
 // Per-micro-batch, per-rank shape of the work.
@@ -50,6 +56,10 @@ struct TrainingShape {
   double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)
 };
 TrainingShape training_shape(const config::ScenarioConfig& scenario);
+
+// Cost of an element-wise (vector) op over `elements` elements read and written once (norm, copy, activation
+// function); `bytes_per_element` 0 = the training dtype.
+ComputeCost vector_cost(const TrainingShape& shape, double elements, double bytes_per_element = 0.0);
 
 // Forward op list of one slot (a padding slot has none); backward lists are derived from it by
 // backward_ops(). Embedding / head blocks are separate (the builder adds them on the first / last virtual stage).

@@ -162,7 +162,38 @@ int TrainingLayout::ep_span_replicas() const {
   return group <= replica ? 1 : (group + replica - 1) / replica;
 }
 
+namespace {
+
+// parallel.layers_per_virtual_stage: the given number of layers per virtual stage, MTP modules in the last one.
+std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& model,
+                                                 const config::ParallelLayout& parallel) {
+  const auto& counts = parallel.layers_per_virtual_stage;
+  const int virtual_stages = parallel.pp * parallel.vpp;
+  int sum = 0;
+  for (int n : counts) sum += n;
+  if (static_cast<int>(counts.size()) != virtual_stages || sum != model.num_layers || parallel.padding_layers != 0) {
+    throw std::invalid_argument("layers_per_virtual_stage needs pp x vpp = " + std::to_string(virtual_stages) +
+                                " counts summing to the " + std::to_string(model.num_layers) +
+                                " layers, and no padding layers");
+  }
+  std::vector<VirtualStage> stages(static_cast<std::size_t>(virtual_stages));
+  int layer = 0;
+  for (int v = 0; v < virtual_stages; ++v) {
+    auto& vs = stages[static_cast<std::size_t>(v)];
+    vs.stage = v % parallel.pp;
+    vs.chunk = v / parallel.pp;
+    vs.embedding = v == 0;
+    vs.head = v == virtual_stages - 1;
+    for (int i = 0; i < counts[static_cast<std::size_t>(v)]; ++i) vs.slots.push_back({SlotKind::Layer, layer++});
+  }
+  for (int m = 0; m < model.mtp_layers; ++m) stages.back().slots.push_back({SlotKind::Mtp, m});
+  return stages;
+}
+
+}  // namespace
+
 std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel) {
+  if (!parallel.layers_per_virtual_stage.empty()) return assign_layers_explicit(model, parallel);
   std::vector<LayerSlot> slots;
   const int front_padding = parallel.padding_layers / 2;
   for (int i = 0; i < front_padding; ++i) slots.push_back({SlotKind::Padding, i});

@@ -78,8 +78,10 @@ struct VirtualStage {
 };
 
 // Slots in order: half the padding layers (rounded down), the transformer layers, the rest of the padding, the
-// MTP modules; cut contiguously into pp x vpp equal virtual stages. Indexed by chunk x pp + stage. Throws
-// std::invalid_argument when pp x vpp does not divide the slots (config validation reports it first).
+// MTP modules; cut contiguously into pp x vpp equal virtual stages. Indexed by chunk x pp + stage. With
+// parallel.layers_per_virtual_stage: that many layers per virtual stage, in order, and the MTP modules in the last
+// one. Throws std::invalid_argument when pp x vpp does not divide the slots, or the counts do not fit the model
+// (config validation reports both first).
 std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel);
 
 }  // namespace moesim::model

@@ -37,6 +37,8 @@ void add(std::map<std::string, double>& into, const std::string& key, double byt
   into[key] += bytes;
 }
 
+// Per-module activation bytes of one transformer layer (docs/training.md "Memory"): the keys are the modules the
+// "memory" strategy can keep, recompute or swap (model/activation_plan), plus layer_input and residual.
 void layer_activations(std::map<std::string, double>& m, const config::ModelConfig& model, const TrainingShape& s,
                        bool moe) {
   const double b = config::bytes_per_element(s.dtype);
@@ -46,15 +48,17 @@ void layer_activations(std::map<std::string, double>& m, const config::ModelConf
   const auto& a = model.attention;
   const double heads = a.num_heads / tp;
   const double gate = model.activation == config::FfnActivation::SwiGLU ? 2.0 : 1.0;
-  add(m, "norm", 2.0 * s.tokens_sp() * h * b);
+  add(m, "layer_input", s.tokens_sp() * h * b);  // input of the attention norm (the layer's checkpoint)
+  add(m, "residual", s.tokens_sp() * h * b);     // input of the FFN / MoE norm
+  add(m, "norm", 2.0 * s.tokens_sp() * h * b);   // outputs of both norms: inputs of the projections / router / FFN
   double latent = 0.0;  // MLA: compressed q and kv kept for the up-projections' backward
   if (a.kind == config::AttentionKind::MLA) latent = double(a.q_lora_rank) + a.kv_lora_rank + a.qk_rope_head_dim;
-  add(m, "attention",
-      s.tokens_sp() * h * b + T * latent * b + T * heads * (2.0 * qk_head_dim(model) + 2.0 * v_head_dim(model)) * b +
-          T * heads * 4.0);  // projection input, latents, q k v and output, fp32 softmax statistics
+  add(m, "attention_core",
+      T * latent * b + T * heads * (2.0 * qk_head_dim(model) + 2.0 * v_head_dim(model)) * b +
+          T * heads * 4.0);  // latents, q k v and output, fp32 softmax statistics (flash attention: no s^2 term)
   if (!moe) {
     const double width = model.dense_intermediate / tp;
-    add(m, "ffn", s.tokens_sp() * h * b + T * (gate + 1.0) * width * b);
+    add(m, "ffn", T * (gate + 1.0) * width * b);  // FC1 (gate/up) output and activation output
     return;
   }
   const auto& e = *model.moe;
@@ -67,7 +71,7 @@ void layer_activations(std::map<std::string, double>& m, const config::ModelConf
   if (const double gathered = moe_dispatch_activation_bytes(model, s); gathered > 0.0) add(m, "ep_allgather", gathered);
   if (e.num_shared_experts > 0) {
     const double width = double(e.num_shared_experts) * e.shared_expert_intermediate / tp;
-    add(m, "shared_experts", s.tokens_sp() * h * b + T * (gate + 1.0) * width * b);
+    add(m, "shared_experts", T * (gate + 1.0) * width * b);
   }
 }
 
@@ -92,17 +96,24 @@ StageParams virtual_stage_params(const config::ModelConfig& model, const config:
   return p;
 }
 
+std::map<std::string, double> slot_activation_bytes(const config::ModelConfig& model, const TrainingShape& shape,
+                                                    const LayerSlot& slot) {
+  std::map<std::string, double> m;
+  if (slot.kind == SlotKind::Layer) layer_activations(m, model, shape, is_moe_layer(model, slot.index));
+  if (slot.kind == SlotKind::Mtp) {
+    const double b = config::bytes_per_element(shape.dtype);
+    add(m, "mtp", 3.0 * shape.tokens_sp() * model.hidden * b);  // two normed inputs + projection input
+    layer_activations(m, model, shape, model.moe.has_value());
+    head_activations(m, model, shape, "mtp");
+  }
+  return m;
+}
+
 std::map<std::string, double> virtual_stage_activation_bytes(const config::ModelConfig& model,
                                                              const TrainingShape& shape, const VirtualStage& stage) {
   std::map<std::string, double> m;
   for (const auto& slot : stage.slots) {
-    if (slot.kind == SlotKind::Layer) layer_activations(m, model, shape, is_moe_layer(model, slot.index));
-    if (slot.kind == SlotKind::Mtp) {
-      const double b = config::bytes_per_element(shape.dtype);
-      add(m, "mtp", 3.0 * shape.tokens_sp() * model.hidden * b);  // two normed inputs + projection input
-      layer_activations(m, model, shape, model.moe.has_value());
-      head_activations(m, model, shape, "mtp");
-    }
+    for (const auto& [module, bytes] : slot_activation_bytes(model, shape, slot)) m[module] += bytes;
   }
   if (stage.head) head_activations(m, model, shape, "head");
   return m;
@@ -113,7 +124,8 @@ double MemoryBreakdown::total() const {
 }
 
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
-                         const std::vector<int>& in_flight_per_chunk, const MoeCommPlan& moe_comm) {
+                         const std::vector<int>& in_flight_per_chunk, const ActivationPlan& plan,
+                         const MoeCommPlan& moe_comm) {
   const auto& model = *scenario.model;
   const auto& p = scenario.parallel;
   TrainingShape shape = training_shape(scenario);
@@ -125,6 +137,7 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
   out.stage = stage;
   MemoryBreakdown& m = out.breakdown;
   double logits_bytes = 0.0;
+  double max_recomputed = 0.0, max_swapped = 0.0;  // largest per-slot share of one micro-batch
   for (const auto& vs : stages) {
     if (vs.stage != stage) continue;
     const StageParams params = virtual_stage_params(model, p, vs);
@@ -134,11 +147,34 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     const int in_flight =
         static_cast<std::size_t>(vs.chunk) < in_flight_per_chunk.size() ? in_flight_per_chunk[vs.chunk] : 0;
     out.in_flight_micro_batches += in_flight;
-    for (const auto& [module, bytes] : virtual_stage_activation_bytes(model, shape, vs)) {
-      m.activations_by_module[module] += bytes * in_flight;
-      m.activations_bytes += bytes * in_flight;
+    for (const auto& slot : vs.slots) {
+      const ActivationSplit split =
+          split_activations(slot_activation_bytes(model, shape, slot), plan, plan.swaps_in(vs.chunk * p.pp + vs.stage));
+      for (const auto& [module, bytes] : split.kept) m.activations_by_module[module] += bytes * in_flight;
+      m.activations_bytes += split.kept_bytes * in_flight;
+      m.activations_keep_all_bytes += split.total_bytes * in_flight;
+      m.activations_recomputed_bytes += split.recomputed_bytes * in_flight;
+      m.activations_swapped_bytes += split.swapped_bytes * in_flight;
+      max_recomputed = std::max(max_recomputed, split.recomputed_bytes);
+      max_swapped = std::max(max_swapped, split.swapped_bytes);
+    }
+    if (vs.head) {
+      std::map<std::string, double> head;
+      head_activations(head, model, shape, "head");
+      m.activations_by_module["head"] += head["head"] * in_flight;
+      m.activations_bytes += head["head"] * in_flight;
+      m.activations_keep_all_bytes += head["head"] * in_flight;
     }
     if (vs.head) logits_bytes = shape.tokens * double(model.vocab) / p.tp * 4.0;
+  }
+  // Recompute / swap working set: the layer being back-propagated holds its recomputed and swapped-in activations,
+  // and the next layer's swapped activations are being prefetched (docs/training.md "Selective recompute and swap").
+  if (out.in_flight_micro_batches > 0) {
+    m.activation_working_set_bytes = max_recomputed + 2.0 * max_swapped;
+    if (m.activation_working_set_bytes > 0.0) {
+      m.activations_by_module["recompute_swap_working_set"] = m.activation_working_set_bytes;
+      m.activations_bytes += m.activation_working_set_bytes;
+    }
   }
   int groups = 0;  // communicators with more than one member
   for (int size : {p.tp, p.cp, p.dp * p.cp, p.pp > 1 ? 2 : 1, shape.ep_size, shape.etp,

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/scenario_config.hpp"
+#include "model/activation_plan.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 
@@ -22,9 +23,13 @@ struct StageParams {
 StageParams virtual_stage_params(const config::ModelConfig& model, const config::ParallelLayout& parallel,
                                  const VirtualStage& stage);
 
-// Activation bytes one micro-batch leaves on one rank for the backward, per module ("norm", "attention",
-// "router_probs", "permute", "expert_fc1", "activation", "unpermute", "ep_allgather" (hierarchical EP only: the
-// gathered tokens, shape.moe_comm), "shared_experts", "ffn", "mtp", "head").
+// Activation bytes one micro-batch leaves on one rank for the backward of one slot, per module: "layer_input",
+// "residual", the selectable modules of model/activation_plan ("norm", "attention_core", "router_probs", "permute",
+// "unpermute", "expert_fc1", "activation", "shared_experts", "ffn"), "ep_allgather" (hierarchical EP
+// only: the gathered tokens, shape.moe_comm) and, for an MTP module, "mtp".
+std::map<std::string, double> slot_activation_bytes(const config::ModelConfig& model, const TrainingShape& shape,
+                                                    const LayerSlot& slot);
+// The same summed over a virtual stage's slots, plus "head" on the last virtual stage.
 std::map<std::string, double> virtual_stage_activation_bytes(const config::ModelConfig& model,
                                                              const TrainingShape& shape, const VirtualStage& stage);
 
@@ -32,7 +37,11 @@ struct MemoryBreakdown {
   double weights_bytes = 0.0;
   double gradients_bytes = 0.0;
   double optimizer_bytes = 0.0;
-  double activations_bytes = 0.0;  // at the schedule's peak in-flight count
+  double activations_bytes = 0.0;           // at the schedule's peak in-flight count, kept + recompute/swap working set
+  double activations_keep_all_bytes = 0.0;  // what the same in-flight count would hold without a plan
+  double activations_recomputed_bytes = 0.0;  // dropped by recompute modes (at the peak)
+  double activations_swapped_bytes = 0.0;     // held in host memory by swap modes (at the peak)
+  double activation_working_set_bytes = 0.0;  // recomputed / swapped-in activations of the layers in backward
   double comm_buffers_bytes = 0.0;
   double workspace_bytes = 0.0;
   std::map<std::string, double> activations_by_module;  // at the peak
@@ -48,8 +57,10 @@ struct StageMemory {
 };
 
 // Memory of a rank of pipeline stage `stage`; `in_flight_per_chunk[c]`: micro-batches of chunk c held at the
-// schedule's peak (strategy::peak_in_flight); `moe_comm`: the step's MoE dispatch scheme (strategy "moe_comm").
+// schedule's peak (strategy::peak_in_flight); `plan`: what is kept, recomputed or swapped (default: keep all);
+// `moe_comm`: the step's MoE dispatch scheme (strategy "moe_comm").
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
-                         const std::vector<int>& in_flight_per_chunk, const MoeCommPlan& moe_comm = {});
+                         const std::vector<int>& in_flight_per_chunk, const ActivationPlan& plan = {},
+                         const MoeCommPlan& moe_comm = {});
 
 }  // namespace moesim::model

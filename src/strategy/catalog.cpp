@@ -13,6 +13,7 @@
 #include "strategy/moe_comm_hierarchical_ep.hpp"
 #include "strategy/inference_swift_gmm.hpp"
 #include "strategy/inference_topocomm.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
 
 namespace moesim::strategy {
 
@@ -34,6 +35,8 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"attention_kernel", kMulAttentionName, kMulAttentionDescription, no_params},
       {"grouped_matmul_kernel", kSwiftGmmName, kSwiftGmmDescription, no_params},
       {"speculative_decoding", kMtpName, kMtpDescription, check_mtp_params},
+      {"memory", kSelectiveRecomputeSwapName, kSelectiveRecomputeSwapDescription,
+       check_selective_recompute_swap_params},
   };
   return catalog;
 }
@@ -64,6 +67,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   }
   check_inference_layout(scenario, issues);
   check_moe_comm_layout(scenario, issues);
+  check_memory_strategy(scenario, issues);
 }
 
 }  // namespace moesim::strategy

@@ -1,12 +1,15 @@
 #include "strategy/training_step_builder.hpp"
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
+#include "model/activation_recompute.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/moe_comm.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/training_dp_reduction.hpp"
 
 namespace moesim::strategy {
@@ -20,6 +23,7 @@ using model::OpId;
 namespace {
 
 constexpr int kCompute = 0, kLayerComm = 1, kSendNext = 2, kRecvPrev = 3, kSendPrev = 4, kRecvNext = 5, kDpComm = 6;
+constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device copies of swapped activations
 // Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
 // and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
 constexpr double kOptimizerBytesPerParam = 30.0;
@@ -48,45 +52,92 @@ std::string slot_label(const model::LayerSlot& slot) {
   return "";
 }
 
+// A swap marker in a task's op list (model::HostCopy).
+BlockOp host_copy(model::HostCopy kind, std::size_t part, double bytes) {
+  BlockOp op;
+  op.name = kind == model::HostCopy::Out ? "swap_out" : "swap_in";
+  op.host_copy = kind;
+  op.part = static_cast<int>(part);
+  op.cost.bytes = bytes;
+  return op;
+}
+
 class Builder {
  public:
-  Builder(const config::ScenarioConfig& scenario, int dp)
+  Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan)
       : scenario_(scenario),
         p_(scenario.parallel),
         layout_(scenario.parallel, dp, scenario.topology.ranks_per_node()),
         stages_(model::assign_layers(*scenario.model, scenario.parallel)),
         shape_(model::training_shape(scenario)),
         last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
+        task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
+        prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
         pending_(static_cast<std::size_t>(layout_.num_ranks())) {
     graph_.num_ranks = layout_.num_ranks();
     shape_.moe_comm = moe_comm_plan(scenario);
     for (const auto& vs : stages_) {
-      std::vector<BlockOp> forward;
-      std::vector<std::pair<std::string, std::vector<BlockOp>>> parts;  // (label, forward ops) in forward order
-      if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_)});
-      for (const auto& slot : vs.slots)
-        parts.push_back({slot_label(slot), model::slot_forward(*scenario.model, shape_, slot)});
-      if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_)});
-      Lists lists;
-      for (auto& [label, ops] : parts) {
-        for (const auto& op : ops) lists.forward.push_back(named(op, label));
+      struct Part {
+        std::string label;
+        std::vector<BlockOp> ops;  // forward
+        std::vector<BlockOp> recompute;
+        double swap_bytes = 0.0;
+      };
+      std::vector<Part> parts;  // in forward order
+      if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_), {}, 0.0});
+      for (const auto& slot : vs.slots) {
+        Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
+        part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, plan);
+        part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, plan, vs.chunk * p_.pp + vs.stage);
+        parts.push_back(std::move(part));
       }
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) {  // backward: slot by slot, dx then dw
-        for (const auto& op : model::backward_ops(it->second, model::Pass::BackwardInput))
-          lists.backward.push_back(named(op, it->first));
-        for (const auto& op : model::backward_ops(it->second, model::Pass::BackwardWeight))
-          lists.backward.push_back(named(op, it->first));
+      if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_), {}, 0.0});
+      Lists lists;
+      for (std::size_t i = 0; i < parts.size(); ++i) {
+        for (const auto& op : parts[i].ops) lists.forward.push_back(named(op, parts[i].label));
+        if (parts[i].swap_bytes > 0.0)
+          lists.forward.push_back(named(host_copy(model::HostCopy::Out, i, parts[i].swap_bytes), parts[i].label));
+      }
+      // backward: slot by slot: [prefetch the next slot's swapped activations], [wait for this slot's], recompute,
+      // dx, dw. The first slot's prefetch heads the list (issued with the previous task: see host_transfer).
+      const std::size_t n = parts.size();
+      auto prefetch = [&](std::size_t k) {
+        if (parts[k].swap_bytes > 0.0)
+          lists.backward.push_back(named(host_copy(model::HostCopy::Prefetch, k, parts[k].swap_bytes), parts[k].label));
+      };
+      if (n > 0) prefetch(n - 1);
+      for (std::size_t k = n; k-- > 0;) {
+        const Part& part = parts[k];
+        if (k > 0) prefetch(k - 1);
+        if (part.swap_bytes > 0.0) lists.backward.push_back(host_copy(model::HostCopy::Wait, k, part.swap_bytes));
+        for (const auto& op : part.recompute) lists.backward.push_back(named(op, part.label));
+        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardInput))
+          lists.backward.push_back(named(op, part.label));
+        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardWeight))
+          lists.backward.push_back(named(op, part.label));
       }
       lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
       lists_.push_back(std::move(lists));
     }
   }
 
-  model::OpGraph run(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches) {
+  // `steps` consecutive steps; each step's first forward waits for the previous step's parameter AllGathers.
+  model::OpGraph run(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches, int steps,
+                     std::vector<std::size_t>* step_first_op) {
+    for (int step = 0; step < steps; ++step) {
+      if (step_first_op) step_first_op->push_back(graph_.ops.size());
+      run_step(orders, micro_batches);
+    }
+    return std::move(graph_);
+  }
+
+ private:
+  void run_step(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches) {
     const int pp = p_.pp;
+    grad_syncs_.clear();
     std::size_t per_rank = 0;  // ops per rank, for one reservation instead of repeated regrowth of ~5M ops
     for (const Lists& lists : lists_) per_rank += lists.forward.size() + lists.backward.size() + 4;
-    graph_.ops.reserve(static_cast<std::size_t>(layout_.num_ranks()) / static_cast<std::size_t>(pp) * per_rank *
+    graph_.ops.reserve(graph_.ops.size() + static_cast<std::size_t>(layout_.num_ranks()) / static_cast<std::size_t>(pp) * per_rank *
                            static_cast<std::size_t>(micro_batches) +
                        static_cast<std::size_t>(layout_.num_ranks()) * 16);
     std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
@@ -115,10 +166,8 @@ class Builder {
     }
     grad_norm_sync();
     for (int s = 0; s < pp; ++s) optimizer_step(s);
-    return std::move(graph_);
   }
 
- private:
   struct Lists {
     std::vector<BlockOp> forward, backward;
     model::StageParams params;
@@ -152,6 +201,7 @@ class Builder {
     pending_[static_cast<std::size_t>(rank)].clear();
     const OpId id = graph_.add(std::move(op));
     last_compute_[static_cast<std::size_t>(rank)] = id;
+    if (task_first_[static_cast<std::size_t>(rank)] < 0) task_first_[static_cast<std::size_t>(rank)] = id;
     return id;
   }
 
@@ -225,6 +275,11 @@ class Builder {
 
   void emit_task(int stage, const Task& task) {
     const auto ranks = layout_.stage_ranks(stage);
+    for (int r : ranks) {
+      prev_task_first_[static_cast<std::size_t>(r)] = task_first_[static_cast<std::size_t>(r)];
+      task_first_[static_cast<std::size_t>(r)] = -1;
+    }
+    std::map<int, std::vector<OpId>> prefetched;  // swap-in ops of this task's parts (per stage rank)
     if (needs_receive(task)) {
       const auto& recv = received_.at(task);
       for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(recv[i]);
@@ -232,6 +287,10 @@ class Builder {
     }
     const Lists& lists = lists_[static_cast<std::size_t>(task.virtual_stage)];
     for (const BlockOp& op : task.forward ? lists.forward : lists.backward) {
+      if (op.host_copy != model::HostCopy::None) {
+        host_transfer(task, op, ranks, prefetched);
+        continue;
+      }
       if (op.collective) {
         layer_collective(stage, op);
         continue;
@@ -239,6 +298,47 @@ class Builder {
       for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
     }
     if (needs_send(task)) send(stage, task);
+  }
+
+  // Swapped activations over the host link (one direction per stream, bytes / host-link bandwidth): copied out once
+  // the part's forward ends; copied back from the start of the previous part's backward (the first part's from the
+  // start of the stage's previous task), and only after they are out; the part's backward waits for them.
+  void host_transfer(const Task& task, const BlockOp& op, const std::vector<int>& ranks,
+                     std::map<int, std::vector<OpId>>& prefetched) {
+    const SwapKey key{task.virtual_stage, task.micro_batch, op.part};
+    if (op.host_copy == model::HostCopy::Wait) {
+      const auto& ids = prefetched.at(op.part);
+      for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(ids[i]);
+      return;
+    }
+    const double bandwidth = scenario_.topology.device.host_link_bandwidth_bytes_per_s.value;
+    if (!(bandwidth > 0.0)) throw std::invalid_argument("swapping activations needs the device's host link bandwidth");
+    const bool out = op.host_copy == model::HostCopy::Out;
+    std::vector<OpId> ids;
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      const auto r = static_cast<std::size_t>(ranks[i]);
+      Op copy;
+      copy.name = op.name;
+      copy.phase = out ? "swap_out" : "swap_in";
+      copy.kind = model::OpKind::Delay;
+      copy.rank = ranks[i];
+      copy.stream = out ? kSwapOut : kSwapIn;
+      copy.delay_s = op.cost.bytes / bandwidth;
+      if (out) {
+        if (last_compute_[r] >= 0) copy.deps.push_back(last_compute_[r]);
+      } else {
+        copy.deps.push_back(swapped_out_.at(key)[i]);
+        const OpId trigger = task_first_[r] >= 0 ? last_compute_[r] : prev_task_first_[r];
+        if (trigger >= 0) copy.deps.push_back(trigger);
+      }
+      ids.push_back(graph_.add(std::move(copy)));
+    }
+    if (out) {
+      swapped_out_[key] = std::move(ids);
+    } else {
+      swapped_out_.erase(key);
+      prefetched[op.part] = std::move(ids);
+    }
   }
 
   bool needs_send(const Task& t) const {
@@ -362,12 +462,16 @@ class Builder {
       if (it != grad_syncs_.end()) deps.insert(deps.end(), it->second.begin(), it->second.end());
       add_compute(r, "optimizer", "optimizer", cost);
     }
+    std::vector<OpId> gathers;
     for (const auto& vs : stages_) {  // updated bf16 parameters back to every replica
       if (vs.stage != stage) continue;
       const auto& params = lists_[static_cast<std::size_t>(vs.chunk * p_.pp + stage)].params;
-      dp_collective(stage, "param_ag", CollectiveKind::AllGather, params.dense, shape_.dtype, false, nullptr);
-      dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, nullptr);
+      dp_collective(stage, "param_ag", CollectiveKind::AllGather, params.dense, shape_.dtype, false, &gathers);
+      dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, &gathers);
     }
+    // a next step's first forward on the rank waits for them
+    for (OpId id : gathers)
+      pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
   }
 
   const config::ScenarioConfig& scenario_;
@@ -378,9 +482,19 @@ class Builder {
   std::vector<Lists> lists_;  // per virtual stage
   model::OpGraph graph_;
   std::vector<OpId> last_compute_;
+  std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;      // per rank: ops the next op of the compute chain waits for
   std::map<Task, std::vector<OpId>> received_;  // receive ops (per stage rank) of data not consumed yet
   std::map<int, std::vector<OpId>> grad_syncs_;
+  struct SwapKey {
+    int virtual_stage, micro_batch, part;
+    bool operator<(const SwapKey& o) const {
+      if (virtual_stage != o.virtual_stage) return virtual_stage < o.virtual_stage;
+      if (micro_batch != o.micro_batch) return micro_batch < o.micro_batch;
+      return part < o.part;
+    }
+  };
+  std::map<SwapKey, std::vector<OpId>> swapped_out_;  // swap-out ops (per stage rank) not copied back yet
 };
 
 }  // namespace
@@ -396,8 +510,10 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   step.simulated_dp = !options.reduce_dp ? p.dp : options.simulated_dp > 0 ? options.simulated_dp : reduced_dp(p);
   step.micro_batches = config::micro_batches_per_step(scenario);
   for (int s = 0; s < p.pp; ++s) step.stage_orders.push_back(schedule.stage_order(s, p.pp, p.vpp, step.micro_batches));
-  Builder builder(scenario, step.simulated_dp);
-  step.graph = builder.run(step.stage_orders, step.micro_batches);
+  step.activation_plan = resolve_memory_plan(scenario, step.stage_orders).plan;
+  step.steps = std::max(1, scenario.training->steps);
+  Builder builder(scenario, step.simulated_dp, step.activation_plan);
+  step.graph = builder.run(step.stage_orders, step.micro_batches, step.steps, &step.step_first_op);
   return step;
 }
 

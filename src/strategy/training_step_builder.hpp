@@ -7,11 +7,14 @@
 //
 // Streams per rank: 0 compute; 1 TP/CP/EP collectives (the next compute waits for them); 2 PP send to the next
 // virtual stage, 3 PP receive from the previous one, 4 PP send of gradients to the previous stage, 5 their receive;
-// 6 data-parallel gradient / parameter collectives.
+// 6 data-parallel gradient / parameter collectives; 7 / 8 device-to-host / host-to-device copies of swapped
+// activations (memory strategy). With `training.steps` > 1 the steps follow each other: a step's first forward on a
+// rank waits for the previous step's parameter AllGathers on that rank.
 #include <string>
 #include <vector>
 
 #include "config/scenario_config.hpp"
+#include "model/activation_plan.hpp"
 #include "model/op_graph.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_dp_reduction.hpp"
@@ -33,6 +36,9 @@ struct TrainingStep {
   int simulated_dp = 1;
   int micro_batches = 0;
   std::vector<std::vector<PipelineTask>> stage_orders;  // per pipeline stage
+  model::ActivationPlan activation_plan;                // what the memory strategy keeps / recomputes / swaps
+  int steps = 1;                                        // consecutive steps in the graph (training.steps)
+  std::vector<std::size_t> step_first_op;               // id of each step's first op; ops of a step are contiguous
 };
 
 // Throws std::invalid_argument for a scenario the builder cannot cover (not training, schedule mismatch).

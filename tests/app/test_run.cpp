@@ -88,3 +88,27 @@ TEST_CASE("the dense training baseline fits and reports MFU") {
   CHECK(metrics["bubble_fraction"].get<double>() > 0.0);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("memory strategy auto mode picks modules until the step fits its headroom and reports the choice") {
+  const auto dir = temp_dir("auto_memory");
+  // Llama 2 70B on 48 NPUs, TP4 PP4 DP4: the peak (61 GiB) exceeds 64 GiB minus a 15 GiB headroom
+  const auto result = run_moesim(
+      {"run", "scenarios/llama2_70b_train_64.json", "--out", dir, "--quiet", "--set", "ranks=48", "--set",
+       "parallel.tp=4", "--set", "parallel.pp=4", "--set", "parallel.dp=3", "--set", "training.global_batch_size=24",
+       "--set",
+       R"(strategies=[{"name": "1f1b"}, {"name": "selective_recompute_swap", "params": {"mode": "auto", "headroom_gib": 15}}])"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  CHECK(result.out.find("activation_plan") != std::string::npos);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  const auto& plan = metrics["memory_plan"];
+  CHECK(plan["mode"] == "auto");
+  CHECK(plan["fits"] == true);
+  REQUIRE(!plan["choices"].empty());
+  CHECK(plan["peak_memory_before_gib"].get<double>() > plan["target_gib"].get<double>());
+  CHECK(metrics["peak_memory_gib"].get<double>() == Approx(plan["peak_memory_after_gib"].get<double>()));
+  CHECK(metrics["peak_memory_gib"].get<double>() <= 64.0 - 15.0);
+  CHECK(metrics["activation_memory_saved_fraction"].get<double>() > 0.2);
+  CHECK(metrics["activation_plan"].get<std::string>() != "keep all");
+  std::filesystem::remove_all(dir);
+}

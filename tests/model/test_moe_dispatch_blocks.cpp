@@ -133,7 +133,7 @@ TEST_CASE("hierarchical EP keeps the gathered tokens for the backward (activatio
   CHECK(hier.at("permute") == flat.at("permute"));
 
   const auto flat_memory = model::stage_memory(s, stages, 0, {1});
-  const auto hier_memory = model::stage_memory(s, stages, 0, {1}, hierarchical(2, 2));
+  const auto hier_memory = model::stage_memory(s, stages, 0, {1}, {}, hierarchical(2, 2));
   CHECK(hier_memory.breakdown.activations_bytes - flat_memory.breakdown.activations_bytes ==
         Approx(hier.at("ep_allgather")));
   // one more communicator (the outer group); the inner one is the TP group (TP-extend-EP)

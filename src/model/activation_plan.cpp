@@ -1,0 +1,78 @@
+#include "model/activation_plan.hpp"
+
+#include <algorithm>
+
+namespace moesim::model {
+
+std::string to_string(ActivationMode mode) {
+  switch (mode) {
+    case ActivationMode::Keep:
+      return "keep";
+    case ActivationMode::Recompute:
+      return "recompute";
+    case ActivationMode::Swap:
+      return "swap";
+  }
+  return "?";
+}
+
+const std::vector<std::string>& selectable_activation_modules() {
+  static const std::vector<std::string> modules = {"norm",       "attention_core", "router_probs",
+                                                   "permute",    "unpermute",      "expert_fc1",
+                                                   "activation", "shared_experts", "ffn"};
+  return modules;
+}
+
+ActivationMode ActivationPlan::mode(const std::string& module) const {
+  const auto it = modules.find(module);
+  return it == modules.end() ? ActivationMode::Keep : it->second;
+}
+
+bool ActivationPlan::swaps_in(int virtual_stage) const {
+  if (virtual_stage < 0 || static_cast<std::size_t>(virtual_stage) >= swap_virtual_stages.size()) return true;
+  return swap_virtual_stages[static_cast<std::size_t>(virtual_stage)];
+}
+
+bool ActivationPlan::empty() const {
+  if (full_recompute) return false;
+  return std::all_of(modules.begin(), modules.end(), [](const auto& m) { return m.second == ActivationMode::Keep; });
+}
+
+namespace {
+
+bool is_selectable(const std::string& module) {
+  const auto& all = selectable_activation_modules();
+  return std::find(all.begin(), all.end(), module) != all.end();
+}
+
+}  // namespace
+
+ActivationSplit split_activations(const std::map<std::string, double>& bytes_by_module, const ActivationPlan& plan,
+                                  bool swap) {
+  ActivationSplit split;
+  for (const auto& [module, bytes] : bytes_by_module) {
+    split.total_bytes += bytes;
+    ActivationMode mode = ActivationMode::Keep;
+    if (plan.full_recompute) {
+      if (is_selectable(module) || module == "residual") mode = ActivationMode::Recompute;
+    } else if (is_selectable(module)) {
+      mode = plan.mode(module);
+      if (mode == ActivationMode::Swap && !swap) mode = ActivationMode::Keep;
+    }
+    switch (mode) {
+      case ActivationMode::Keep:
+        split.kept[module] += bytes;
+        split.kept_bytes += bytes;
+        break;
+      case ActivationMode::Recompute:
+        split.recomputed_bytes += bytes;
+        break;
+      case ActivationMode::Swap:
+        split.swapped_bytes += bytes;
+        break;
+    }
+  }
+  return split;
+}
+
+}  // namespace moesim::model

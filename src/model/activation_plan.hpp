@@ -1,0 +1,51 @@
+#pragma once
+// What a training step does with each activation module of a transformer layer (the plan of the "memory" strategy
+// family, strategy/memory_selective_recompute_swap): keep it in device memory until the backward, drop it and
+// recompute it at the start of the layer's backward, or copy it to host memory after the layer's forward and back
+// before its backward. The memory model (training_memory) and the step builder both read the plan.
+// docs/training.md ("Selective recompute and swap").
+#include <map>
+#include <string>
+#include <vector>
+
+namespace moesim::model {
+
+enum class ActivationMode { Keep, Recompute, Swap };
+std::string to_string(ActivationMode mode);
+
+// Activation modules whose mode can be chosen, as keyed by training_memory's per-module activation bytes:
+// norm (the two norm outputs), attention_core (MLA latents, q, k, v, core output, softmax statistics),
+// router_probs, permute (tokens at the experts' input), unpermute (expert outputs back at the source rank),
+// expert_fc1 (gate/up output), activation (SwiGLU/GELU output), shared_experts and ffn (FC1 and activation outputs
+// of the shared experts / dense FFN). The other keys are never dropped by a per-module mode: layer_input (the
+// checkpoint), residual (the second norm's input), mtp and head.
+const std::vector<std::string>& selectable_activation_modules();
+
+struct ActivationPlan {
+  std::map<std::string, ActivationMode> modules;  // absent = keep
+  // Full layer recompute (Megatron "full"): every transformer layer keeps only its input and re-runs its whole
+  // forward at the start of its backward; per-module modes are then ignored for layer modules.
+  bool full_recompute = false;
+  // Per virtual stage (chunk x pp + stage): whether swap modes apply there (empty = everywhere). Where a stage never
+  // holds more than one micro-batch of a chunk, its backward follows its forward at once and copies could not
+  // hide; swap-mode modules are kept there (strategy::resolve_memory_plan sets this from the schedule).
+  std::vector<bool> swap_virtual_stages;
+
+  ActivationMode mode(const std::string& module) const;
+  bool empty() const;  // keeps everything
+  bool swaps_in(int virtual_stage) const;
+};
+
+// How one slot's activation bytes (per module, one micro-batch, one rank) split under a plan.
+struct ActivationSplit {
+  std::map<std::string, double> kept;  // per module, only what stays in device memory
+  double kept_bytes = 0.0;
+  double recomputed_bytes = 0.0;
+  double swapped_bytes = 0.0;
+  double total_bytes = 0.0;  // everything, as without a plan
+};
+// `swap`: whether swap modes apply (ActivationPlan::swaps_in of the slot's virtual stage); else they keep.
+ActivationSplit split_activations(const std::map<std::string, double>& bytes_by_module, const ActivationPlan& plan,
+                                  bool swap = true);
+
+}  // namespace moesim::model

@@ -1,0 +1,189 @@
+#include "strategy/memory_plan_estimates.hpp"
+
+#include <algorithm>
+
+#include "model/activation_recompute.hpp"
+#include "model/roofline.hpp"
+#include "model/training_memory.hpp"
+#include "strategy/moe_comm.hpp"
+
+namespace moesim::strategy {
+
+namespace {
+
+// Volume one member moves per peer for a collective of `elements` (nccl-tests sizes, model/op_graph.hpp) over p
+// members, and how many times it crosses (AllReduce = ReduceScatter + AllGather).
+double per_peer_bytes(const model::BlockOp& op, double p) {
+  const double bytes = op.elements * config::bytes_per_element(op.dtype);
+  switch (op.kind) {
+    case model::CollectiveKind::AllReduce:
+      return 2.0 * bytes / p;
+    case model::CollectiveKind::SendRecv:
+    case model::CollectiveKind::Broadcast:
+      return bytes;
+    default:  // AllGather / ReduceScatter: a 1/p shard per peer; AllToAll(V): elements / p to each peer
+      return bytes / p;
+  }
+}
+
+}  // namespace
+
+MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
+                                         const std::vector<std::vector<PipelineTask>>& orders)
+    : scenario_(scenario),
+      virtual_stages_(model::assign_layers(*scenario.model, scenario.parallel)),
+      shape_(model::training_shape(scenario)),
+      layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
+      micro_batches_(config::micro_batches_per_step(scenario)) {
+  const auto& p = scenario.parallel;
+  const auto& model = *scenario.model;
+  for (int s = 0; s < p.pp; ++s) {
+    Stage stage;
+    const int peak = peak_in_flight(orders[static_cast<std::size_t>(s)], p.vpp, &stage.in_flight_per_chunk);
+    stage.in_flight_micro_batches = double(peak) / p.vpp;
+    stage.first_rank = layout_.stage_ranks(s).front();
+    for (const auto& vs : virtual_stages_) {
+      if (vs.stage != s) continue;
+      std::vector<std::vector<model::BlockOp>> parts;
+      if (vs.embedding) parts.push_back(model::embedding_forward(model, shape_));
+      for (const auto& slot : vs.slots) {
+        parts.push_back(model::slot_forward(model, shape_, slot));
+        stage.slots.push_back({slot, parts.back(), vs.chunk * p.pp + vs.stage});
+      }
+      if (vs.head) parts.push_back(model::head_forward(model, shape_));
+      if (!can_time()) continue;
+      for (const auto& ops : parts) {
+        stage.period_s += ops_time_s(ops, stage.first_rank);
+        stage.period_s += ops_time_s(model::backward_ops(ops, model::Pass::BackwardInput), stage.first_rank);
+        stage.period_s += ops_time_s(model::backward_ops(ops, model::Pass::BackwardWeight), stage.first_rank);
+      }
+    }
+    stages_.push_back(std::move(stage));
+  }
+}
+
+bool MemoryPlanEstimator::can_swap() const {
+  return scenario_.topology.device.host_link_bandwidth_bytes_per_s.value > 0.0;
+}
+
+bool MemoryPlanEstimator::can_time() const {
+  return scenario_.topology.device.has_peak(shape_.dtype) &&
+         scenario_.topology.device.memory_bandwidth_bytes_per_s.value > 0.0;
+}
+
+double MemoryPlanEstimator::capacity_bytes() const {
+  return scenario_.topology.device.memory_bytes.value;
+}
+
+double MemoryPlanEstimator::peak_memory_bytes(const model::ActivationPlan& plan) const {
+  double peak = 0.0;
+  for (int s = 0; s < scenario_.parallel.pp; ++s) {
+    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
+                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
+                                            moe_comm_plan(scenario_));
+    peak = std::max(peak, memory.breakdown.total());
+  }
+  return peak;
+}
+
+double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPlan& plan) const {
+  double with = 0.0, without = 0.0;
+  for (int s = 0; s < scenario_.parallel.pp; ++s) {
+    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
+                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
+                                            moe_comm_plan(scenario_));
+    with = std::max(with, memory.breakdown.activations_bytes);
+    without = std::max(without, memory.breakdown.activations_keep_all_bytes);
+  }
+  return without > 0.0 ? 1.0 - with / without : 0.0;
+}
+
+double MemoryPlanEstimator::collective_time_s(const model::BlockOp& op, int rank) const {
+  std::vector<int> group;
+  switch (op.group) {
+    case model::GroupKind::Tp:
+      group = layout_.tp_group(rank);
+      break;
+    case model::GroupKind::Cp:
+      group = layout_.cp_group(rank);
+      break;
+    case model::GroupKind::Ep:
+      group = layout_.ep_group(rank);
+      break;
+    case model::GroupKind::ExpertTp:
+      group = layout_.expert_tp_group(rank);
+      break;
+    case model::GroupKind::EpOuter:
+      group = layout_.ep_outer_group(rank);
+      break;
+    case model::GroupKind::EpInner:
+      group = layout_.ep_inner_group(rank);
+      break;
+  }
+  if (group.size() < 2) return 0.0;
+  const auto& topology = scenario_.topology;
+  const int per_node = std::max(1, topology.ranks_per_node());
+  const double chunk = per_peer_bytes(op, double(group.size()));
+  // Peers in the member's node share its node fabric (a link per peer on a full mesh, one port otherwise); peers
+  // elsewhere share its scale-out port. The slower side bounds the time.
+  double local_s = 0.0, remote_s = 0.0;
+  int local = 0, remote = 0;
+  int local_peer = -1, remote_peer = -1;
+  for (int member : group) {
+    if (member == group.front()) continue;
+    if (member / per_node == group.front() / per_node) {
+      ++local;
+      local_peer = member;
+    } else {
+      ++remote;
+      remote_peer = member;
+    }
+  }
+  if (local > 0) {
+    if (const auto* f = topology.fabric_between(group.front(), local_peer);
+        f && f->link_bandwidth_bytes_per_s.value > 0) {
+      const double links = f->kind == config::FabricKind::FullMesh ? local : 1.0;
+      local_s = local * chunk / (links * f->link_bandwidth_bytes_per_s.value) + f->latency_s.value;
+    }
+  }
+  if (remote > 0) {
+    if (const auto* f = topology.fabric_between(group.front(), remote_peer);
+        f && f->link_bandwidth_bytes_per_s.value > 0) {
+      remote_s = remote * chunk / f->link_bandwidth_bytes_per_s.value + f->latency_s.value;
+    }
+  }
+  return std::max(local_s, remote_s);
+}
+
+double MemoryPlanEstimator::ops_time_s(const std::vector<model::BlockOp>& ops, int rank) const {
+  double total = 0.0;
+  for (const auto& op : ops) {
+    if (op.host_copy != model::HostCopy::None) continue;
+    total += op.collective ? collective_time_s(op, rank) : model::op_time_s(scenario_.topology.device, op.cost);
+  }
+  return total;
+}
+
+double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) const {
+  if (plan.empty() || !can_time()) return 0.0;
+  const auto& model = *scenario_.model;
+  const double host_bw = scenario_.topology.device.host_link_bandwidth_bytes_per_s.value;
+  double worst = 0.0;
+  for (const auto& stage : stages_) {
+    double recompute_s = 0.0, swapped = 0.0;
+    for (const auto& slot : stage.slots) {
+      recompute_s += ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, plan), stage.first_rank);
+      swapped += model::swap_bytes(model, shape_, slot.slot, plan, slot.virtual_stage);
+    }
+    double exposed_s = 0.0;
+    if (swapped > 0.0) {
+      const double t = host_bw > 0.0 ? swapped / host_bw : 0.0;
+      const double window = (std::max(1.0, stage.in_flight_micro_batches) - 0.5) * stage.period_s;
+      exposed_s = std::max({0.0, 2.0 * t - window, t - stage.period_s});
+    }
+    worst = std::max(worst, recompute_s + exposed_s);
+  }
+  return worst * micro_batches_;
+}
+
+}  // namespace moesim::strategy
