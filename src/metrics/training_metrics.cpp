@@ -4,11 +4,13 @@
 #include <limits>
 
 #include "config/units.hpp"
+#include "metrics/ep_overlap.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/overlap.hpp"
 
 namespace moesim::metrics {
 
@@ -118,6 +120,8 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   const double flops = training_model_flops(scenario);
   const double peak = scenario.topology.device.peak(config::Dtype::BF16);
   const auto timeline = pipeline_timeline(graph, result);
+  const auto overlap = strategy::make_overlap_strategy(scenario);
+  const auto ep = ep_overlap(graph, result);
   json m = {{"step_time_s", step_s},
             {"tokens_per_step", tokens},
             {"tokens_per_s", tokens / step_s},
@@ -128,9 +132,12 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"compute_fraction", timeline.compute_fraction},
             {"pipeline_window_s", timeline.window_s},
             {"schedule", schedule->name()},
+            {"overlap", overlap ? overlap->name() : "none"},
             {"micro_batches", micro_batches},
             {"simulated_dp", graph.num_ranks / (p.tp * p.cp * p.pp)},
             {"full_dp", p.dp}};
+  m["ep_comm_hidden_fraction"] = ep.ranks > 0 ? json(ep.hidden_fraction) : json(nullptr);
+  m["ep_comm_exposed_s"] = ep.exposed_s;
   m.update(training_memory_json(scenario, orders));
   json phases = json::object();
   for (const auto& [phase, seconds] : phase_time_s(graph, result)) phases[phase] = seconds;

@@ -4,6 +4,8 @@
 
 #include "strategy/inference_h2p.hpp"
 #include "strategy/inference_plan.hpp"
+#include "strategy/overlap.hpp"
+#include "strategy/overlap_adaptive_pipe.hpp"
 
 namespace moesim::strategy {
 
@@ -17,6 +19,11 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"pipeline_schedule", "interleaved_1f1b",
        "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
        no_params},
+      {"pipeline_schedule", "zero_bubble",
+       "ZB-H1: backward split into B and W, W deferred into the cool-down at 1F1B's peak memory (Qi et al., arXiv "
+       "2401.10241); vpp > 1: same rule on the interleaved order",
+       no_params},
+      {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
   };
   return catalog;
@@ -47,6 +54,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     info->check_params(params);
   }
   check_inference_layout(scenario, issues);
+  check_overlap_layout(scenario, issues);
 }
 
 }  // namespace moesim::strategy
