@@ -14,8 +14,10 @@ std::string module_of(const BlockOp& op) {
   return dot == std::string::npos ? op.name : op.name.substr(dot + 1);
 }
 
+// Shared-expert forward or input-gradient op (its weight gradient, "shared_exp_w", stays in place).
 bool shared_expert_op(const BlockOp& op) {
-  return module_of(op).rfind("shared_", 0) == 0;
+  const auto module = module_of(op);
+  return module.rfind("shared_", 0) == 0 && module.compare(module.size() - 2, 2, "_w") != 0;
 }
 
 bool routed_expert_dw(const BlockOp& op) {
@@ -114,10 +116,15 @@ void check_adaptive_pipe_params(config::ObjectReader& params) {
   params.finish();
 }
 
-AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params) {
+bool pipeline_allows_pairs(const config::ParallelLayout& parallel) {
+  return parallel.vpp > 1 || parallel.pp == 1;
+}
+
+AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel) {
   AdaptivePipeOptions options;
+  options.pair_forward_backward = pipeline_allows_pairs(parallel);
   if (!params.is_object()) return options;
-  options.pair_forward_backward = params.value("pair_forward_backward", true);
+  options.pair_forward_backward = params.value("pair_forward_backward", options.pair_forward_backward);
   options.hide_in_warmup_cooldown = params.value("hide_in_warmup_cooldown", true);
   return options;
 }
@@ -129,6 +136,13 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
     issues.error(config::pointer_child(spec.pointer, "name"),
                  "adaptive_pipe overlaps expert-parallel all-to-alls: it needs a training scenario of an MoE model "
                  "with an expert-parallel size above 1");
+  }
+  const auto pair = spec.params.find("pair_forward_backward");
+  if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() && !pipeline_allows_pairs(scenario.parallel)) {
+    issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "pair_forward_backward"),
+                 "pairing forward and backward micro-batches needs vpp > 1 or pp = 1 (as MindSpeed moe-fb-overlap): "
+                 "under plain 1F1B a pair's input gradient leaves only when the pair ends, which serialises "
+                 "neighbouring stages");
   }
 }
 

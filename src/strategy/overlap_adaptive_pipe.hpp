@@ -1,6 +1,6 @@
 #pragma once
 // Adaptive Pipe overlap (Pangu Ultra MoE, arXiv 2505.04519; mechanism from MindSpeed moe-fb-overlap; facts file
-// section 5). In the 1F1B phase a backward task is paired with the forward task that follows it (a different
+// section 5). In the steady (1F1B) phase a backward task is paired with the forward task that follows it (a different
 // micro-batch) and their per-layer stages are interleaved on the compute stream so that each side's EP all-to-all
 // runs under the other side's compute: Attn(F) under Combine(B), MLP(B) under Dispatch(F), MLP(F) under
 // Dispatch(B), Attn(B) under Combine(F). Unpaired tasks (warm-up, cool-down) hide the forward dispatch under the
@@ -20,7 +20,7 @@ inline constexpr const char* kAdaptivePipeDescription =
     "arXiv 2505.04519; MindSpeed moe-fb-overlap)";
 
 struct AdaptivePipeOptions {
-  bool pair_forward_backward = true;    // interleave 1F1B-phase (backward, forward) pairs
+  bool pair_forward_backward = true;    // interleave steady-state (backward, forward) pairs
   bool hide_in_warmup_cooldown = true;  // reorder unpaired tasks around their all-to-alls
 };
 
@@ -37,9 +37,15 @@ class AdaptivePipe final : public OverlapStrategy {
   AdaptivePipeOptions options_;
 };
 
-// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool}, both default true.
+// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool}. Pairs default to on where the pipeline
+// allows them: vpp > 1 (each stage runs two more warm-up forwards than the next, so a pair's outputs, ready only
+// at its end, still arrive in time; MindSpeed's "VPP + one extra warm-up micro-batch", which is what pairing a
+// backward with the FOLLOWING forward amounts to) or pp == 1. Under plain 1F1B with pp > 1 they would serialise
+// neighbouring stages (stage s's pair k needs stage s+1's pair k, which needs stage s's pair k-1): off by default,
+// an error when asked for. hide_in_warmup_cooldown defaults to true.
 void check_adaptive_pipe_params(config::ObjectReader& params);
-AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params);
+bool pipeline_allows_pairs(const config::ParallelLayout& parallel);
+AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel);
 // Needs a training scenario of an MoE model with an expert-parallel size > 1 (else there is nothing to overlap).
 void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                 config::IssueCollector& issues);

@@ -28,11 +28,16 @@ Run simulate_step(const config::ScenarioConfig& s) {
   return run;
 }
 
-// Tiny MoE (MLA, 16 experts top-2, shared expert), TP 1, PP 2, DP 4 = EP 4 inside one node of 4 per stage, 8
-// micro-batches of 2048 tokens. The slow mesh makes each all-to-all (~0.5 ms) comparable to a layer's compute.
+// Tiny MoE (MLA, 16 experts top-2, shared expert) with 8 MoE layers and no MTP, so that the 4 virtual stages are
+// equal; TP 1, PP 2 x VPP 2, DP 4 = EP 4, one node of 8 ranks, 8 micro-batches of 2048 tokens. The slow mesh makes
+// each all-to-all (~0.4 ms) comparable to the compute it can hide under.
 config::ScenarioConfig moe_scenario(const std::vector<config::StrategySpec>& strategies) {
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 2048, 1, 32);
-  s.topology = test::tiny_topology(2, 4, {test::mesh(10e9, 2e-6), test::node_switch(10e9, 5e-6)});
+  auto model = test::tiny_moe_model();
+  model.num_layers = 8;
+  model.num_dense_layers = 0;
+  model.mtp_layers = 0;
+  auto s = test::training_scenario(model, test::layout(1, 2, 4, 2, 1, 4), 2048, 1, 32);
+  s.topology = test::tiny_topology(1, 8, {test::mesh(10e9, 2e-6)});
   s.strategies = strategies;
   return s;
 }

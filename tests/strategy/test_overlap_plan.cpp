@@ -74,10 +74,14 @@ TEST_CASE("a pair alternates backward and forward pieces: each all-to-all runs u
   const auto combine_b = position(n, "B:combine_b~"), dispatch_f = position(n, "F:dispatch~");
   const auto dispatch_b = position(n, "B:dispatch_b~"), combine_f = position(n, "F:combine~");
   CHECK(position(n, "B:unpermute_b") < combine_b);
-  CHECK(combine_b < position(n, "F:attn_core") && position(n, "F:attn_core") < dispatch_f);  // Attn(F) || Combine(B)
-  CHECK(dispatch_f < position(n, "B:experts_b") && position(n, "B:experts_b") < dispatch_b);  // MLP(B) || Dispatch(F)
-  CHECK(dispatch_b < position(n, "F:experts") && position(n, "F:experts") < combine_f);       // MLP(F) || Dispatch(B)
-  CHECK(combine_f < position(n, "B:attn_core_b") && position(n, "B:attn_core_b") < position(n, "F:unpermute"));
+  CHECK(combine_b < position(n, "F:attn_core"));  // Attn(F) || Combine(B)
+  CHECK(position(n, "F:attn_core") < dispatch_f);
+  CHECK(dispatch_f < position(n, "B:experts_b"));  // MLP(B) || Dispatch(F)
+  CHECK(position(n, "B:experts_b") < dispatch_b);
+  CHECK(dispatch_b < position(n, "F:experts"));       // MLP(F) || Dispatch(B)
+  CHECK(position(n, "F:experts") < combine_f);
+  CHECK(combine_f < position(n, "B:attn_core_b"));
+  CHECK(position(n, "B:attn_core_b") < position(n, "F:unpermute"));
   for (const auto& p : plan) CHECK(p.join);  // each side waits for its own all-to-all before its next op
 }
 
@@ -119,13 +123,18 @@ TEST_CASE("adaptive_pipe pairs a backward with the forward that follows it, per 
   CHECK_FALSE(pipe.pairs(f, b));
   CHECK_FALSE(pipe.pairs(w, f));
   CHECK_FALSE(pipe.pairs(b, b));
-  const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}));
+  const auto vpp2 = test::layout(1, 2, 4, 2);
+  const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, vpp2));
   CHECK_FALSE(unpaired.pairs(b, f));
+  // default: pairs where the pipeline allows them (vpp > 1 or pp == 1), not under plain 1F1B with pp > 1
+  CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_forward_backward);
+  CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), test::layout(1, 1, 4)).pair_forward_backward);
+  CHECK_FALSE(strategy::adaptive_pipe_options(nlohmann::json::object(), test::layout(1, 2, 4)).pair_forward_backward);
 }
 
 TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired all-to-alls on the EP stream") {
-  // tiny MoE, TP 1, PP 2, DP 4 with EP 4, 8 micro-batches
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 1024, 1, 32);
+  // tiny MoE, TP 1, PP 2 x VPP 2, DP 4 with EP 4, 8 micro-batches
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
   const auto plain = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
   s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/0"});
   const auto overlapped = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
@@ -150,7 +159,7 @@ TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired
 }
 
 TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair, W tasks run alone") {
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 1024, 1, 32);
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
   s.strategies.push_back({"zero_bubble", nlohmann::json::object(), "/strategies/0"});
   s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/1"});
   const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
@@ -172,6 +181,12 @@ TEST_CASE("adaptive_pipe params and layout are checked") {
   config::IssueCollector dense_issues("y.json");
   strategy::validate_strategies(dense, dense_issues);
   CHECK_THROWS_WITH(dense_issues.throw_if_any(), Catch::Contains("expert-parallel size above 1"));
+  auto plain_1f1b = s;  // pp 2, vpp 1: pairs would serialise the stages
+  plain_1f1b.strategies = {{"adaptive_pipe", {{"pair_forward_backward", true}}, "/strategies/0"}};
+  config::IssueCollector pair_issues("x.json");
+  strategy::validate_strategies(plain_1f1b, pair_issues);
+  CHECK_THROWS_WITH(pair_issues.throw_if_any(), Catch::Contains("/strategies/0/params/pair_forward_backward: pairing") &&
+                                                    Catch::Contains("vpp > 1 or pp = 1"));
   int overlaps = 0;
   for (const auto& info : strategy::strategy_catalog()) overlaps += info.family == "overlap";
   CHECK(overlaps == 1);

@@ -140,7 +140,7 @@ TEST_CASE("zero_bubble with vpp 2 (deferred W on the interleaved order) beats in
   CHECK(unit_time_bubble(strategy::ZeroBubbleH1(), 4, 2, 8) == Approx(3.0 / 51.0).epsilon(1e-9));
 }
 
-TEST_CASE("defer_weight_gradients: deferred 0 puts each W right after its B; the queue drains at the end") {
+TEST_CASE("defer_weight_gradients: deferred 0 puts each W right after its B, the queue drains at the end") {
   const auto order = strategy::OneFOneB().stage_order(3, 4, 1, 4);  // F0 X0 F1 X1 F2 X2 F3 X3
   const auto now = strategy::defer_weight_gradients(order, 0);
   REQUIRE(now.size() == 12);
