@@ -11,10 +11,10 @@
 namespace moesim::metrics {
 
 struct EpOverlap {
-  int ranks = 0;                  // ranks with EP communication (0: the step has none)
-  double hidden_fraction = 0.0;   // mean of per-rank hidden / EP time
-  double ep_time_s = 0.0;         // mean per-rank EP time (union)
-  double exposed_s = 0.0;         // mean per-rank EP time not covered by compute
+  int ranks = 0;                 // ranks with EP communication (0: the step has none)
+  double hidden_fraction = 0.0;  // mean of per-rank hidden / EP time
+  double ep_time_s = 0.0;        // mean per-rank EP time (union)
+  double exposed_s = 0.0;        // mean per-rank EP time not covered by compute
 };
 
 // Needs result.ops (record_ops on).

@@ -6,7 +6,8 @@ namespace moesim::strategy {
 
 std::unique_ptr<OverlapStrategy> make_overlap_strategy(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
-    if (spec.name == kAdaptivePipeName) return std::make_unique<AdaptivePipe>(adaptive_pipe_options(spec.params, scenario.parallel));
+    if (spec.name == kAdaptivePipeName)
+      return std::make_unique<AdaptivePipe>(adaptive_pipe_options(spec.params, scenario.parallel));
   }
   return nullptr;
 }

@@ -17,10 +17,10 @@
 namespace moesim::strategy {
 
 struct PlannedOp {
-  int task = 0;         // index into the tasks being emitted (a single task, or the pair)
-  std::size_t op = 0;   // index into that task's op list
-  bool async = false;   // collectives only: on the EP stream, completion tracked as "in flight"
-  bool join = true;     // before this op, the task waits for all its async collectives in flight
+  int task = 0;        // index into the tasks being emitted (a single task, or the pair)
+  std::size_t op = 0;  // index into that task's op list
+  bool async = false;  // collectives only: on the EP stream, completion tracked as "in flight"
+  bool join = true;    // before this op, the task waits for all its async collectives in flight
 };
 
 class OverlapStrategy {

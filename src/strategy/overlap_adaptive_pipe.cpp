@@ -72,7 +72,8 @@ std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks
   return sequential_plan(lists);
 }
 
-std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward, const std::vector<BlockOp>& forward) {
+std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward,
+                                             const std::vector<BlockOp>& forward) {
   const std::vector<BlockOp>* lists[2] = {&backward, &forward};
   const std::vector<std::pair<std::size_t, std::size_t>> cut[2] = {pieces(backward), pieces(forward)};
   std::vector<PlannedOp> plan;
@@ -138,7 +139,8 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
                  "with an expert-parallel size above 1");
   }
   const auto pair = spec.params.find("pair_forward_backward");
-  if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() && !pipeline_allows_pairs(scenario.parallel)) {
+  if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() &&
+      !pipeline_allows_pairs(scenario.parallel)) {
     issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "pair_forward_backward"),
                  "pairing forward and backward micro-batches needs vpp > 1 or pp = 1 (as MindSpeed moe-fb-overlap): "
                  "under plain 1F1B a pair's input gradient leaves only when the pair ends, which serialises "

@@ -19,8 +19,8 @@ enum class BackwardPart { Whole, Input, Weight };
 
 struct PipelineTask {
   int micro_batch = 0;
-  int chunk = 0;        // model chunk on this stage (virtual stage = chunk x pp + stage)
-  bool forward = true;  // false: backward, of `part`
+  int chunk = 0;                            // model chunk on this stage (virtual stage = chunk x pp + stage)
+  bool forward = true;                      // false: backward, of `part`
   BackwardPart part = BackwardPart::Whole;  // backward tasks only
   // Receives the output gradient from the next virtual stage and sends the input gradient on (Whole or Input).
   bool input_gradient() const { return !forward && part != BackwardPart::Weight; }
@@ -45,7 +45,8 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name
 std::vector<std::string> pipeline_schedule_names();
 
 // Largest number of (micro-batch, chunk) forwards whose releasing backward (Whole or Weight) has not run yet, over
-// the order: the micro-batch activations a stage holds at its peak (B alone frees nothing: W reads the inputs). `per_chunk` (optional) receives the count of each chunk at that peak.
+// the order: the micro-batch activations a stage holds at its peak (B alone frees nothing: W reads the inputs).
+// `per_chunk` (optional) receives the count of each chunk at that peak.
 int peak_in_flight(const std::vector<PipelineTask>& order, int vpp, std::vector<int>* per_chunk = nullptr);
 
 }  // namespace moesim::strategy

@@ -111,7 +111,8 @@ class Builder {
           }
           if (!std::all_of(tasks.begin(), tasks.end(), [&](const Task& t) { return ready(t); })) break;
           if (overlap_) {
-            emit_planned(s, tasks, std::vector<PipelineTask>(order.begin() + long(i), order.begin() + long(i + tasks.size())));
+            emit_planned(s, tasks,
+                         std::vector<PipelineTask>(order.begin() + long(i), order.begin() + long(i + tasks.size())));
           } else {
             emit_task(s, tasks.front());
           }
@@ -134,7 +135,7 @@ class Builder {
 
  private:
   struct Lists {
-    std::vector<BlockOp> forward, backward;         // backward: Whole (dx then dw, slot by slot)
+    std::vector<BlockOp> forward, backward;                // backward: Whole (dx then dw, slot by slot)
     std::vector<BlockOp> backward_input, backward_weight;  // B (dx) and W (dw), slot by slot
     model::StageParams params;
   };

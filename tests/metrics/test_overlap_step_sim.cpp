@@ -64,8 +64,8 @@ TEST_CASE("adaptive_pipe shortens the step and hides EP all-to-all time under co
   // the step gets shorter, but by no more than the EP time that was exposed on a rank
   CHECK(overlapped.result.makespan_s < 0.95 * plain.result.makespan_s);
   CHECK(plain.result.makespan_s - overlapped.result.makespan_s < e0.exposed_s);
-  const auto m = metrics::training_metrics(moe_scenario({spec("adaptive_pipe")}), overlapped.step.graph,
-                                           overlapped.result);
+  const auto m =
+      metrics::training_metrics(moe_scenario({spec("adaptive_pipe")}), overlapped.step.graph, overlapped.result);
   CHECK(m["overlap"] == "adaptive_pipe");
   CHECK(m["ep_comm_hidden_fraction"].get<double>() == Approx(e1.hidden_fraction));
 }

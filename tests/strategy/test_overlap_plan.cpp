@@ -37,7 +37,8 @@ Layer moe_layer() {
   return l;
 }
 
-std::vector<std::string> names(const std::vector<PlannedOp>& plan, const std::vector<const std::vector<BlockOp>*>& lists) {
+std::vector<std::string> names(const std::vector<PlannedOp>& plan,
+                               const std::vector<const std::vector<BlockOp>*>& lists) {
   std::vector<std::string> out;
   for (const auto& p : plan) {
     out.push_back((plan.size() > lists[0]->size() ? (p.task == 0 ? "B:" : "F:") : "") +
@@ -78,7 +79,7 @@ TEST_CASE("a pair alternates backward and forward pieces: each all-to-all runs u
   CHECK(position(n, "F:attn_core") < dispatch_f);
   CHECK(dispatch_f < position(n, "B:experts_b"));  // MLP(B) || Dispatch(F)
   CHECK(position(n, "B:experts_b") < dispatch_b);
-  CHECK(dispatch_b < position(n, "F:experts"));       // MLP(F) || Dispatch(B)
+  CHECK(dispatch_b < position(n, "F:experts"));  // MLP(F) || Dispatch(B)
   CHECK(position(n, "F:experts") < combine_f);
   CHECK(combine_f < position(n, "B:attn_core_b"));
   CHECK(position(n, "B:attn_core_b") < position(n, "F:unpermute"));
@@ -134,7 +135,8 @@ TEST_CASE("adaptive_pipe pairs a backward with the forward that follows it, per 
 
 TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired all-to-alls on the EP stream") {
   // tiny MoE, TP 1, PP 2 x VPP 2, DP 4 with EP 4, 8 micro-batches
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
   const auto plain = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
   s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/0"});
   const auto overlapped = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
@@ -159,7 +161,8 @@ TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired
 }
 
 TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair, W tasks run alone") {
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
   s.strategies.push_back({"zero_bubble", nlohmann::json::object(), "/strategies/0"});
   s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/1"});
   const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
@@ -168,7 +171,8 @@ TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair, W tasks run alon
 }
 
 TEST_CASE("adaptive_pipe params and layout are checked") {
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 1024, 1, 32);
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 1024, 1, 32);
   s.file = "x.json";
   s.strategies.push_back({"adaptive_pipe", {{"pair_forward_backward", "yes"}, {"overlap_all", true}}, "/strategies/0"});
   config::IssueCollector issues("x.json");
@@ -185,8 +189,9 @@ TEST_CASE("adaptive_pipe params and layout are checked") {
   plain_1f1b.strategies = {{"adaptive_pipe", {{"pair_forward_backward", true}}, "/strategies/0"}};
   config::IssueCollector pair_issues("x.json");
   strategy::validate_strategies(plain_1f1b, pair_issues);
-  CHECK_THROWS_WITH(pair_issues.throw_if_any(), Catch::Contains("/strategies/0/params/pair_forward_backward: pairing") &&
-                                                    Catch::Contains("vpp > 1 or pp = 1"));
+  CHECK_THROWS_WITH(
+      pair_issues.throw_if_any(),
+      Catch::Contains("/strategies/0/params/pair_forward_backward: pairing") && Catch::Contains("vpp > 1 or pp = 1"));
   int overlaps = 0;
   for (const auto& info : strategy::strategy_catalog()) overlaps += info.family == "overlap";
   CHECK(overlaps == 1);

@@ -159,7 +159,8 @@ TEST_CASE("zero_bubble is selectable by name and listed in the catalog") {
   s.strategies.push_back({"zero_bubble", nlohmann::json::object(), "/strategies/0"});
   CHECK(strategy::make_pipeline_schedule(s)->name() == "zero_bubble");
   bool listed = false;
-  for (const auto& info : strategy::strategy_catalog()) listed |= info.family == "pipeline_schedule" && info.name == "zero_bubble";
+  for (const auto& info : strategy::strategy_catalog())
+    listed |= info.family == "pipeline_schedule" && info.name == "zero_bubble";
   CHECK(listed);
   CHECK_THROWS_WITH(strategy::ZeroBubbleH1().stage_order(4, 4, 1, 8), Catch::Contains("zero_bubble"));
   CHECK_THROWS_WITH(strategy::ZeroBubbleH1().stage_order(0, 4, 2, 6), Catch::Contains("multiple of pp"));
