@@ -6,6 +6,7 @@
 #include "strategy/inference_plan.hpp"
 #include "strategy/overlap.hpp"
 #include "strategy/overlap_adaptive_pipe.hpp"
+#include "strategy/pipeline_zero_bubble.hpp"
 
 namespace moesim::strategy {
 
@@ -22,7 +23,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"pipeline_schedule", "zero_bubble",
        "ZB-H1: backward split into B and W, W deferred into the cool-down at 1F1B's peak memory (Qi et al., arXiv "
        "2401.10241); vpp > 1: same rule on the interleaved order",
-       no_params},
+       check_zero_bubble_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
   };

@@ -23,6 +23,7 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name
 
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
+    if (spec.name == "zero_bubble") return make_zero_bubble(spec.params);
     for (const auto& name : pipeline_schedule_names()) {
       if (spec.name == name) return make_pipeline_schedule(name);
     }

@@ -1,5 +1,6 @@
 #include "strategy/pipeline_zero_bubble.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <stdexcept>
 
@@ -38,8 +39,21 @@ std::vector<PipelineTask> ZeroBubbleH1::stage_order(int stage, int pp, int vpp, 
                     : InterleavedOneFOneB().stage_order(s, pp, vpp, micro_batches);
   };
   const auto order = base(stage);
-  const int deferred = peak_in_flight(base(0), vpp) - peak_in_flight(order, vpp);
+  int deferred = peak_in_flight(base(0), vpp) - peak_in_flight(order, vpp);
+  if (max_deferred_ != kUnlimited) deferred = std::min(deferred, max_deferred_);
   return defer_weight_gradients(order, deferred);
+}
+
+void check_zero_bubble_params(config::ObjectReader& params) {
+  params.optional_integer("max_deferred_w", config::Range::NonNegative);
+  params.finish();
+}
+
+std::unique_ptr<PipelineSchedule> make_zero_bubble(const nlohmann::json& params) {
+  if (!params.is_object()) return std::make_unique<ZeroBubbleH1>();
+  const auto cap = params.find("max_deferred_w");
+  if (cap == params.end() || !cap->is_number_integer()) return std::make_unique<ZeroBubbleH1>();
+  return std::make_unique<ZeroBubbleH1>(cap->get<int>());
 }
 
 }  // namespace moesim::strategy

@@ -165,3 +165,24 @@ TEST_CASE("zero_bubble is selectable by name and listed in the catalog") {
   CHECK_THROWS_WITH(strategy::ZeroBubbleH1().stage_order(4, 4, 1, 8), Catch::Contains("zero_bubble"));
   CHECK_THROWS_WITH(strategy::ZeroBubbleH1().stage_order(0, 4, 2, 6), Catch::Contains("multiple of pp"));
 }
+
+TEST_CASE("zero_bubble max_deferred_w caps the deferral: 0 keeps the base order's in-flight counts") {
+  config::ScenarioConfig s;
+  s.parallel.pp = 4;
+  s.strategies.push_back({"zero_bubble", {{"max_deferred_w", 0}}, "/strategies/0"});
+  const auto capped = strategy::make_pipeline_schedule(s);
+  const strategy::OneFOneB plain;
+  for (int st = 0; st < 4; ++st) {
+    CHECK(strategy::peak_in_flight(capped->stage_order(st, 4, 1, 8), 1) ==
+          strategy::peak_in_flight(plain.stage_order(st, 4, 1, 8), 1));
+  }
+  // still better than 1F1B: the input gradient leaves before W (unit times F = B = W = 1)
+  CHECK(unit_time_bubble(*capped, 4, 1, 8) < unit_time_bubble(plain, 4, 1, 8));
+  CHECK(unit_time_bubble(*capped, 4, 1, 8) > unit_time_bubble(strategy::ZeroBubbleH1(), 4, 1, 8));
+  CHECK(strategy::peak_in_flight(strategy::ZeroBubbleH1(1).stage_order(3, 4, 1, 8), 1) == 2);  // 1 + 1 deferred
+  s.file = "x.json";
+  s.strategies[0].params = {{"max_deferred_w", -1}};
+  config::IssueCollector issues("x.json");
+  strategy::validate_strategies(s, issues);
+  CHECK_THROWS_WITH(issues.throw_if_any(), Catch::Contains("/strategies/0/params/max_deferred_w"));
+}
