@@ -196,3 +196,20 @@ TEST_CASE("adaptive_pipe params and layout are checked") {
   for (const auto& info : strategy::strategy_catalog()) overlaps += info.family == "overlap";
   CHECK(overlaps == 1);
 }
+
+TEST_CASE("adaptive_pipe without pipeline parallelism pairs consecutive micro-batches") {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 16);
+  s.strategies.push_back({"adaptive_pipe", {{"hide_in_warmup_cooldown", false}}, "/strategies/0"});
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  // 4 micro-batches: F0 | B0+F1 | B1+F2 | B2+F3 | B3; only the 3 pairs run their all-to-alls async
+  int async = 0, total = 0;
+  for (const auto& op : step.graph.ops) {
+    if (op.phase != "ep_comm" || op.rank != 0) continue;
+    ++total;
+    async += op.stream == 7;
+  }
+  const int per_task = 2 * 6;  // dispatch + combine per MoE layer: 5 layers + the MTP layer
+  CHECK(total == 8 * per_task);
+  CHECK(async == 6 * per_task);
+}
