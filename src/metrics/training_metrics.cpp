@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "config/units.hpp"
+#include "metrics/ep_overlap.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
 #include "metrics/training_plan_metrics.hpp"
@@ -12,6 +13,7 @@
 #include "model/training_memory.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/overlap.hpp"
 
 namespace moesim::metrics {
 
@@ -138,6 +140,8 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   const double peak = scenario.topology.device.peak(config::Dtype::BF16);
   // timeline figures of the last step (the steady state when several are simulated)
   const auto timeline = pipeline_timeline(graph, result, steps.last_step_first_op);
+  const auto overlap = strategy::make_overlap_strategy(scenario);
+  const auto ep = ep_overlap(graph, result);
   json m = {{"step_time_s", step_s},
             {"tokens_per_step", tokens},
             {"tokens_per_s", tokens / step_s},
@@ -148,9 +152,12 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"compute_fraction", timeline.compute_fraction},
             {"pipeline_window_s", timeline.window_s},
             {"schedule", schedule->name()},
+            {"overlap", overlap ? overlap->name() : "none"},
             {"micro_batches", micro_batches},
             {"simulated_dp", graph.num_ranks / (p.tp * p.cp * p.pp)},
             {"full_dp", p.dp}};
+  m["ep_comm_hidden_fraction"] = ep.ranks > 0 ? json(ep.hidden_fraction) : json(nullptr);
+  m["ep_comm_exposed_s"] = ep.exposed_s;
   m.update(training_memory_json(scenario, orders));
   m.update(memory_plan_metrics(scenario, graph, orders, flops, double(steps.times_s.size())));
   if (steps.times_s.size() > 1) m["step_times_s"] = steps.times_s;

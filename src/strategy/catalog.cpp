@@ -14,6 +14,9 @@
 #include "strategy/inference_swift_gmm.hpp"
 #include "strategy/inference_topocomm.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/overlap.hpp"
+#include "strategy/overlap_adaptive_pipe.hpp"
+#include "strategy/pipeline_zero_bubble.hpp"
 
 namespace moesim::strategy {
 
@@ -25,7 +28,13 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "1F1B (PipeDream-Flush): warm-up forwards then one forward / one backward (Megatron-LM, arXiv 2104.04473)",
        no_params},
       {"pipeline_schedule", "interleaved_1f1b",
-       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)", no_params},
+       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
+       no_params},
+      {"pipeline_schedule", "zero_bubble",
+       "ZB-H1: backward split into B and W, W deferred into the cool-down at 1F1B's peak memory (Qi et al., arXiv "
+       "2401.10241); vpp > 1: same rule on the interleaved order",
+       check_zero_bubble_params},
+      {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
@@ -68,6 +77,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_inference_layout(scenario, issues);
   check_moe_comm_layout(scenario, issues);
   check_memory_strategy(scenario, issues);
+  check_overlap_layout(scenario, issues);
 }
 
 }  // namespace moesim::strategy

@@ -4,16 +4,18 @@
 
 #include "strategy/pipeline_1f1b.hpp"
 #include "strategy/pipeline_interleaved_1f1b.hpp"
+#include "strategy/pipeline_zero_bubble.hpp"
 
 namespace moesim::strategy {
 
 std::vector<std::string> pipeline_schedule_names() {
-  return {"1f1b", "interleaved_1f1b"};
+  return {"1f1b", "interleaved_1f1b", "zero_bubble"};
 }
 
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name) {
   if (name == "1f1b") return std::make_unique<OneFOneB>();
   if (name == "interleaved_1f1b") return std::make_unique<InterleavedOneFOneB>();
+  if (name == "zero_bubble") return std::make_unique<ZeroBubbleH1>();
   std::string known;
   for (const auto& n : pipeline_schedule_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown pipeline schedule \"" + name + "\" (known: " + known + ")");
@@ -21,6 +23,7 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name
 
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
+    if (spec.name == "zero_bubble") return make_zero_bubble(spec.params);
     for (const auto& name : pipeline_schedule_names()) {
       if (spec.name == name) return make_pipeline_schedule(name);
     }
@@ -33,6 +36,7 @@ int peak_in_flight(const std::vector<PipelineTask>& order, int vpp, std::vector<
   int current = 0, peak = 0;
   if (per_chunk) per_chunk->assign(static_cast<std::size_t>(vpp), 0);
   for (const auto& task : order) {
+    if (!task.forward && !task.releases()) continue;
     const int delta = task.forward ? 1 : -1;
     live[static_cast<std::size_t>(task.chunk)] += delta;
     current += delta;

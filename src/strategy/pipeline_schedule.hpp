@@ -2,8 +2,8 @@
 // Family "pipeline_schedule": the order in which each pipeline stage runs the forward and backward passes of the
 // step's micro-batches over its model chunks. A schedule only orders work; the step builder
 // (training_step_builder) turns the order into ops, PP send/recv and dependencies, and the engine measures the
-// resulting bubbles. Selected by {"name": "1f1b"} / {"name": "interleaved_1f1b"} in a scenario's strategies;
-// default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1 (docs/training.md).
+// resulting bubbles. Selected by {"name": "1f1b"} / {"name": "interleaved_1f1b"} / {"name": "zero_bubble"} in a
+// scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1 (docs/training.md).
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,18 +12,29 @@
 
 namespace moesim::strategy {
 
+// Which part of a backward task: Whole = input and weight gradients together, slot by slot (dx then dw of each
+// layer, as autograd runs them; the gradient is sent on when both are done); Input = B, the input gradients (dx)
+// only, sent on at once; Weight = W, the weight gradients (dw) only (Qi et al., arXiv 2401.10241).
+enum class BackwardPart { Whole, Input, Weight };
+
 struct PipelineTask {
   int micro_batch = 0;
-  int chunk = 0;        // model chunk on this stage (virtual stage = chunk x pp + stage)
-  bool forward = true;  // false: backward (input gradient then weight gradient)
+  int chunk = 0;                            // model chunk on this stage (virtual stage = chunk x pp + stage)
+  bool forward = true;                      // false: backward, of `part`
+  BackwardPart part = BackwardPart::Whole;  // backward tasks only
+  // Receives the output gradient from the next virtual stage and sends the input gradient on (Whole or Input).
+  bool input_gradient() const { return !forward && part != BackwardPart::Weight; }
+  // Ends the micro-batch's use of its activations on this chunk (Whole or Weight: W still reads the layer inputs).
+  bool releases() const { return !forward && part != BackwardPart::Input; }
 };
 
 class PipelineSchedule {
  public:
   virtual ~PipelineSchedule() = default;
   virtual std::string name() const = 0;
-  // Contract: for 0 <= stage < pp, returns every (micro_batch, chunk) forward and backward exactly once, each
-  // backward after its forward, in an order that, run on all stages with blocking receives, cannot deadlock.
+  // Contract: for 0 <= stage < pp, returns for every (micro_batch, chunk) its forward and either one Whole backward
+  // or one Input and one later Weight backward, each backward after its forward, in an order that, run on all
+  // stages with blocking receives, cannot deadlock.
   // Throws std::invalid_argument when the layout does not suit the schedule (e.g. 1f1b with vpp > 1).
   virtual std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const = 0;
 };
@@ -33,8 +44,9 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioC
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name);
 std::vector<std::string> pipeline_schedule_names();
 
-// Largest number of (micro-batch, chunk) forwards whose backward has not run yet, over the order: the micro-batch
-// activations a stage holds at its peak. `per_chunk` (optional) receives the count of each chunk at that peak.
+// Largest number of (micro-batch, chunk) forwards whose releasing backward (Whole or Weight) has not run yet, over
+// the order: the micro-batch activations a stage holds at its peak (B alone frees nothing: W reads the inputs).
+// `per_chunk` (optional) receives the count of each chunk at that peak.
 int peak_in_flight(const std::vector<PipelineTask>& order, int vpp, std::vector<int>* per_chunk = nullptr);
 
 }  // namespace moesim::strategy

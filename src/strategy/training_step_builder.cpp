@@ -10,6 +10,7 @@
 #include "model/training_memory.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/overlap.hpp"
 #include "strategy/training_dp_reduction.hpp"
 
 namespace moesim::strategy {
@@ -24,6 +25,7 @@ namespace {
 
 constexpr int kCompute = 0, kLayerComm = 1, kSendNext = 2, kRecvPrev = 3, kSendPrev = 4, kRecvNext = 5, kDpComm = 6;
 constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device copies of swapped activations
+constexpr int kEpComm = 9;                // EP collectives an overlap strategy runs async
 // Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
 // and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
 constexpr double kOptimizerBytesPerParam = 30.0;
@@ -33,6 +35,7 @@ struct Task {
   int virtual_stage = 0;
   int micro_batch = 0;
   bool forward = true;
+  BackwardPart part = BackwardPart::Whole;  // not part of the key: a gradient arrives for B or Whole alike
   bool operator<(const Task& o) const {
     if (virtual_stage != o.virtual_stage) return virtual_stage < o.virtual_stage;
     if (micro_batch != o.micro_batch) return micro_batch < o.micro_batch;
@@ -64,8 +67,10 @@ BlockOp host_copy(model::HostCopy kind, std::size_t part, double bytes) {
 
 class Builder {
  public:
-  Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan)
+  Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan,
+          const OverlapStrategy* overlap)
       : scenario_(scenario),
+        overlap_(overlap),
         p_(scenario.parallel),
         layout_(scenario.parallel, dp, scenario.topology.ranks_per_node()),
         stages_(model::assign_layers(*scenario.model, scenario.parallel)),
@@ -73,7 +78,8 @@ class Builder {
         last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
         task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
         prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
-        pending_(static_cast<std::size_t>(layout_.num_ranks())) {
+        pending_(static_cast<std::size_t>(layout_.num_ranks())),
+        in_flight_(static_cast<std::size_t>(layout_.num_ranks())) {
     graph_.num_ranks = layout_.num_ranks();
     shape_.moe_comm = moe_comm_plan(scenario);
     for (const auto& vs : stages_) {
@@ -99,22 +105,28 @@ class Builder {
           lists.forward.push_back(named(host_copy(model::HostCopy::Out, i, parts[i].swap_bytes), parts[i].label));
       }
       // backward: slot by slot: [prefetch the next slot's swapped activations], [wait for this slot's], recompute,
-      // dx, dw. The first slot's prefetch heads the list (issued with the previous task: see host_transfer).
+      // dx, dw. The first slot's prefetch heads the list (issued with the previous task: see host_transfer). A split
+      // backward (zero_bubble) takes everything but dw as B (backward_input) and the dw ops as W (backward_weight).
       const std::size_t n = parts.size();
+      auto both = [&](BlockOp op) {
+        lists.backward.push_back(op);
+        lists.backward_input.push_back(std::move(op));
+      };
       auto prefetch = [&](std::size_t k) {
         if (parts[k].swap_bytes > 0.0)
-          lists.backward.push_back(named(host_copy(model::HostCopy::Prefetch, k, parts[k].swap_bytes), parts[k].label));
+          both(named(host_copy(model::HostCopy::Prefetch, k, parts[k].swap_bytes), parts[k].label));
       };
       if (n > 0) prefetch(n - 1);
       for (std::size_t k = n; k-- > 0;) {
         const Part& part = parts[k];
         if (k > 0) prefetch(k - 1);
-        if (part.swap_bytes > 0.0) lists.backward.push_back(host_copy(model::HostCopy::Wait, k, part.swap_bytes));
-        for (const auto& op : part.recompute) lists.backward.push_back(named(op, part.label));
-        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardInput))
+        if (part.swap_bytes > 0.0) both(host_copy(model::HostCopy::Wait, k, part.swap_bytes));
+        for (const auto& op : part.recompute) both(named(op, part.label));
+        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardInput)) both(named(op, part.label));
+        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardWeight)) {
           lists.backward.push_back(named(op, part.label));
-        for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardWeight))
-          lists.backward.push_back(named(op, part.label));
+          lists.backward_weight.push_back(lists.backward.back());
+        }
       }
       lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
       lists_.push_back(std::move(lists));
@@ -150,16 +162,28 @@ class Builder {
         auto& i = next[static_cast<std::size_t>(s)];
         const auto& order = orders[static_cast<std::size_t>(s)];
         while (i < order.size()) {
-          const PipelineTask& t = order[i];
-          const Task task{t.chunk * pp + s, t.micro_batch, t.forward};
-          if (needs_receive(task) && !received_.count(task)) break;
-          emit_task(s, task);
-          ++i;
-          --remaining;
-          progressed = true;
-          if (!t.forward && --backwards_left[static_cast<std::size_t>(s)][static_cast<std::size_t>(t.chunk)] == 0) {
-            gradient_sync(s, task.virtual_stage);
+          // with an overlap strategy, a pair of consecutive tasks is emitted together once both inputs are here
+          const bool pair = overlap_ && i + 1 < order.size() && overlap_->pairs(order[i], order[i + 1]);
+          std::vector<Task> tasks;
+          for (std::size_t k = i; k <= i + (pair ? 1 : 0); ++k) {
+            const PipelineTask& t = order[k];
+            tasks.push_back({t.chunk * pp + s, t.micro_batch, t.forward, t.part});
           }
+          if (!std::all_of(tasks.begin(), tasks.end(), [&](const Task& t) { return ready(t); })) break;
+          if (overlap_) {
+            emit_planned(s, tasks,
+                         std::vector<PipelineTask>(order.begin() + long(i), order.begin() + long(i + tasks.size())));
+          } else {
+            emit_task(s, tasks.front());
+          }
+          for (std::size_t k = 0; k < tasks.size(); ++k, ++i) {
+            --remaining;
+            if (order[i].releases() &&
+                --backwards_left[static_cast<std::size_t>(s)][static_cast<std::size_t>(order[i].chunk)] == 0) {
+              gradient_sync(s, tasks[k].virtual_stage);
+            }
+          }
+          progressed = true;
         }
       }
       if (!progressed) throw std::logic_error("pipeline schedule deadlocks: no stage can run its next task");
@@ -169,9 +193,105 @@ class Builder {
   }
 
   struct Lists {
-    std::vector<BlockOp> forward, backward;
+    std::vector<BlockOp> forward, backward;                // backward: Whole (dx then dw, slot by slot)
+    std::vector<BlockOp> backward_input, backward_weight;  // B (dx) and W (dw), slot by slot
     model::StageParams params;
   };
+
+  // A task's own dependency state on every rank: its last compute op, the collectives its next op waits for, and
+  // its async (EP stream) collectives not joined yet. The active chain lives in the members below.
+  struct Chain {
+    std::vector<OpId> last_compute;
+    std::vector<std::vector<OpId>> pending, in_flight;
+  };
+
+  void swap_chain(Chain& c) {
+    std::swap(last_compute_, c.last_compute);
+    std::swap(pending_, c.pending);
+    std::swap(in_flight_, c.in_flight);
+  }
+
+  const std::vector<BlockOp>& ops_of(const Task& t) const {
+    const Lists& lists = lists_[static_cast<std::size_t>(t.virtual_stage)];
+    if (t.forward) return lists.forward;
+    switch (t.part) {
+      case BackwardPart::Input:
+        return lists.backward_input;
+      case BackwardPart::Weight:
+        return lists.backward_weight;
+      case BackwardPart::Whole:
+        break;
+    }
+    return lists.backward;
+  }
+
+  bool ready(const Task& t) const { return !needs_receive(t) || received_.count(t) > 0; }
+
+  void take_receive(int stage, const Task& task) {
+    if (!needs_receive(task)) return;
+    const auto ranks = layout_.stage_ranks(stage);
+    const auto& recv = received_.at(task);
+    for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(recv[i]);
+    received_.erase(task);
+  }
+
+  void join_in_flight(const std::vector<int>& ranks) {
+    for (int r : ranks) {
+      auto& flying = in_flight_[static_cast<std::size_t>(r)];
+      auto& deps = pending_[static_cast<std::size_t>(r)];
+      deps.insert(deps.end(), flying.begin(), flying.end());
+      flying.clear();
+    }
+  }
+
+  // One task, or a pair, emitted in the overlap strategy's plan: each task on its own chain (a copy of the current
+  // one), merged back at the end; async EP collectives on the EP stream, joined where the plan says.
+  void emit_planned(int stage, const std::vector<Task>& tasks, const std::vector<PipelineTask>& pipeline_tasks) {
+    const auto ranks = layout_.stage_ranks(stage);
+    std::vector<const std::vector<BlockOp>*> lists;
+    for (const Task& t : tasks) lists.push_back(&ops_of(t));
+    std::vector<Chain> chains(tasks.size());
+    for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_};
+    begin_task(ranks);  // a pair counts as one task for swap prefetch triggers
+    std::vector<std::map<int, std::vector<OpId>>> prefetched(tasks.size());  // per task: its parts' swap-in ops
+    std::size_t active = 0;
+    auto activate = [&](std::size_t k) {
+      if (k == active) return;
+      swap_chain(chains[active]);
+      swap_chain(chains[k]);
+      active = k;
+    };
+    for (std::size_t k = 0; k < tasks.size(); ++k) {
+      activate(k);
+      take_receive(stage, tasks[k]);
+    }
+    for (const PlannedOp& step : overlap_->plan(pipeline_tasks, lists)) {
+      activate(static_cast<std::size_t>(step.task));
+      const BlockOp& op = (*lists[static_cast<std::size_t>(step.task)])[step.op];
+      if (step.join) join_in_flight(ranks);
+      if (op.host_copy != model::HostCopy::None) {
+        host_transfer(tasks[static_cast<std::size_t>(step.task)], op, ranks,
+                      prefetched[static_cast<std::size_t>(step.task)]);
+      } else if (op.collective) {
+        layer_collective(stage, op, step.async);
+      } else {
+        for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
+      }
+    }
+    for (std::size_t k = 0; k < tasks.size(); ++k) {
+      activate(k);
+      join_in_flight(ranks);
+      if (needs_send(tasks[k])) send(stage, tasks[k]);
+    }
+    activate(0);
+    for (std::size_t k = 1; k < tasks.size(); ++k) {
+      for (int r : ranks) {
+        const auto i = static_cast<std::size_t>(r);
+        last_compute_[i] = std::max(last_compute_[i], chains[k].last_compute[i]);
+        pending_[i].insert(pending_[i].end(), chains[k].pending[i].begin(), chains[k].pending[i].end());
+      }
+    }
+  }
 
   static BlockOp named(BlockOp op, const std::string& label) {
     op.name = label + op.name;
@@ -180,6 +300,7 @@ class Builder {
 
   bool needs_receive(const Task& t) const {
     const int last = p_.pp * p_.vpp - 1;
+    if (!t.forward && t.part == BackwardPart::Weight) return false;
     return t.forward ? t.virtual_stage > 0 : t.virtual_stage < last;
   }
 
@@ -254,7 +375,8 @@ class Builder {
     return groups;
   }
 
-  void layer_collective(int stage, const BlockOp& op) {
+  // async: on the EP stream, tracked in flight until a join (overlap plans); else on the layer stream, pending.
+  void layer_collective(int stage, const BlockOp& op, bool async = false) {
     for (const auto& ranks : groups(stage, op.group)) {
       Collective c;
       c.kind = op.kind;
@@ -268,25 +390,27 @@ class Builder {
       }
       std::vector<std::vector<OpId>> deps;
       for (int r : ranks) deps.push_back(member_deps(r));
-      const auto ids = add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, kLayerComm), deps);
-      for (std::size_t m = 0; m < n; ++m) pending_[static_cast<std::size_t>(ranks[m])].push_back(ids[m]);
+      const auto ids =
+          add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, async ? kEpComm : kLayerComm), deps);
+      auto& into = async ? in_flight_ : pending_;
+      for (std::size_t m = 0; m < n; ++m) into[static_cast<std::size_t>(ranks[m])].push_back(ids[m]);
+    }
+  }
+
+  // Swap prefetch triggers: the first compute op of the task being emitted and of the one before it, per rank.
+  void begin_task(const std::vector<int>& ranks) {
+    for (int r : ranks) {
+      prev_task_first_[static_cast<std::size_t>(r)] = task_first_[static_cast<std::size_t>(r)];
+      task_first_[static_cast<std::size_t>(r)] = -1;
     }
   }
 
   void emit_task(int stage, const Task& task) {
     const auto ranks = layout_.stage_ranks(stage);
-    for (int r : ranks) {
-      prev_task_first_[static_cast<std::size_t>(r)] = task_first_[static_cast<std::size_t>(r)];
-      task_first_[static_cast<std::size_t>(r)] = -1;
-    }
+    begin_task(ranks);
     std::map<int, std::vector<OpId>> prefetched;  // swap-in ops of this task's parts (per stage rank)
-    if (needs_receive(task)) {
-      const auto& recv = received_.at(task);
-      for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(recv[i]);
-      received_.erase(task);
-    }
-    const Lists& lists = lists_[static_cast<std::size_t>(task.virtual_stage)];
-    for (const BlockOp& op : task.forward ? lists.forward : lists.backward) {
+    take_receive(stage, task);
+    for (const BlockOp& op : ops_of(task)) {
       if (op.host_copy != model::HostCopy::None) {
         host_transfer(task, op, ranks, prefetched);
         continue;
@@ -343,6 +467,7 @@ class Builder {
 
   bool needs_send(const Task& t) const {
     const int last = p_.pp * p_.vpp - 1;
+    if (!t.forward && t.part == BackwardPart::Weight) return false;
     return t.forward ? t.virtual_stage < last : t.virtual_stage > 0;
   }
 
@@ -475,6 +600,7 @@ class Builder {
   }
 
   const config::ScenarioConfig& scenario_;
+  const OverlapStrategy* overlap_;  // nullptr: every collective blocks the next compute op of its task
   const config::ParallelLayout& p_;
   model::TrainingLayout layout_;
   std::vector<model::VirtualStage> stages_;
@@ -484,6 +610,7 @@ class Builder {
   std::vector<OpId> last_compute_;
   std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;      // per rank: ops the next op of the compute chain waits for
+  std::vector<std::vector<OpId>> in_flight_;    // per rank: async EP collectives of the chain not joined yet
   std::map<Task, std::vector<OpId>> received_;  // receive ops (per stage rank) of data not consumed yet
   std::map<int, std::vector<OpId>> grad_syncs_;
   struct SwapKey {
@@ -512,7 +639,9 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   for (int s = 0; s < p.pp; ++s) step.stage_orders.push_back(schedule.stage_order(s, p.pp, p.vpp, step.micro_batches));
   step.activation_plan = resolve_memory_plan(scenario, step.stage_orders).plan;
   step.steps = std::max(1, scenario.training->steps);
-  Builder builder(scenario, step.simulated_dp, step.activation_plan);
+  const auto overlap = make_overlap_strategy(scenario);
+  if (overlap) step.overlap = overlap->name();
+  Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get());
   step.graph = builder.run(step.stage_orders, step.micro_batches, step.steps, &step.step_first_op);
   return step;
 }

@@ -3,13 +3,15 @@
 // step: every stage runs its schedule's order of forward / backward (dx then dw, slot by slot) tasks; activations
 // and gradients move between neighbouring virtual stages as SendRecv collectives; each model chunk's gradients are
 // reduce-scattered over the data-parallel group as soon as its last backward is done (ZeRO-1), then the optimizer
-// step (vector op on the rank's shard) and the parameter AllGather end the step. docs/training.md.
+// step (vector op on the rank's shard) and the parameter AllGather end the step. Backward tasks may be split into
+// B (dx) and W (dw) by the schedule (zero_bubble); the scenario's overlap strategy (strategy/overlap.hpp), if any,
+// decides how tasks and pairs of tasks are emitted. docs/training.md.
 //
-// Streams per rank: 0 compute; 1 TP/CP/EP collectives (the next compute waits for them); 2 PP send to the next
-// virtual stage, 3 PP receive from the previous one, 4 PP send of gradients to the previous stage, 5 their receive;
-// 6 data-parallel gradient / parameter collectives; 7 / 8 device-to-host / host-to-device copies of swapped
-// activations (memory strategy). With `training.steps` > 1 the steps follow each other: a step's first forward on a
-// rank waits for the previous step's parameter AllGathers on that rank.
+// Streams per rank: 0 compute; 1 TP/CP/EP collectives (the next compute of their task waits for them); 2 PP send to
+// the next virtual stage, 3 PP receive from the previous one, 4 PP send of gradients to the previous stage, 5 their
+// receive; 6 data-parallel gradient / parameter collectives; 7 / 8 device-to-host / host-to-device copies of swapped
+// activations (memory strategy); 9 EP collectives an overlap strategy runs async. With `training.steps` > 1 the
+// steps follow each other: a step's first forward on a rank waits for the previous step's parameter AllGathers.
 #include <string>
 #include <vector>
 
@@ -32,6 +34,7 @@ struct TrainingStepOptions {
 struct TrainingStep {
   model::OpGraph graph;
   std::string schedule;
+  std::string overlap;  // the overlap strategy's name, empty when none
   int full_dp = 1;
   int simulated_dp = 1;
   int micro_batches = 0;

@@ -1,0 +1,60 @@
+#pragma once
+// Adaptive Pipe overlap (Pangu Ultra MoE, arXiv 2505.04519; mechanism from MindSpeed moe-fb-overlap; facts file
+// section 5). In the steady (1F1B) phase a backward task is paired with the forward task that follows it (a different
+// micro-batch) and their per-layer stages are interleaved on the compute stream so that each side's EP all-to-all
+// runs under the other side's compute: Attn(F) under Combine(B), MLP(B) under Dispatch(F), MLP(F) under
+// Dispatch(B), Attn(B) under Combine(F). Unpaired tasks (warm-up, cool-down) hide the forward dispatch under the
+// shared experts' forward, the backward combine under the shared experts' input gradient and the backward dispatch
+// under the routed experts' weight gradient (when the task computes it). Contention between the overlapped
+// communication and compute for HBM is ignored (communication uses no AI cores). docs/training.md.
+#include <string>
+
+#include "strategy/overlap.hpp"
+
+namespace moesim::strategy {
+
+inline constexpr const char* kAdaptivePipeName = "adaptive_pipe";
+inline constexpr const char* kAdaptivePipeDescription =
+    "Adaptive Pipe: 1F1B forward/backward pairs interleaved so EP dispatch/combine hide under the other "
+    "micro-batch's compute; warm-up/cool-down hide them under shared experts and expert dw (Pangu Ultra MoE, "
+    "arXiv 2505.04519; MindSpeed moe-fb-overlap)";
+
+struct AdaptivePipeOptions {
+  bool pair_forward_backward = true;    // interleave steady-state (backward, forward) pairs
+  bool hide_in_warmup_cooldown = true;  // reorder unpaired tasks around their all-to-alls
+};
+
+class AdaptivePipe final : public OverlapStrategy {
+ public:
+  explicit AdaptivePipe(AdaptivePipeOptions options = {}) : options_(options) {}
+  std::string name() const override { return kAdaptivePipeName; }
+  // A backward carrying the input gradient (Whole or B) followed by a forward: one pair.
+  bool pairs(const PipelineTask& first, const PipelineTask& second) const override;
+  std::vector<PlannedOp> plan(const std::vector<PipelineTask>& tasks,
+                              const std::vector<const std::vector<model::BlockOp>*>& lists) const override;
+
+ private:
+  AdaptivePipeOptions options_;
+};
+
+// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool}. Pairs default to on where the pipeline
+// allows them: vpp > 1 (each stage runs two more warm-up forwards than the next, so a pair's outputs, ready only
+// at its end, still arrive in time; MindSpeed's "VPP + one extra warm-up micro-batch", which is what pairing a
+// backward with the FOLLOWING forward amounts to) or pp == 1. Under plain 1F1B with pp > 1 they would serialise
+// neighbouring stages (stage s's pair k needs stage s+1's pair k, which needs stage s's pair k-1): off by default,
+// an error when asked for. hide_in_warmup_cooldown defaults to true.
+void check_adaptive_pipe_params(config::ObjectReader& params);
+bool pipeline_allows_pairs(const config::ParallelLayout& parallel);
+AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel);
+// Needs a training scenario of an MoE model with an expert-parallel size > 1 (else there is nothing to overlap).
+void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
+                                config::IssueCollector& issues);
+
+// The two plans, exposed for tests. Pair: lists[0] = the backward task's ops, lists[1] = the forward's; each list
+// is cut after every run of EP collectives and the pieces alternate, backward first. Single: the reordering of an
+// unpaired task (forward or backward) described above.
+std::vector<PlannedOp> interleaved_pair_plan(const std::vector<model::BlockOp>& backward,
+                                             const std::vector<model::BlockOp>& forward);
+std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops);
+
+}  // namespace moesim::strategy

@@ -1,0 +1,215 @@
+// Adaptive Pipe overlap plans: a (backward, forward) pair alternates the two tasks' pieces (each ending at an EP
+// all-to-all) so that Attn(F) follows Combine(B), MLP(B) follows Dispatch(F), MLP(F) follows Dispatch(B) and
+// Attn(B) follows Combine(F); unpaired tasks move the shared experts under the all-to-alls; the step graph stays
+// valid with the same FLOPs; bad params and layouts are reported.
+#include <catch2/catch.hpp>
+#include <set>
+
+#include "../model/training_fixtures.hpp"
+#include "model/training_blocks.hpp"
+#include "strategy/catalog.hpp"
+#include "strategy/overlap.hpp"
+#include "strategy/overlap_adaptive_pipe.hpp"
+#include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_step_builder.hpp"
+
+using namespace moesim;
+using model::BlockOp;
+using strategy::PlannedOp;
+
+namespace {
+
+// One MoE layer of the tiny model, EP 4 (TP 1): forward and its B (dx) list.
+struct Layer {
+  std::vector<BlockOp> forward, backward_input, backward_whole;
+};
+
+Layer moe_layer() {
+  model::TrainingShape shape;
+  shape.tokens = 1024;
+  shape.seq_len = 1024;
+  shape.ep_size = 4;
+  Layer l;
+  l.forward = model::layer_forward(test::tiny_moe_model(), shape, true);
+  l.backward_input = model::backward_ops(l.forward, model::Pass::BackwardInput);
+  l.backward_whole = l.backward_input;
+  for (const auto& op : model::backward_ops(l.forward, model::Pass::BackwardWeight)) l.backward_whole.push_back(op);
+  return l;
+}
+
+std::vector<std::string> names(const std::vector<PlannedOp>& plan,
+                               const std::vector<const std::vector<BlockOp>*>& lists) {
+  std::vector<std::string> out;
+  for (const auto& p : plan) {
+    out.push_back((plan.size() > lists[0]->size() ? (p.task == 0 ? "B:" : "F:") : "") +
+                  (*lists[static_cast<std::size_t>(p.task)])[p.op].name + (p.async ? "~" : "") + (p.join ? "" : "!"));
+  }
+  return out;
+}
+
+void check_each_op_once(const std::vector<PlannedOp>& plan, const std::vector<std::size_t>& sizes) {
+  std::set<std::pair<int, std::size_t>> seen;
+  for (const auto& p : plan) CHECK(seen.insert({p.task, p.op}).second);
+  std::size_t total = 0;
+  for (auto n : sizes) total += n;
+  CHECK(plan.size() == total);
+}
+
+std::size_t position(const std::vector<std::string>& v, const std::string& name) {
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == name) return i;
+  }
+  FAIL("not in plan: " << name);
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a pair alternates backward and forward pieces: each all-to-all runs under the other side's compute") {
+  const auto l = moe_layer();
+  const auto plan = strategy::interleaved_pair_plan(l.backward_input, l.forward);
+  check_each_op_once(plan, {l.backward_input.size(), l.forward.size()});
+  const auto n = names(plan, {&l.backward_input, &l.forward});
+  // B: unpermute_b, combine_b~ | F: attention ... permute, dispatch~ | B: experts_b, dispatch_b~ |
+  // F: experts, combine~ | B: permute_b ... attention dx | F: unpermute
+  const auto combine_b = position(n, "B:combine_b~"), dispatch_f = position(n, "F:dispatch~");
+  const auto dispatch_b = position(n, "B:dispatch_b~"), combine_f = position(n, "F:combine~");
+  CHECK(position(n, "B:unpermute_b") < combine_b);
+  CHECK(combine_b < position(n, "F:attn_core"));  // Attn(F) || Combine(B)
+  CHECK(position(n, "F:attn_core") < dispatch_f);
+  CHECK(dispatch_f < position(n, "B:experts_b"));  // MLP(B) || Dispatch(F)
+  CHECK(position(n, "B:experts_b") < dispatch_b);
+  CHECK(dispatch_b < position(n, "F:experts"));  // MLP(F) || Dispatch(B)
+  CHECK(position(n, "F:experts") < combine_f);
+  CHECK(combine_f < position(n, "B:attn_core_b"));
+  CHECK(position(n, "B:attn_core_b") < position(n, "F:unpermute"));
+  for (const auto& p : plan) CHECK(p.join);  // each side waits for its own all-to-all before its next op
+}
+
+TEST_CASE("unpaired forward: the shared expert runs under the dispatch, the combine stays exposed") {
+  const auto l = moe_layer();
+  const strategy::PipelineTask forward{0, 0, true};
+  const auto plan = strategy::hidden_single_plan(forward, l.forward);
+  check_each_op_once(plan, {l.forward.size()});
+  const auto n = names(plan, {&l.forward});
+  const auto dispatch = position(n, "dispatch~");
+  CHECK(position(n, "shared_exp!") == dispatch + 1);  // does not wait for the dispatch
+  CHECK(position(n, "router") < dispatch);
+  CHECK(position(n, "experts") == dispatch + 2);  // joins: waits for the tokens
+  CHECK(position(n, "combine~") + 1 == position(n, "unpermute"));
+}
+
+TEST_CASE("unpaired backward: shared-expert dx under the combine, routed-expert dw under the dispatch") {
+  const auto l = moe_layer();
+  const strategy::PipelineTask whole{0, 0, false};
+  const auto plan = strategy::hidden_single_plan(whole, l.backward_whole);
+  check_each_op_once(plan, {l.backward_whole.size()});
+  const auto n = names(plan, {&l.backward_whole});
+  CHECK(position(n, "shared_exp_b!") == position(n, "combine_b~") + 1);
+  CHECK(position(n, "experts_b") == position(n, "shared_exp_b!") + 1);
+  CHECK(position(n, "experts_w!") == position(n, "dispatch_b~") + 1);
+  CHECK(position(n, "shared_exp_w") > position(n, "attn_core_b"));  // other dw ops stay where they were
+  // B only (zero_bubble): no dw in the list, the dispatch stays exposed
+  const strategy::PipelineTask input{0, 0, false, strategy::BackwardPart::Input};
+  const auto b = names(strategy::hidden_single_plan(input, l.backward_input), {&l.backward_input});
+  CHECK(position(b, "permute_b") == position(b, "dispatch_b~") + 1);
+}
+
+TEST_CASE("adaptive_pipe pairs a backward with the forward that follows it, per its params") {
+  const strategy::AdaptivePipe pipe;
+  const strategy::PipelineTask f{3, 0, true}, b{0, 0, false}, bi{0, 0, false, strategy::BackwardPart::Input},
+      w{0, 0, false, strategy::BackwardPart::Weight};
+  CHECK(pipe.pairs(b, f));
+  CHECK(pipe.pairs(bi, f));
+  CHECK_FALSE(pipe.pairs(f, b));
+  CHECK_FALSE(pipe.pairs(w, f));
+  CHECK_FALSE(pipe.pairs(b, b));
+  const auto vpp2 = test::layout(1, 2, 4, 2);
+  const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, vpp2));
+  CHECK_FALSE(unpaired.pairs(b, f));
+  // default: pairs where the pipeline allows them (vpp > 1 or pp == 1), not under plain 1F1B with pp > 1
+  CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_forward_backward);
+  CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), test::layout(1, 1, 4)).pair_forward_backward);
+  CHECK_FALSE(strategy::adaptive_pipe_options(nlohmann::json::object(), test::layout(1, 2, 4)).pair_forward_backward);
+}
+
+TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired all-to-alls on the EP stream") {
+  // tiny MoE, TP 1, PP 2 x VPP 2, DP 4 with EP 4, 8 micro-batches
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
+  const auto plain = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/0"});
+  const auto overlapped = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(overlapped.graph));
+  CHECK(overlapped.overlap == "adaptive_pipe");
+  CHECK(plain.overlap.empty());
+  CHECK(overlapped.graph.ops.size() == plain.graph.ops.size());
+  CHECK(overlapped.graph.collectives.size() == plain.graph.collectives.size());
+  double flops_plain = 0.0, flops_overlapped = 0.0;
+  for (const auto& op : plain.graph.ops) flops_plain += op.compute.flops;
+  for (const auto& op : overlapped.graph.ops) flops_overlapped += op.compute.flops;
+  CHECK(flops_overlapped == Approx(flops_plain).epsilon(1e-12));
+  int ep_stream = 0, ep_total = 0;
+  for (const auto& op : overlapped.graph.ops) {
+    if (op.phase != "ep_comm") continue;
+    ++ep_total;
+    ep_stream += op.stream == 9;
+  }
+  CHECK(ep_total > 0);
+  CHECK(ep_stream == ep_total);  // with both effects on, every dispatch and combine runs async
+  for (const auto& op : plain.graph.ops) CHECK(op.stream != 9);
+}
+
+TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair, W tasks run alone") {
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
+  s.strategies.push_back({"zero_bubble", nlohmann::json::object(), "/strategies/0"});
+  s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/1"});
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  CHECK(step.schedule == "zero_bubble");
+}
+
+TEST_CASE("adaptive_pipe params and layout are checked") {
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 1, 1, 4, false, false, 1), 1024, 1, 32);
+  s.file = "x.json";
+  s.strategies.push_back({"adaptive_pipe", {{"pair_forward_backward", "yes"}, {"overlap_all", true}}, "/strategies/0"});
+  config::IssueCollector issues("x.json");
+  strategy::validate_strategies(s, issues);
+  CHECK_THROWS_WITH(issues.throw_if_any(), Catch::Contains("/strategies/0/params/pair_forward_backward") &&
+                                               Catch::Contains("/strategies/0/params/overlap_all: unknown key"));
+  auto dense = test::training_scenario(test::tiny_dense_model(), test::layout(1, 2, 4), 1024, 1, 32);
+  dense.file = "y.json";
+  dense.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/0"});
+  config::IssueCollector dense_issues("y.json");
+  strategy::validate_strategies(dense, dense_issues);
+  CHECK_THROWS_WITH(dense_issues.throw_if_any(), Catch::Contains("expert-parallel size above 1"));
+  auto plain_1f1b = s;  // pp 2, vpp 1: pairs would serialise the stages
+  plain_1f1b.strategies = {{"adaptive_pipe", {{"pair_forward_backward", true}}, "/strategies/0"}};
+  config::IssueCollector pair_issues("x.json");
+  strategy::validate_strategies(plain_1f1b, pair_issues);
+  CHECK_THROWS_WITH(
+      pair_issues.throw_if_any(),
+      Catch::Contains("/strategies/0/params/pair_forward_backward: pairing") && Catch::Contains("vpp > 1 or pp = 1"));
+  int overlaps = 0;
+  for (const auto& info : strategy::strategy_catalog()) overlaps += info.family == "overlap";
+  CHECK(overlaps == 1);
+}
+
+TEST_CASE("adaptive_pipe without pipeline parallelism pairs consecutive micro-batches") {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 16);
+  s.strategies.push_back({"adaptive_pipe", {{"hide_in_warmup_cooldown", false}}, "/strategies/0"});
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  // 4 micro-batches: F0 | B0+F1 | B1+F2 | B2+F3 | B3; only the 3 pairs run their all-to-alls async
+  int async = 0, total = 0;
+  for (const auto& op : step.graph.ops) {
+    if (op.phase != "ep_comm" || op.rank != 0) continue;
+    ++total;
+    async += op.stream == 9;
+  }
+  const int per_task = 2 * 6;  // dispatch + combine per MoE layer: 5 layers + the MTP layer
+  CHECK(total == 8 * per_task);
+  CHECK(async == 6 * per_task);
+}
