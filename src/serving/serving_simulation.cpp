@@ -5,6 +5,7 @@
 #include <string>
 
 #include "serving/serving_report.hpp"
+#include "strategy/inference_mtp.hpp"
 
 namespace moesim::serving {
 
@@ -83,6 +84,12 @@ ServingRun simulate_serving(const config::ScenarioConfig& scenario, const engine
   o.block_tokens = run.kv.block_tokens;
   o.kv_limit_note = run.kv.note();
   o.seed = scenario.seed;
+  // MTP speculation (strategy "mtp"): the profiled decode steps already verify 1 + k tokens per sequence and draft
+  // k; the loop draws how many drafts each sequence accepts per step.
+  for (const auto& spec : scenario.strategies) {
+    if (spec.name == strategy::kMtpName)
+      o.speculation.acceptance = spec.params.at("acceptance").get<std::vector<double>>();
+  }
   WorkloadSource workload(s.workload, scenario.seed);
   run.result = run_serving(workload, cost, o);
   run.loop_wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - loop_start).count();

@@ -20,7 +20,7 @@ TEST_CASE("the Poisson serving scenario resolves to 2 instances' workload, sched
   REQUIRE(s.serving);
   const auto& w = s.serving->workload;
   CHECK(w.arrival.kind == ArrivalKind::Poisson);
-  CHECK(w.arrival.rate_per_s == 24);
+  CHECK(w.arrival.rate_per_s == 12);
   CHECK(w.prompt_tokens.kind == LengthKind::Lognormal);
   CHECK(w.prompt_tokens.upper_bound() == 4096);
   CHECK(w.requests == 10000);
