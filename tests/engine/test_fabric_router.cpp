@@ -68,7 +68,7 @@ TEST_CASE("router: pcie tree crosses the inter-domain link between CPU domains",
   CHECK_THROWS_AS(router.route_or_throw(0, 1, 9), std::invalid_argument);
 }
 
-TEST_CASE("router: a forced fabric gets its own plane; unknown names are rejected", "[engine][router]") {
+TEST_CASE("router: a forced fabric gets its own plane, and unknown names are rejected", "[engine][router]") {
   auto ub = test::fabric("ub", config::FabricKind::Switch, config::FabricScope::Cluster, 196e9, 1e-6);
   const auto topo = test::tiny_topology(2, 4, {ub, test::clos(25e9, 4e-6, 1, 1.0, 2e-6, "rdma")});
   const FabricRouter router(topo, 8, {"rdma"}, {});

@@ -55,7 +55,7 @@ TEST_CASE("per-module activation bytes of a dense layer, hand-computed") {
   CHECK(bytes.size() == 5);
 }
 
-TEST_CASE("a plan splits activations into kept, recomputed and swapped; full keeps only the layer input") {
+TEST_CASE("a plan splits activations into kept, recomputed and swapped, and full keeps only the layer input") {
   const auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 1), 1024, 1, 1);
   const auto bytes = model::slot_activation_bytes(*s.model, model::training_shape(s), layer(2));  // a MoE layer
   REQUIRE(bytes.count("permute"));
@@ -73,7 +73,7 @@ TEST_CASE("a plan splits activations into kept, recomputed and swapped; full kee
   CHECK(bytes.at("router_probs") == Approx(1024.0 * 16 * 4));
 }
 
-TEST_CASE("full recompute re-runs the whole layer forward; selective modules re-run their own ops") {
+TEST_CASE("full recompute re-runs the whole layer forward, and selective modules re-run their own ops") {
   auto s = test::training_scenario(test::tiny_dense_model(), test::layout(2, 1, 1, 1, 1, 1, false, true), 1024, 1, 1);
   const auto shape = model::training_shape(s);
   const auto forward = model::slot_forward(*s.model, shape, layer(0));
@@ -96,7 +96,7 @@ TEST_CASE("full recompute re-runs the whole layer forward; selective modules re-
   CHECK(model::recompute_ops(*s.model, shape, layer(0), forward, plan_of({{"norm", ActivationMode::Swap}})).empty());
 }
 
-TEST_CASE("permute recompute re-runs the dispatch; expert FC1 + unpermute re-run the grouped matmul once") {
+TEST_CASE("permute recompute re-runs the dispatch, and expert FC1 + unpermute re-run the grouped matmul once") {
   auto s = test::training_scenario(test::tiny_moe_model(), test::layout(2, 1, 2, 1, 1, 2, true, true), 1024, 1, 2);
   const auto shape = model::training_shape(s);
   const auto forward = model::slot_forward(*s.model, shape, layer(3));

@@ -87,7 +87,7 @@ TEST_CASE("backward mirrors the forward collectives and splits dx and dw") {
   CHECK(model::block_flops(dw, true) == Approx(model::block_flops(forward, true) - core));
 }
 
-TEST_CASE("without sequence parallelism TP blocks end in an AllReduce; tp 1 has no TP collective") {
+TEST_CASE("without sequence parallelism TP blocks end in an AllReduce, and tp 1 has no TP collective") {
   const auto model = test::tiny_dense_model();
   auto s = test::training_scenario(model, test::layout(2, 1, 1), 1024, 1, 1);
   auto ops = model::layer_forward(model, model::training_shape(s), false);

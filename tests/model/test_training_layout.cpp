@@ -42,7 +42,7 @@ TEST_CASE("plain EP groups sit inside the TP x CP block when ep <= tp") {
   CHECK(l.expert_dp_group(6).size() == 8);
 }
 
-TEST_CASE("layers are assigned contiguously; padding split front/back; MTP and head in the last virtual stage") {
+TEST_CASE("layers are assigned contiguously, and padding split front/back, and MTP and head in the last virtual stage") {
   const auto model = config::load_model(std::string(MOESIM_SOURCE_DIR) + "/models/pangu_ultra_moe_718b.json");
   const auto p = test::layout(8, 16, 48, 2, 1, 4, true, true, 2);
   const auto stages = model::assign_layers(model, p);

@@ -15,7 +15,7 @@ model::StageMemory memory(const config::ScenarioConfig& s, int stage, std::vecto
 
 }  // namespace
 
-TEST_CASE("ZeRO-1 optimizer states shrink as 1/dp; weights and gradients do not") {
+TEST_CASE("ZeRO-1 optimizer states shrink as 1/dp, and weights and gradients do not") {
   const auto model = test::tiny_dense_model();
   const auto a = memory(test::training_scenario(model, test::layout(2, 2, 4), 1024, 1, 16), 0, {2});
   const auto b = memory(test::training_scenario(model, test::layout(2, 2, 8), 1024, 1, 32), 0, {2});

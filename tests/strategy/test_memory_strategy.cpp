@@ -93,7 +93,7 @@ TEST_CASE("memory strategy params: modes, auto-only headroom and unknown modules
             .find("/params/headroom_gib: only with \"mode\": \"auto\"") != std::string::npos);
 }
 
-TEST_CASE("manual plan: the given modes; no strategy keeps everything") {
+TEST_CASE("manual plan: the given modes, and no strategy keeps everything") {
   const auto s = moe_scenario();
   CHECK(strategy::resolve_memory_plan(s, orders(s)).plan.empty());
   CHECK(strategy::resolve_memory_plan(s, orders(s)).report.is_null());

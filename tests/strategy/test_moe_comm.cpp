@@ -33,7 +33,7 @@ std::string issues_of(const config::ScenarioConfig& s) {
 
 }  // namespace
 
-TEST_CASE("hierarchical_ep plans the node split of the EP group; alltoallv is the default") {
+TEST_CASE("hierarchical_ep plans the node split of the EP group, and alltoallv is the default") {
   CHECK(strategy::moe_comm_plan(two_nodes_of(2, "")).dispatch == model::MoeDispatch::AllToAllV);
   CHECK(strategy::make_moe_comm(two_nodes_of(2, ""))->name() == "alltoallv");
   const auto plan = strategy::moe_comm_plan(two_nodes_of(2, "hierarchical_ep"));
