@@ -1,7 +1,7 @@
 #pragma once
 // Family "overlap": how a pipeline stage's tasks share its compute stream with their expert-parallel (EP)
 // all-to-alls. Without an overlap strategy every collective blocks the next compute op of its task. An overlap
-// strategy decides which consecutive tasks of a stage's order run as one interleaved pair and returns an emission
+// strategy decides which consecutive tasks of a stage's order run as one interleaved group and returns an emission
 // plan; the step builder (training_step_builder) follows it: each task keeps its own dependency chain, EP
 // collectives marked `async` run on the rank's EP stream, and a task's op waits for its async collectives in
 // flight only where the plan says `join`. docs/training.md ("Adaptive Pipe overlap").
@@ -17,7 +17,7 @@
 namespace moesim::strategy {
 
 struct PlannedOp {
-  int task = 0;        // index into the tasks being emitted (a single task, or the pair)
+  int task = 0;        // index into the tasks being emitted (a single task, or the group)
   std::size_t op = 0;  // index into that task's op list
   bool async = false;  // collectives only: on the EP stream, completion tracked as "in flight"
   bool join = true;    // before this op, the task waits for all its async collectives in flight
@@ -27,8 +27,9 @@ class OverlapStrategy {
  public:
   virtual ~OverlapStrategy() = default;
   virtual std::string name() const = 0;
-  // Contract: true when `first` and then `second`, consecutive in a stage's order, are emitted as one pair.
-  virtual bool pairs(const PipelineTask& first, const PipelineTask& second) const = 0;
+  // Contract: how many consecutive tasks of a stage's order, from `i` on, are emitted as one group (>= 1; 1 =
+  // alone); the group keeps the order's task sequence, so in-flight counts (memory) do not change.
+  virtual std::size_t group(const std::vector<PipelineTask>& order, std::size_t i) const = 0;
   // Contract: lists one entry per op of every list exactly once; within a task, an op comes after every op of
   // that task it reads from (the forward dataflow of the list, or its mirror in the backward), and an op that
   // reads an async collective's result joins it.

@@ -61,27 +61,40 @@ long run_end_after(const std::vector<BlockOp>& ops, std::size_t i) {
 
 }  // namespace
 
-bool AdaptivePipe::pairs(const PipelineTask& first, const PipelineTask& second) const {
-  return options_.pair_forward_backward && first.input_gradient() && second.forward;
+std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::size_t i) const {
+  if (!options_.pair_forward_backward || !order[i].input_gradient()) return 1;
+  std::size_t j = i + 1;
+  while (j < order.size() && !order[j].forward && order[j].part == BackwardPart::Weight) ++j;
+  return j < order.size() && order[j].forward ? j - i + 1 : 1;
 }
 
 std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks,
                                           const std::vector<const std::vector<BlockOp>*>& lists) const {
-  if (tasks.size() == 2) return interleaved_pair_plan(*lists[0], *lists[1]);
-  if (tasks.size() == 1 && options_.hide_in_warmup_cooldown) return hidden_single_plan(tasks[0], *lists[0]);
+  if (tasks.size() >= 2) {
+    return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1});
+  }
+  if (options_.hide_in_warmup_cooldown) return hidden_single_plan(tasks[0], *lists[0]);
   return sequential_plan(lists);
 }
 
-std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward,
-                                             const std::vector<BlockOp>& forward) {
+std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward, const std::vector<BlockOp>& forward,
+                                             const std::vector<const std::vector<BlockOp>*>& weights) {
   const std::vector<BlockOp>* lists[2] = {&backward, &forward};
+  const int task_of[2] = {0, static_cast<int>(weights.size()) + 1};
   const std::vector<std::pair<std::size_t, std::size_t>> cut[2] = {pieces(backward), pieces(forward)};
   std::vector<PlannedOp> plan;
   for (std::size_t k = 0; k < std::max(cut[0].size(), cut[1].size()); ++k) {
     for (int side = 0; side < 2; ++side) {
       if (k >= cut[side].size()) continue;
       for (std::size_t i = cut[side][k].first; i < cut[side][k].second; ++i) {
-        plan.push_back({side, i, is_ep_comm((*lists[side])[i]), true});
+        plan.push_back({task_of[side], i, is_ep_comm((*lists[side])[i]), true});
+      }
+      if (side == 0 && k + 1 == cut[0].size()) {  // W tasks: backward compute right after the backward's last piece
+        for (std::size_t w = 0; w < weights.size(); ++w) {
+          for (std::size_t i = 0; i < weights[w]->size(); ++i) {
+            plan.push_back({static_cast<int>(w) + 1, i, false, true});
+          }
+        }
       }
     }
   }

@@ -28,8 +28,9 @@ class AdaptivePipe final : public OverlapStrategy {
  public:
   explicit AdaptivePipe(AdaptivePipeOptions options = {}) : options_(options) {}
   std::string name() const override { return kAdaptivePipeName; }
-  // A backward carrying the input gradient (Whole or B) followed by a forward: one pair.
-  bool pairs(const PipelineTask& first, const PipelineTask& second) const override;
+  // A backward carrying the input gradient (Whole or B), the W tasks right after it (zero_bubble) and the forward
+  // that follows them: one pair (the W's are emitted as backward compute, after the B's last piece).
+  std::size_t group(const std::vector<PipelineTask>& order, std::size_t i) const override;
   std::vector<PlannedOp> plan(const std::vector<PipelineTask>& tasks,
                               const std::vector<const std::vector<model::BlockOp>*>& lists) const override;
 
@@ -50,11 +51,13 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
 void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                 config::IssueCollector& issues);
 
-// The two plans, exposed for tests. Pair: lists[0] = the backward task's ops, lists[1] = the forward's; each list
-// is cut after every run of EP collectives and the pieces alternate, backward first. Single: the reordering of an
-// unpaired task (forward or backward) described above.
+// The two plans, exposed for tests. Pair: task 0 = the backward, tasks 1..w = the W tasks between it and the
+// forward (`weights`), task w+1 = the forward; the backward and forward lists are cut after every run of EP
+// collectives and the pieces alternate, backward first; the W ops follow the backward's last piece. Single: the
+// reordering of an unpaired task (forward or backward) described above.
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<model::BlockOp>& backward,
-                                             const std::vector<model::BlockOp>& forward);
+                                             const std::vector<model::BlockOp>& forward,
+                                             const std::vector<const std::vector<model::BlockOp>*>& weights = {});
 std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops);
 
 }  // namespace moesim::strategy

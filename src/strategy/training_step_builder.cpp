@@ -162,10 +162,10 @@ class Builder {
         auto& i = next[static_cast<std::size_t>(s)];
         const auto& order = orders[static_cast<std::size_t>(s)];
         while (i < order.size()) {
-          // with an overlap strategy, a pair of consecutive tasks is emitted together once both inputs are here
-          const bool pair = overlap_ && i + 1 < order.size() && overlap_->pairs(order[i], order[i + 1]);
+          // with an overlap strategy, a group of consecutive tasks is emitted together once all inputs are here
+          const std::size_t n = overlap_ ? overlap_->group(order, i) : 1;
           std::vector<Task> tasks;
-          for (std::size_t k = i; k <= i + (pair ? 1 : 0); ++k) {
+          for (std::size_t k = i; k < i + n; ++k) {
             const PipelineTask& t = order[k];
             tasks.push_back({t.chunk * pp + s, t.micro_batch, t.forward, t.part});
           }
@@ -244,7 +244,7 @@ class Builder {
     }
   }
 
-  // One task, or a pair, emitted in the overlap strategy's plan: each task on its own chain (a copy of the current
+  // One task, or a group, emitted in the overlap strategy's plan: each task on its own chain (a copy of the current
   // one), merged back at the end; async EP collectives on the EP stream, joined where the plan says.
   void emit_planned(int stage, const std::vector<Task>& tasks, const std::vector<PipelineTask>& pipeline_tasks) {
     const auto ranks = layout_.stage_ranks(stage);

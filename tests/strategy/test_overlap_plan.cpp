@@ -115,18 +115,22 @@ TEST_CASE("unpaired backward: shared-expert dx under the combine, routed-expert 
   CHECK(position(b, "permute_b") == position(b, "dispatch_b~") + 1);
 }
 
-TEST_CASE("adaptive_pipe pairs a backward with the forward that follows it, per its params") {
+TEST_CASE("adaptive_pipe pairs a backward (and the W's after it) with the forward that follows, per its params") {
   const strategy::AdaptivePipe pipe;
   const strategy::PipelineTask f{3, 0, true}, b{0, 0, false}, bi{0, 0, false, strategy::BackwardPart::Input},
       w{0, 0, false, strategy::BackwardPart::Weight};
-  CHECK(pipe.pairs(b, f));
-  CHECK(pipe.pairs(bi, f));
-  CHECK_FALSE(pipe.pairs(f, b));
-  CHECK_FALSE(pipe.pairs(w, f));
-  CHECK_FALSE(pipe.pairs(b, b));
+  using Order = std::vector<strategy::PipelineTask>;
+  CHECK(pipe.group(Order{b, f}, 0) == 2);
+  CHECK(pipe.group(Order{bi, f}, 0) == 2);
+  CHECK(pipe.group(Order{bi, w, w, f}, 0) == 4);  // zero_bubble: the W's between B and F join the pair
+  CHECK(pipe.group(Order{f, b}, 0) == 1);
+  CHECK(pipe.group(Order{w, f}, 0) == 1);
+  CHECK(pipe.group(Order{b, b}, 0) == 1);
+  CHECK(pipe.group(Order{bi, w}, 0) == 1);
+  CHECK(pipe.group(Order{f, b, f}, 1) == 2);
   const auto vpp2 = test::layout(1, 2, 4, 2);
   const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, vpp2));
-  CHECK_FALSE(unpaired.pairs(b, f));
+  CHECK(unpaired.group(Order{b, f}, 0) == 1);
   // default: pairs where the pipeline allows them (vpp > 1 or pp == 1), not under plain 1F1B with pp > 1
   CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_forward_backward);
   CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), test::layout(1, 1, 4)).pair_forward_backward);
@@ -160,7 +164,26 @@ TEST_CASE("the adaptive_pipe step graph is valid, keeps every op and puts paired
   for (const auto& op : plain.graph.ops) CHECK(op.stream != 9);
 }
 
-TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair, W tasks run alone") {
+TEST_CASE("a pair with W tasks: the W ops follow the backward's last piece, before the forward's last piece") {
+  const auto l = moe_layer();
+  const auto w = model::backward_ops(l.forward, model::Pass::BackwardWeight);
+  const auto plan = strategy::interleaved_pair_plan(l.backward_input, l.forward, {&w, &w});
+  check_each_op_once(plan, {l.backward_input.size(), w.size(), w.size(), l.forward.size()});
+  std::size_t last_b = 0, first_w = plan.size(), last_w = 0, last_f = 0;
+  for (std::size_t i = 0; i < plan.size(); ++i) {
+    if (plan[i].task == 0) last_b = i;
+    if (plan[i].task == 1 || plan[i].task == 2) {
+      first_w = std::min(first_w, i);
+      last_w = i;
+      CHECK_FALSE(plan[i].async);
+    }
+    if (plan[i].task == 3) last_f = i;
+  }
+  CHECK(first_w == last_b + 1);
+  CHECK(last_w < last_f);
+}
+
+TEST_CASE("adaptive_pipe with zero_bubble builds: B tasks pair with the W's after them and the next forward") {
   auto s =
       test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
   s.strategies.push_back({"zero_bubble", nlohmann::json::object(), "/strategies/0"});
