@@ -1,6 +1,8 @@
 // The h2p strategy: catalog entry, params checked strictly (pointers in messages), layout checks, and the plan.
 #include <catch2/catch.hpp>
 
+#include "strategy_issues.hpp"
+
 #include "config/scenario_config.hpp"
 #include "strategy/catalog.hpp"
 #include "strategy/inference_plan.hpp"
@@ -16,22 +18,10 @@ config::ScenarioConfig duo_scenario() {
 }
 
 std::vector<config::ConfigIssue> issues_of(const config::ScenarioConfig& scenario) {
-  config::IssueCollector issues(scenario.file);
-  strategy::validate_strategies(scenario, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& error) {
-    return error.issues();
-  }
-  return {};
+  return test::strategy_issues(scenario);
 }
 
-bool has_issue(const std::vector<config::ConfigIssue>& issues, const std::string& pointer, const std::string& text) {
-  for (const auto& issue : issues) {
-    if (issue.pointer == pointer && issue.message.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using test::has_issue;
 
 }  // namespace
 

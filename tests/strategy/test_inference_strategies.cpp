@@ -2,6 +2,8 @@
 // entries, strict params with pointers, layout checks, the plan each yields, and expected tokens per step.
 #include <catch2/catch.hpp>
 
+#include "strategy_issues.hpp"
+
 #include "config/scenario_config.hpp"
 #include "strategy/catalog.hpp"
 #include "strategy/inference_mtp.hpp"
@@ -31,22 +33,10 @@ config::ScenarioConfig with(config::ScenarioConfig s, const json& list) {
 }
 
 std::vector<config::ConfigIssue> issues_of(const config::ScenarioConfig& scenario) {
-  config::IssueCollector issues(scenario.file);
-  strategy::validate_strategies(scenario, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& error) {
-    return error.issues();
-  }
-  return {};
+  return test::strategy_issues(scenario);
 }
 
-bool has_issue(const std::vector<config::ConfigIssue>& issues, const std::string& pointer, const std::string& text) {
-  for (const auto& issue : issues) {
-    if (issue.pointer == pointer && issue.message.find(text) != std::string::npos) return true;
-  }
-  return false;
-}
+using test::has_issue;
 
 const json kH2P = {{"name", "h2p"}, {"params", {{"shared_expert_tp", 8}}}};
 
