@@ -1,5 +1,6 @@
 #pragma once
-// The moesim subcommands. Each returns the process exit code: 0 success, 2 bad input, 1 internal error.
+// The moesim subcommands. Each returns the process exit code: 0 success, 2 bad input, 1 internal error
+// (`compare` also 3: predictions differ).
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@ namespace moesim::app {
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitInternal = 1;
 inline constexpr int kExitBadInput = 2;
+inline constexpr int kExitDifferent = 3;  // `compare`: some metric beyond the tolerance
 
 struct DescribeOptions {
   std::string file;
@@ -46,5 +48,15 @@ struct ValidateOptions {
 };
 // Runs every scenario with a `published` block (one process each) and prints published vs predicted.
 int validate_command(const ValidateOptions& options);
+
+struct CompareOptions {
+  std::string baseline, current;     // summary.json files or --out folders
+  double tolerance_rel = 0.0;        // allowed |relative change| per metric
+  std::vector<std::string> metrics;  // only these (empty = every metric)
+  bool only_beyond = false;          // list only the metrics beyond the tolerance
+  bool json = false;
+};
+// Compares every prediction of two summaries; exit 3 when some metric moved beyond the tolerance.
+int compare_command(const CompareOptions& options);
 
 }  // namespace moesim::app

@@ -51,6 +51,15 @@ int main(int argc, char** argv) {
   validate_cmd->add_option("paths", validate.paths, "scenario files or folders (default scenarios/calibration)");
   validate_cmd->add_flag("--json", validate.json, "the rows as a JSON array on stdout");
 
+  CompareOptions compare;
+  auto* compare_cmd = app.add_subcommand("compare", "compare the predictions of two runs (exit 3 if beyond tolerance)");
+  compare_cmd->add_option("baseline", compare.baseline, "baseline summary.json or --out folder")->required();
+  compare_cmd->add_option("current", compare.current, "current summary.json or --out folder")->required();
+  compare_cmd->add_option("--tolerance-rel", compare.tolerance_rel, "allowed relative change per metric (default 0)");
+  compare_cmd->add_option("--metric", compare.metrics, "compare only this metric (repeatable)");
+  compare_cmd->add_flag("--only-beyond", compare.only_beyond, "list only the metrics beyond the tolerance");
+  compare_cmd->add_flag("--json", compare.json, "the rows as a JSON array on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -70,5 +79,6 @@ int main(int argc, char** argv) {
   if (list_cmd->parsed()) return list_command(list);
   if (run_cmd->parsed()) return run_command(run);
   if (validate_cmd->parsed()) return validate_command(validate);
+  if (compare_cmd->parsed()) return compare_command(compare);
   return kExitInternal;
 }
