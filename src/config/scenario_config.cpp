@@ -153,6 +153,7 @@ std::optional<PublishedFigure> read_published(ObjectReader& reader) {
   figure.value = entry->number("value");
   figure.source = entry->string("source");
   figure.tolerance_rel = entry->number("tolerance_rel", Range::Fraction);
+  figure.role = entry->choice("role", {"fit", "check"});
   entry->finish();
   return figure;
 }

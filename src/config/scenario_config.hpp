@@ -75,6 +75,9 @@ struct PublishedFigure {
   double value = 0;
   std::string source;
   double tolerance_rel = 0;
+  // "fit": a factor of the hardware file was calibrated on this figure, so agreement shows the fit holds, not
+  // predictive accuracy; "check": no factor was set from it (an independent comparison).
+  std::string role;
 };
 
 struct ScenarioConfig {
