@@ -201,6 +201,7 @@ TEST_CASE("topology: Atlas 300I Duo is a PCIe tree of two CPU domains") {
 TEST_CASE("topology: raising nodes without a cluster fabric is a disconnected NPU") {
   auto document = read_json(repo_path("topologies/atlas_300i_duo.json"));
   document["nodes"] = 2;
+  document["device_file"] = repo_path("topologies/devices/ascend_310p.json");  // the copy sits in a temp folder
   const auto issues = issues_of(write_temp("duo_two_nodes.json", document));
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].pointer == "/fabrics");
@@ -208,6 +209,7 @@ TEST_CASE("topology: raising nodes without a cluster fabric is a disconnected NP
   // The 800T A2 node carries a RoCE fabric, so it scales out.
   auto node = read_json(repo_path("topologies/atlas_800t_a2.json"));
   node["nodes"] = 4;
+  node["device_file"] = repo_path("topologies/devices/ascend_910b2.json");
   CHECK(load_topology(write_temp("800t_four_nodes.json", node)).total_ranks() == 32);
 }
 
