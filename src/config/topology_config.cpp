@@ -14,7 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-using namespace units;  // kGigabyte, kGibibyte, kTera, kMicrosecond
+using namespace units;  // kGigabyte, kMicrosecond, kMillisecond
 
 const std::vector<std::string> kKindNames = {"full_mesh", "switch", "pcie_tree", "clos"};
 const std::vector<std::string> kScopeNames = {"node", "cluster"};
