@@ -40,11 +40,16 @@ fs::path find_root(const std::string& requested) {
   return fs::current_path();
 }
 
-std::vector<fs::path> json_files(const fs::path& folder) {
+// The *.json files under `folder`, recursively, except those under `skip` (a subfolder listed on its own).
+std::vector<fs::path> json_files(const fs::path& folder, const fs::path& skip) {
   std::vector<fs::path> files;
   if (!fs::is_directory(folder)) return files;
-  for (const auto& entry : fs::recursive_directory_iterator(folder)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".json") files.push_back(entry.path());
+  for (auto it = fs::recursive_directory_iterator(folder); it != fs::recursive_directory_iterator(); ++it) {
+    if (!skip.empty() && it->is_directory() && it->path() == skip) {
+      it.disable_recursion_pending();
+    } else if (it->is_regular_file() && it->path().extension() == ".json") {
+      files.push_back(it->path());
+    }
   }
   std::sort(files.begin(), files.end());
   return files;
@@ -52,9 +57,9 @@ std::vector<fs::path> json_files(const fs::path& folder) {
 
 // name + description of each file; a file that does not load is listed with its first error.
 template <class Loader>
-json describe_files(const fs::path& root, const std::string& folder, Loader load) {
+json describe_files(const fs::path& root, const std::string& folder, Loader load, const std::string& skip = "") {
   json rows = json::array();
-  for (const auto& path : json_files(root / folder)) {
+  for (const auto& path : json_files(root / folder, skip.empty() ? fs::path() : root / folder / skip)) {
     const std::string relative = fs::relative(path, root).string();
     try {
       auto [name, description] = load(path.string());
@@ -76,9 +81,16 @@ int list_command(const ListOptions& options) {
       auto m = config::load_model(p);
       return std::pair(m.name, m.description);
     });
-    out["topologies"] = describe_files(root, "topologies", [](const std::string& p) {
-      auto t = config::load_topology(p);
-      return std::pair(t.name, t.description);
+    out["topologies"] = describe_files(
+        root, "topologies",
+        [](const std::string& p) {
+          auto t = config::load_topology(p);
+          return std::pair(t.name, t.description);
+        },
+        "devices");
+    out["devices"] = describe_files(root, "topologies/devices", [](const std::string& p) {
+      auto d = config::load_device(p);
+      return std::pair(d.name, d.description);
     });
     out["scenarios"] = describe_files(root, "scenarios", [](const std::string& p) {
       auto s = config::load_scenario(p);
@@ -93,7 +105,7 @@ int list_command(const ListOptions& options) {
       std::cout << out.dump(2) << '\n';
       return kExitOk;
     }
-    for (const char* section : {"models", "topologies", "scenarios", "strategies"}) {
+    for (const char* section : {"models", "topologies", "devices", "scenarios", "strategies"}) {
       std::cout << section << ":\n";
       if (out[section].empty()) std::cout << "  (none)\n";
       for (const auto& row : out[section]) {
@@ -101,7 +113,8 @@ int list_command(const ListOptions& options) {
           std::cout << "  " << row["name"].get<std::string>() << " [" << row["family"].get<std::string>()
                     << "]: " << row["description"].get<std::string>() << '\n';
         } else if (row.contains("error")) {
-          std::cout << "  " << row["file"].get<std::string>() << "  INVALID: " << row["error"].get<std::string>() << '\n';
+          std::cout << "  " << row["file"].get<std::string>() << "  INVALID: " << row["error"].get<std::string>()
+                    << '\n';
         } else {
           std::cout << "  " << row["file"].get<std::string>() << "  " << row["name"].get<std::string>() << ": "
                     << row["description"].get<std::string>() << '\n';

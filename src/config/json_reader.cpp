@@ -1,8 +1,9 @@
 #include "config/json_reader.hpp"
 
 #include <cmath>
-#include <limits>
+#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 namespace moesim::config {
@@ -73,6 +74,13 @@ std::optional<json> load_json_file(const std::string& path, IssueCollector& issu
     issues.error("", "malformed JSON at " + position_text(text, error.byte > 0 ? error.byte - 1 : 0) + ": " + detail);
     return std::nullopt;
   }
+}
+
+std::string resolve_relative_path(const std::string& referencing_file, const std::string& reference) {
+  namespace fs = std::filesystem;
+  const fs::path ref(reference);
+  if (ref.is_absolute()) return ref.string();
+  return (fs::path(referencing_file).parent_path() / ref).lexically_normal().string();
 }
 
 std::string pointer_child(const std::string& pointer, const std::string& key) {

@@ -26,6 +26,10 @@ struct SourcedValue {
 // Parses a JSON file; a missing file or a syntax error becomes an issue (with line and column).
 std::optional<nlohmann::json> load_json_file(const std::string& path, IssueCollector& issues);
 
+// A path given inside `referencing_file` (e.g. a scenario's "topology", a topology's "device_file"): absolute
+// paths unchanged, relative ones resolved against the referencing file's folder.
+std::string resolve_relative_path(const std::string& referencing_file, const std::string& reference);
+
 // Escapes a key for use in a JSON pointer (RFC 6901).
 std::string pointer_child(const std::string& pointer, const std::string& key);
 std::string pointer_index(const std::string& pointer, std::size_t index);

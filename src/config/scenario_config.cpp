@@ -20,13 +20,6 @@ std::string to_string(ScenarioType type) {
 
 namespace {
 
-std::string resolve_path(const std::string& scenario_file, const std::string& reference) {
-  namespace fs = std::filesystem;
-  fs::path ref(reference);
-  if (ref.is_absolute()) return ref.string();
-  return (fs::path(scenario_file).parent_path() / ref).lexically_normal().string();
-}
-
 Dtype read_dtype(ObjectReader& reader, const std::string& key, std::optional<Dtype> fallback) {
   auto text = fallback ? reader.optional_choice(key, dtype_names()) : std::optional(reader.choice(key, dtype_names()));
   if (text && !text->empty()) return *parse_dtype(*text);
@@ -202,7 +195,7 @@ ScenarioConfig load_scenario(const std::string& path, const std::vector<std::str
   // Referenced files: their issues carry their own file names.
   if (model_path && !model_path->empty()) {
     try {
-      scenario.model = load_model(resolve_path(path, *model_path));
+      scenario.model = load_model(resolve_relative_path(path, *model_path));
     } catch (const ConfigError& error) {
       issues.merge(error);
     }
@@ -210,7 +203,7 @@ ScenarioConfig load_scenario(const std::string& path, const std::vector<std::str
   bool topology_ok = false;
   if (!topology_path.empty()) {
     try {
-      scenario.topology = load_topology(resolve_path(path, topology_path));
+      scenario.topology = load_topology(resolve_relative_path(path, topology_path));
       topology_ok = true;
     } catch (const ConfigError& error) {
       issues.merge(error);

@@ -3,8 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <set>
-#include <stdexcept>
 
 #include "config/units.hpp"
 
@@ -14,10 +14,7 @@ using nlohmann::json;
 
 namespace {
 
-using namespace units;  // kGigabyte, kGibibyte, kTera, kMicrosecond
-
-// Rank ids are int; larger clusters would overflow them (and are far beyond any Ascend deployment).
-constexpr std::int64_t kMaxRanks = 1 << 24;
+using namespace units;  // kGigabyte, kMicrosecond, kMillisecond
 
 const std::vector<std::string> kKindNames = {"full_mesh", "switch", "pcie_tree", "clos"};
 const std::vector<std::string> kScopeNames = {"node", "cluster"};
@@ -36,40 +33,6 @@ FabricKind kind_from(const std::string& text) {
   return FabricKind::FullMesh;
 }
 
-void read_peaks(ObjectReader reader, DeviceSpec& device) {
-  if (!reader.valid()) return;
-  for (Dtype dtype : kAllDtypes) {
-    if (auto peak = reader.optional_sourced(to_string(dtype))) device.peak_flops[dtype] = scaled(*peak, kTera);
-  }
-  if (!reader.has("fp16") && !reader.has("bf16")) {
-    reader.issues().error(reader.pointer(),
-                          "expected a peak for \"fp16\" or \"bf16\" (the roofline needs a half-precision peak)");
-  }
-  reader.finish();  // rejects dtypes other than fp32, fp16, bf16, int8
-}
-
-void read_efficiency(ObjectReader reader, DeviceSpec& device) {
-  if (!reader.valid()) return;
-  for (OpClass op_class : kAllOpClasses) {
-    ObjectReader entry = reader.object(to_string(op_class));
-    auto& efficiency = device.efficiency[static_cast<int>(op_class)];
-    efficiency.compute = entry.sourced("compute", Range::Fraction);
-    efficiency.memory = entry.sourced("memory", Range::Fraction);
-    efficiency.compute_int8 = entry.optional_sourced("compute_int8", Range::Fraction);
-    entry.finish();
-  }
-  for (OpClass op_class : kOptionalOpClasses) {
-    auto entry = reader.optional_object(to_string(op_class));
-    if (!entry) continue;
-    auto& efficiency = device.efficiency[static_cast<int>(op_class)];
-    efficiency.compute = entry->sourced("compute", Range::Fraction);
-    efficiency.memory = entry->sourced("memory", Range::Fraction);
-    efficiency.compute_int8 = entry->optional_sourced("compute_int8", Range::Fraction);
-    entry->finish();
-  }
-  reader.finish();  // rejects op classes other than those of common_types.hpp
-}
-
 std::optional<HostRuntimeSpec> read_host_runtime(ObjectReader& root) {
   auto reader = root.optional_object("host_runtime");
   if (!reader || !reader->valid()) return std::nullopt;
@@ -82,24 +45,46 @@ std::optional<HostRuntimeSpec> read_host_runtime(ObjectReader& root) {
   return host;
 }
 
-DeviceSpec read_device(ObjectReader reader) {
-  DeviceSpec device;
-  if (!reader.valid()) return device;
-  device.name = reader.string("name");
-  reader.allow("description");
-  const auto ranks_per_device = reader.integer("ranks_per_device");
-  if (ranks_per_device > kMaxRanks) {
-    reader.issues().error(reader.child("ranks_per_device"), "expected at most " + std::to_string(kMaxRanks));
+// The device: an inline "device" block or a "device_file" resolved relative to the topology file. A device file's
+// issues carry its own name and pointers; one that cannot be opened is reported at /device_file of the topology.
+// Returns false when the device file could not be read (counts and routing are then not checked).
+bool read_topology_device(ObjectReader& root, const std::string& path, TopologyConfig& topology) {
+  if (!root.valid()) return false;
+  const bool inline_block = root.has("device");
+  const bool file_reference = root.has("device_file");
+  if (inline_block && file_reference) {
+    root.allow("device");
+    root.allow("device_file");
+    root.issues().error("/device_file", "expected either \"device\" or \"device_file\", not both");
+    return false;
   }
-  device.ranks_per_device = ranks_per_device > kMaxRanks ? 0 : static_cast<int>(ranks_per_device);
-  read_peaks(reader.object("peak_tflops"), device);
-  device.memory_bytes = scaled(reader.sourced("memory_gib"), kGibibyte);
-  device.memory_bandwidth_bytes_per_s = scaled(reader.sourced("memory_bandwidth_gb_per_s"), kGigabyte);
-  device.launch_overhead_s = scaled(reader.sourced("launch_overhead_us", Range::NonNegative), kMicrosecond);
-  device.host_link_bandwidth_bytes_per_s = scaled(reader.sourced("host_link_bandwidth_gb_per_s"), kGigabyte);
-  read_efficiency(reader.object("efficiency"), device);
-  reader.finish();
-  return device;
+  if (!inline_block && !file_reference) {
+    root.issues().error("/device_file",
+                        "missing required key (a device file such as \"devices/ascend_910b2.json\", resolved "
+                        "against the topology file's folder, or an inline \"device\" object)");
+    return false;
+  }
+  if (inline_block) {
+    topology.device = read_device(root.object("device"));
+    return true;  // its issues are reported; counts and routing are still checked, as for any other key
+  }
+  const std::string reference = root.string("device_file");
+  if (reference.empty()) return false;
+  topology.device_file = resolve_relative_path(path, reference);
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(topology.device_file, error)) {
+    root.issues().error("/device_file", "cannot open device file \"" + topology.device_file +
+                                            "\" (expected a readable JSON file; a relative path is resolved "
+                                            "against the topology file's folder)");
+    return false;
+  }
+  try {
+    topology.device = load_device(topology.device_file);
+  } catch (const ConfigError& device_error) {
+    root.issues().merge(device_error);
+    return false;
+  }
+  return true;
 }
 
 // Keys that belong to another fabric kind get a precise message instead of "unknown key".
@@ -198,29 +183,6 @@ void check_routing(const TopologyConfig& topology, IssueCollector& issues) {
 
 }  // namespace
 
-double DeviceSpec::peak(Dtype dtype) const {
-  auto it = peak_flops.find(dtype);
-  if (it == peak_flops.end() && dtype == Dtype::FP16) it = peak_flops.find(Dtype::BF16);
-  if (it == peak_flops.end() && dtype == Dtype::BF16) it = peak_flops.find(Dtype::FP16);
-  if (it != peak_flops.end()) return it->second.value;
-  std::string listed;
-  for (const auto& entry : peak_flops) listed += (listed.empty() ? "" : ", ") + to_string(entry.first);
-  throw std::invalid_argument("device \"" + name + "\" has no " + to_string(dtype) +
-                              " peak (peak_tflops lists: " + (listed.empty() ? std::string("none") : listed) + ")");
-}
-
-bool DeviceSpec::has_efficiency(OpClass op_class) const {
-  const auto& entry = efficiency[static_cast<std::size_t>(op_class)];
-  return entry.compute.value > 0.0 && entry.memory.value > 0.0;
-}
-
-bool DeviceSpec::has_peak(Dtype dtype) const {
-  if (peak_flops.count(dtype) != 0) return true;
-  if (dtype == Dtype::FP16) return peak_flops.count(Dtype::BF16) != 0;
-  if (dtype == Dtype::BF16) return peak_flops.count(Dtype::FP16) != 0;
-  return false;
-}
-
 const FabricSpec* TopologyConfig::fabric_between(int rank_a, int rank_b) const {
   const int per_node = ranks_per_node();
   const int total = total_ranks();
@@ -266,10 +228,10 @@ TopologyConfig load_topology(const std::string& path) {
   ObjectReader root(*document, "", issues);
   topology.name = root.string("name");
   topology.description = root.optional_string("description").value_or("");
-  topology.device = read_device(root.object("device"));
+  const bool device_ok = read_topology_device(root, path, topology);
   const auto nodes = std::min(root.integer("nodes"), kMaxRanks + 1);
   const auto devices_per_node = std::min(root.integer("devices_per_node"), kMaxRanks + 1);
-  bool counts_ok = nodes > 0 && devices_per_node > 0 && topology.device.ranks_per_device > 0;
+  bool counts_ok = device_ok && nodes > 0 && devices_per_node > 0 && topology.device.ranks_per_device > 0;
   const double rank_count = static_cast<double>(nodes) * static_cast<double>(devices_per_node) *
                             static_cast<double>(topology.device.ranks_per_device);
   if (counts_ok && rank_count > static_cast<double>(kMaxRanks)) {

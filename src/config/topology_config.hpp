@@ -1,45 +1,19 @@
 #pragma once
-// Hardware and cluster as read from topologies/*.json: a device type and the fabrics that connect
-// ranks. Generic enough for other clusters (NVSwitch + InfiniBand, future Ascend parts).
+// Hardware and cluster as read from topologies/*.json: a device type (chip-level, usually a shared device file, see
+// device_config.hpp), the host runtime and the fabrics that connect ranks. Generic enough for other clusters
+// (NVSwitch + InfiniBand, future Ascend parts).
 // Schema: docs/schema-topology.md. All values are stored in SI units (bytes, bytes/s, seconds, flop/s).
-#include <array>
-#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "config/common_types.hpp"
-#include "config/json_reader.hpp"
+#include "config/device_config.hpp"
 
 namespace moesim::config {
 
-struct OpClassEfficiency {
-  SourcedValue compute;  // fraction of peak FLOPS reached by this operator class
-  SourcedValue memory;   // fraction of HBM bandwidth reached by this operator class
-  // Optional: fraction of the INT8 peak reached when the op runs in INT8 (W8A8 GEMMs); absent = `compute`.
-  std::optional<SourcedValue> compute_int8;
-  const SourcedValue& compute_for(Dtype dtype) const {
-    return dtype == Dtype::INT8 && compute_int8 ? *compute_int8 : compute;
-  }
-};
-
-struct DeviceSpec {
-  std::string name;
-  int ranks_per_device = 1;                 // dies that act as separate ranks (910C: 2)
-  std::map<Dtype, SourcedValue> peak_flops;  // per rank, flop/s, dense
-  SourcedValue memory_bytes;                 // per rank
-  SourcedValue memory_bandwidth_bytes_per_s;  // per rank
-  std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass; optional classes absent = 0
-  SourcedValue launch_overhead_s;            // fixed cost per operator launch
-  SourcedValue host_link_bandwidth_bytes_per_s;  // device <-> host memory (swap, offload), per rank
-  double peak(Dtype dtype) const;            // falls back fp16<->bf16; throws std::invalid_argument if missing
-  bool has_peak(Dtype dtype) const;          // true when peak(dtype) would not throw
-  // True when the file gives this class (always for kAllOpClasses; kOptionalOpClasses only when listed).
-  bool has_efficiency(OpClass op_class) const;
-};
-
 // The host side of a server (CPU, framework, runtime) that issues device work, per rank (one host process per
-// rank). Optional: without it device ops start as soon as their dependencies allow. Schema: docs/schema-topology.md.
+// rank). System-level, not chip-level: it lives in the topology file, not the device file. Optional: without it
+// device ops start as soon as their dependencies allow. Schema: docs/schema-topology.md.
 struct HostRuntimeSpec {
   SourcedValue op_dispatch_s;          // host time to issue one device compute operator
   SourcedValue collective_dispatch_s;  // host time to issue one collective
@@ -65,13 +39,13 @@ struct FabricSpec {
   // pcie_tree only
   int domains = 1;
   SourcedValue inter_domain_bandwidth_bytes_per_s;  // the one link joining two domains (per direction)
-  SourcedValue inter_domain_latency_s;  // added to latency_s when the two ranks sit in different domains
+  SourcedValue inter_domain_latency_s;              // added to latency_s when the two ranks sit in different domains
   // clos only: nodes under one leaf switch; leaf uplink = nodes_per_leaf * ranks_per_node * NIC / oversubscription
   int nodes_per_leaf = 1;
   double oversubscription = 1.0;
   SourcedValue nodes_per_leaf_sourced;    // provenance of nodes_per_leaf (given as a sourced value in JSON)
   SourcedValue oversubscription_sourced;  // provenance of oversubscription
-  SourcedValue spine_latency_s;  // extra latency when crossing the spine tier
+  SourcedValue spine_latency_s;           // extra latency when crossing the spine tier
 };
 
 struct TopologyConfig {
@@ -79,6 +53,7 @@ struct TopologyConfig {
   std::string name;
   std::string description;
   DeviceSpec device;
+  std::string device_file;  // the device file as resolved from "device_file"; empty for an inline "device" block
   int nodes = 1;
   int devices_per_node = 1;
   std::vector<FabricSpec> fabrics;  // ranks talk over the first fabric whose scope contains both

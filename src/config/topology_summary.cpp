@@ -128,6 +128,7 @@ json topology_summary_json(const TopologyConfig& topology) {
   return {{"name", topology.name},
           {"description", topology.description},
           {"file", topology.file},
+          {"device_file", topology.device_file.empty() ? json(nullptr) : json(topology.device_file)},
           {"nodes", topology.nodes},
           {"devices_per_node", topology.devices_per_node},
           {"ranks_per_device", device.ranks_per_device},
@@ -157,7 +158,8 @@ std::string topology_summary_text(const TopologyConfig& topology) {
   out << "  ranks: " << topology.total_ranks() << " = " << plural(topology.nodes, "node") << " x "
       << plural(topology.devices_per_node, "device") << " x " << plural(device.ranks_per_device, "rank")
       << " per device\n";
-  out << "device: " << device.name << " (numbers per rank)\n";
+  out << "device: " << device.name << " (numbers per rank"
+      << (topology.device_file.empty() ? std::string(", inline") : ", from " + topology.device_file) << ")\n";
   for (const auto& [dtype, peak] : device.peak_flops) {
     line(out, "  ", "peak " + to_string(dtype), peak, kTera, dtype == Dtype::INT8 ? "TOPS" : "TFLOPS");
   }

@@ -45,13 +45,14 @@ TEST_CASE("check --json --set reflects the override") {
   CHECK(json::parse(result.out)["inference"]["batch_size"] == 64);
 }
 
-TEST_CASE("list finds the shipped models and topologies") {
+TEST_CASE("list finds the shipped models, topologies and device files") {
   const auto result = run_moesim({"list", "--json"});
   REQUIRE(result.exit_code == 0);
   const auto j = json::parse(result.out);
   CHECK(j["models"].size() >= 4);
   CHECK(j["topologies"].size() >= 5);
-  for (const auto& section : {"models", "topologies", "scenarios"}) {
+  CHECK(j["devices"].size() >= 3);  // topologies/devices/ is listed on its own, not as broken topologies
+  for (const auto& section : {"models", "topologies", "devices", "scenarios"}) {
     for (const auto& row : j[section]) {
       INFO(row.dump());
       CHECK_FALSE(row.contains("error"));
