@@ -40,8 +40,8 @@ struct Collective {
   double elements = 0.0;
   std::vector<double> per_pair_elements;  // AllToAllV only, p*p
   Dtype dtype = Dtype::BF16;
-  int root = 0;          // index into ranks (Broadcast)
-  std::string fabric;    // optional: force a named fabric (e.g. "rdma" for KV transfer); empty = default route
+  int root = 0;        // index into ranks (Broadcast)
+  std::string fabric;  // optional: force a named fabric (e.g. "rdma" for KV transfer); empty = default route
   double bytes() const;  // elements * bytes_per_element(dtype) (sum of the matrix for AllToAllV)
 };
 
@@ -60,11 +60,11 @@ enum class OpKind { Compute, Collective, Delay };
 using OpId = std::int32_t;
 
 struct Op {
-  std::string name;   // e.g. "L3.attn.qkv_proj"
+  std::string name;  // e.g. "L3.attn.qkv_proj"
   std::string phase;  // for breakdowns: "attention", "moe", "ep_comm", "tp_comm", "dp_comm", "pp_comm", ...
   OpKind kind = OpKind::Compute;
   int rank = 0;
-  int stream = 0;          // 0 = compute stream; 1.. = communication or other streams
+  int stream = 0;  // 0 = compute stream; 1.. = communication or other streams
   ComputeCost compute;     // Compute
   int collective = -1;     // Collective: index into OpGraph::collectives; every member rank has one op naming it
   double delay_s = 0.0;    // Delay: host-side time, framework overhead
