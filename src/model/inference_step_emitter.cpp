@@ -53,11 +53,16 @@ StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const Inference
       d_(step_dtypes(*scenario.inference)),
       b_(scenario.parallel.tp * scenario.parallel.dp, host_costs(scenario)) {}
 
+StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan, const StepShape& shape)
+    : StepEmitter(scenario, plan) {
+  main_shape_ = shape;
+}
+
 OpGraph StepEmitter::build() {
   const bool decode = scenario_.inference->phase == config::InferencePhase::Decode;
   if (plan_.speculative_overhead_s > 0) b_.host_delay("speculative_overhead", plan_.speculative_overhead_s);
   const double verify = decode ? 1.0 + plan_.mtp_draft_tokens : 1.0;
-  const Pass main{step_shape(scenario_, plan_, verify), "", ""};
+  const Pass main{main_shape_ ? *main_shape_ : step_shape(scenario_, plan_, verify), "", ""};
   for (int r = 0; r < main.shape.ranks; ++r) {
     b_.compute(r, "embedding", "embedding", vector_cost(d_, main.shape.shard, model_.hidden));
   }
@@ -224,12 +229,21 @@ void StepEmitter::emit_attention(int r, const Pass& pass, const std::string& L) 
   ComputeCost core;
   core.op_class = plan_.attention_class;
   core.dtype = Dtype::FP16;
-  core.flops = s.tokens * attention_core_flops(model_, s.context) / tp;
+  const double core_tokens = s.tokens - s.chunk_tokens;  // a mixed step's chunks have their own kernel, below
+  core.flops = core_tokens * attention_core_flops(model_, s.context) / tp;
   // Decode reads each sequence's KV cache once for all its query tokens; prefill reads and writes activations.
-  core.bytes = s.decode ? s.seqs * s.kv_len * kv_elems * kv_share * d_.kv_bytes +
-                              s.tokens * 2.0 * a.num_heads / tp * v_head_dim(model_) * d_.act_bytes
-                        : s.tokens * (kv_elems * kv_share + 2.0 * a.num_heads / tp * v_head_dim(model_)) * d_.act_bytes;
-  b_.compute(r, L + "attn_core", phase, core);
+  const double out_per_token = 2.0 * a.num_heads / tp * v_head_dim(model_);
+  core.bytes = s.decode
+                   ? s.seqs * s.kv_len * kv_elems * kv_share * d_.kv_bytes + core_tokens * out_per_token * d_.act_bytes
+                   : s.tokens * (kv_elems * kv_share + out_per_token) * d_.act_bytes;
+  if (core_tokens > 0) b_.compute(r, L + "attn_core", phase, core);
+  if (s.chunk_tokens > 0) {  // prefill chunks of a mixed step: causal FLOPs, plus the cached KV they attend to
+    ComputeCost chunk = core;
+    chunk.flops = s.chunk_work * attention_core_flops(model_, 1.0) / tp;
+    chunk.bytes = s.chunk_tokens * (kv_elems * kv_share + out_per_token) * d_.act_bytes +
+                  s.chunk_cached * kv_elems * kv_share * d_.kv_bytes;
+    b_.compute(r, L + "attn_core_chunk", phase, chunk);
+  }
   const auto& o = attention.back();
   b_.compute(r, L + "o_proj", phase,
              matmul_cost(d_, s.attn_tokens, o.params() / tp, o.in_features / tp, o.out_features));
@@ -281,7 +295,12 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
   const auto& s = pass.shape;
   const auto& m = *model_.moe;
   const std::string phase = phase_of(pass, "moe");
-  auto op = [&](const std::string& name, ComputeCost cost) { b_.compute(r, L + name, phase, cost, dispatched); };
+  // A DuoStream chunk after the first is an iteration of the fused kernel launched for the first: neither the host
+  // nor the device launches it again.
+  auto op = [&](const std::string& name, ComputeCost cost) {
+    cost.launched = dispatched;
+    b_.compute(r, L + name, phase, cost, dispatched);
+  };
   const double tokens = s.moe_tokens * fraction;
   const double h = model_.hidden;
   const auto router = router_matmul(model_);
@@ -336,7 +355,7 @@ void StepEmitter::emit_dense_ffn(int r, const Pass& pass, const std::string& L) 
 // vocabulary split over each group's tp ranks, then the logits gathered.
 void StepEmitter::emit_head(const Pass& pass) {
   const auto& s = pass.shape;
-  const double rows = s.seqs * (s.decode ? s.queries_per_seq : 1.0);
+  const double rows = s.seqs * (s.decode ? s.queries_per_seq : 1.0) + s.chunk_seqs;
   const double padded = s.scatter_gather ? padded_tokens(rows, s.tp) : rows;
   const double norm_rows = s.scatter_gather ? padded / s.tp : padded;
   const std::string phase = phase_of(pass, "head");

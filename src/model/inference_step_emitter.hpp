@@ -1,6 +1,7 @@
 #pragma once
 // Internal to the inference step builder: emits the ops of one step (embedding, layers, head, MTP draft passes)
 // into a StepBuilder under an InferenceStepPlan. Not a public interface; see inference_step_graph.hpp.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,8 @@ namespace moesim::model::detail {
 class StepEmitter {
  public:
   StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan);
+  // The main pass runs `shape` (a mixed step) instead of the scenario's static step.
+  StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan, const StepShape& shape);
   OpGraph build();
 
  private:
@@ -52,6 +55,7 @@ class StepEmitter {
   InferenceStepPlan plan_;
   StepDtypes d_;
   StepBuilder b_;
+  std::optional<StepShape> main_shape_;
 };
 
 }  // namespace moesim::model::detail

@@ -41,6 +41,36 @@ StepShape step_shape(const config::ScenarioConfig& scenario, const InferenceStep
   return s;
 }
 
+StepShape mixed_step_shape(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan,
+                           const MixedStepBatch& batch) {
+  StepShape s;
+  s.decode = true;
+  s.scatter_gather = plan.comm != InferenceComm::TpAllReduce;
+  s.dp = scenario.parallel.dp;
+  s.tp = scenario.parallel.tp;
+  s.ranks = s.dp * s.tp;
+  s.queries_per_seq = 1.0;
+  s.seqs = std::ceil(double(batch.decode_seqs) / s.dp);
+  double chunk_tokens = 0, work = 0, cached = 0;
+  for (const auto& chunk : batch.chunks) {
+    chunk_tokens += chunk.tokens;
+    work += chunk.tokens * (chunk.offset + chunk.tokens / 2.0);
+    cached += chunk.offset;
+  }
+  s.chunk_tokens = chunk_tokens / s.dp;
+  s.chunk_work = work / s.dp;
+  s.chunk_cached = cached / s.dp;
+  s.chunk_seqs = double(batch.chunks.size()) / s.dp;
+  s.tokens = s.seqs + s.chunk_tokens;
+  s.kv_len = batch.decode_kv_len;
+  s.context = batch.decode_kv_len;
+  s.attn_tokens = s.scatter_gather ? padded_tokens(s.tokens, s.tp) : s.tokens;
+  s.shard = s.scatter_gather ? s.attn_tokens / s.tp : s.attn_tokens;
+  s.moe_tokens = s.scatter_gather ? s.attn_tokens * s.dp : s.attn_tokens;
+  s.real_moe_tokens = s.scatter_gather ? batch.decode_seqs + chunk_tokens : s.tokens;
+  return s;
+}
+
 }  // namespace detail
 
 namespace {
@@ -102,6 +132,24 @@ double expected_touched_experts(double local_experts, double tokens, double p_pe
 OpGraph build_inference_step_graph(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan) {
   check_layout(scenario, plan);
   OpGraph graph = detail::StepEmitter(scenario, plan).build();
+  graph.num_ranks = scenario.ranks;
+  return graph;
+}
+
+OpGraph build_mixed_inference_step_graph(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan,
+                                         const MixedStepBatch& batch) {
+  check_layout(scenario, plan);
+  if (plan.mtp_draft_tokens > 0) {
+    throw std::invalid_argument(scenario.file +
+                                ": a mixed (chunked-prefill) step with MTP speculative decoding is not "
+                                "modelled");
+  }
+  double chunk_tokens = 0;
+  for (const auto& chunk : batch.chunks) chunk_tokens += chunk.tokens;
+  if (batch.decode_seqs <= 0 && chunk_tokens <= 0) {
+    throw std::invalid_argument(scenario.file + ": a mixed step needs decode sequences or prefill chunk tokens");
+  }
+  OpGraph graph = detail::StepEmitter(scenario, plan, detail::mixed_step_shape(scenario, plan, batch)).build();
   graph.num_ranks = scenario.ranks;
   return graph;
 }

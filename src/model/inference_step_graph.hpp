@@ -13,6 +13,8 @@
 // ffn_norm, router, moe_gating, moe_permute, routed gate_up / swiglu / down, moe_unpermute, shared gate_up /
 // swiglu / down. Host dispatch of every op comes from the topology's host_runtime (inference_step_builder.hpp).
 // Strategies (strategy/inference_*.cpp) fill an InferenceStepPlan; the model layer knows no strategy.
+#include <vector>
+
 #include "config/scenario_config.hpp"
 #include "model/op_graph.hpp"
 
@@ -53,12 +55,32 @@ struct InferenceStepPlan {
   double speculative_overhead_s = 0;
 };
 
+// A mixed (chunked-prefill, Sarathi-Serve / vLLM) step: decoding sequences (one query token each) and prefill
+// chunks (C prompt tokens after `offset` tokens already in the KV cache) in one forward pass.
+struct PrefillChunk {
+  double tokens = 0;
+  double offset = 0;
+};
+struct MixedStepBatch {
+  int decode_seqs = 0;
+  double decode_kv_len = 0;  // mean KV length of the decoding sequences
+  std::vector<PrefillChunk> chunks;
+};
+
 // Throws std::invalid_argument for layouts a plan does not cover: pp > 1 or cp > 1 always; attention dp > 1
 // without H2P; H2P with ep x expert_tp different from the ranks; FlashComm with dp > 1; DuoStream chunks without
 // FlashComm or H2P; a fused operator class the topology does not define.
 OpGraph build_inference_step_graph(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan);
 // The default plan (TpAllReduce).
 OpGraph build_inference_step_graph(const config::ScenarioConfig& scenario);
+// One mixed step of the scenario's instance (its inference phase, batch and input length are ignored): every
+// token-proportional op runs over the decode tokens plus the chunk tokens; the attention core is two kernels, the
+// decode one (each sequence's KV cache read once) and the chunks' (causal FLOPs of their query-key pairs, the
+// cached KV of earlier chunks read once); the head computes one logits row per decode sequence and per chunk.
+// Throws std::invalid_argument as above, and for MTP plans (speculative mixed steps are not modelled) or a batch
+// with neither decode sequences nor chunk tokens.
+OpGraph build_mixed_inference_step_graph(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan,
+                                         const MixedStepBatch& batch);
 
 // Tokens per data-parallel attention group, padded to a multiple of `group` (H2P pads so that ReduceScatter and
 // AllGather shards are equal).

@@ -20,10 +20,22 @@ struct StepShape {
   double real_moe_tokens = 0;  // the real (unpadded) ones: padding rows are zeros and route like one token
   double context = 0;          // mean keys each query attends to
   double kv_len = 0;           // decode: KV length read per sequence
+  // Mixed (chunked-prefill) step, per attention group: prefill-chunk tokens counted in `tokens` besides the decode
+  // sequences' queries, their causal query-key pairs sum C (offset + C / 2), the cached KV tokens they attend to
+  // (sum of offsets) and the number of chunks (one logits row each). All 0 outside a mixed step.
+  double chunk_tokens = 0;
+  double chunk_work = 0;
+  double chunk_cached = 0;
+  double chunk_seqs = 0;
 };
 
 // The main model's pass of the step: decode `queries_per_seq` tokens per sequence, or the whole prompt.
 StepShape step_shape(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan, double queries_per_seq);
+
+// A mixed step's pass: the decode sequences split over the attention groups as in a decode step (the busiest group
+// holds ceil(B / dp)), the prefill chunks' tokens and attention work split evenly over the groups.
+StepShape mixed_step_shape(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan,
+                           const MixedStepBatch& batch);
 
 StepDtypes step_dtypes(const config::InferenceWorkload& workload);
 

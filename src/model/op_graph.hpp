@@ -50,6 +50,9 @@ struct ComputeCost {
   Dtype dtype = Dtype::BF16;
   double flops = 0.0;  // floating-point (or integer) operations, 2 per multiply-accumulate
   double bytes = 0.0;  // device-memory traffic (weights + activations + KV read/written)
+  // false: a later iteration of a kernel that an earlier op launched (a DuoStream chunk after the first inside the
+  // fused AGMM / GMMRS kernels), so no device launch overhead is added.
+  bool launched = true;
 };
 
 enum class OpKind { Compute, Collective, Delay };

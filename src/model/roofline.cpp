@@ -35,7 +35,7 @@ RooflineTerms roofline_terms(const config::DeviceSpec& device, const ComputeCost
 
 double op_time_s(const config::DeviceSpec& device, const ComputeCost& cost) {
   const RooflineTerms terms = roofline_terms(device, cost);
-  return std::max(terms.compute_s, terms.memory_s) + device.launch_overhead_s.value;
+  return std::max(terms.compute_s, terms.memory_s) + (cost.launched ? device.launch_overhead_s.value : 0.0);
 }
 
 }  // namespace moesim::model

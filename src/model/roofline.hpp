@@ -10,8 +10,8 @@
 namespace moesim::model {
 
 // Contract: time_s = max(flops / (peak(dtype) * eff_compute(class)), bytes / (hbm_bw * eff_memory(class)))
-//                    + launch_overhead_s.  Throws std::invalid_argument if the device lacks a peak for the dtype
-//                    or an efficiency/bandwidth is not positive.
+//                    + launch_overhead_s (not when !cost.launched).  Throws std::invalid_argument if the device lacks a
+//                    peak for the dtype or an efficiency/bandwidth is not positive.
 double op_time_s(const config::DeviceSpec& device, const ComputeCost& cost);
 
 // The two roofline terms separately (without launch overhead), for breakdowns and tests.

@@ -130,11 +130,10 @@ StepCost ProfiledStepCost::step(const StepShape& shape) const {
   if (shape.prefill_tokens <= 0) {
     cost = decode(shape.decode_seqs, shape.mean_decode_kv());
   } else {
+    // A mixed step is a prefill step over all its tokens (weights, token-proportional ops, host launches) plus the
+    // decode sequences' attention (their KV-cache reads), taken from the decode samples.
     cost = add(prefill_rest(shape.prefill_tokens + shape.decode_seqs), prefill_attention(shape.prefill_attention));
-    if (shape.decode_seqs > 0) {
-      cost = add(cost, decode(shape.decode_seqs, shape.mean_decode_kv()));
-      cost = add(cost, prefill_rest(shape.decode_seqs), -1.0);
-    }
+    if (shape.decode_seqs > 0) cost = add(cost, attention_part(decode(shape.decode_seqs, shape.mean_decode_kv())));
   }
   return {cost.time_s, cost.class_s};
 }

@@ -4,7 +4,8 @@
 //  - prefill: each sample is a static prefill of one prompt of L tokens per attention group (batch = dp); its
 //    time splits into the attention-core ops (a function of the attention work W = sum C (offset + C/2)) and
 //    the rest (a function of the step's tokens T); both piecewise linear;
-//  - mixed (chunked-prefill) steps: decode(B, L) + rest(T + B) - rest(B) + attention(W);
+//  - mixed (chunked-prefill) steps: rest(T + B) + attention(W) + the attention part of decode(B, L) (checked
+//    against direct mixed-step simulations: tests/app/test_serving_mixed_step.cpp);
 //  - KV transfer (P/D): piecewise linear in tokens over simulated transfers.
 // Decode steps are priced by their sequences; StepShape::decode_tokens (speculative verify tokens) is not priced
 // yet (the MTP verify cost belongs to the inference step builder).

@@ -184,12 +184,29 @@ ProfileGraph build_profile_graph(const config::ScenarioConfig& scenario, const P
   return out;
 }
 
+std::size_t append_extra_sample(ProfileGraph& profile, const model::OpGraph& part) {
+  const OpId previous = profile.samples.empty() ? -1 : profile.samples.back().barrier;
+  ProfileSample sample{SampleKind::Extra, 0, 0, static_cast<OpId>(profile.graph.ops.size()), 0};
+  append(profile.graph, part, previous);
+  sample.barrier = add_barrier(profile.graph, sample.first_op, "profile.barrier");
+  profile.samples.push_back(sample);
+  return profile.samples.size() - 1;
+}
+
+double extra_sample_s(const ProfileGraph& profile, const engine::SimulationResult& result, std::size_t index) {
+  const auto& sample = profile.samples.at(index);
+  const double start_s =
+      index == 0 ? 0.0 : result.ops[static_cast<std::size_t>(profile.samples[index - 1].barrier)].end_s;
+  return result.ops[static_cast<std::size_t>(sample.barrier)].end_s - start_s;
+}
+
 StepProfile read_step_profile(const ProfileGraph& profile, const engine::SimulationResult& result) {
   StepProfile p;
   const std::size_t classes = ProfiledStepCost::kClassNames().size();
   double start_s = 0.0;
   std::map<int, std::size_t> batch_index, kv_index;
   for (const auto& sample : profile.samples) {
+    if (sample.kind == SampleKind::Extra) continue;
     const double end_s = result.ops[static_cast<std::size_t>(sample.barrier)].end_s;
     SampleCost cost;
     cost.time_s = end_s - start_s;
@@ -223,6 +240,8 @@ StepProfile read_step_profile(const ProfileGraph& profile, const engine::Simulat
       case SampleKind::Transfer:
         p.transfer_tokens.push_back(sample.length);
         p.transfer_s.push_back(cost.time_s);
+        break;
+      case SampleKind::Extra:
         break;
     }
   }

@@ -24,7 +24,7 @@ struct ProfileGrids {
 // The scenario's grids (serving.profile) or, where absent, grids covering its workload and scheduler limits.
 ProfileGrids choose_profile_grids(const config::ScenarioConfig& scenario);
 
-enum class SampleKind { Decode, Prefill, Transfer };
+enum class SampleKind { Decode, Prefill, Transfer, Extra };
 
 struct ProfileSample {
   SampleKind kind = SampleKind::Decode;
@@ -44,6 +44,12 @@ struct ProfileGraph {
 // Throws std::invalid_argument when a sample does not fit the layout (from the step builder) or when P/D has no
 // cluster-scope fabric in the topology.
 ProfileGraph build_profile_graph(const config::ScenarioConfig& scenario, const ProfileGrids& grids);
+
+// Appends `part` (a step of the same instance, e.g. a mixed chunked-prefill step) after the profile's samples, as
+// one more chained sample of kind Extra, so that it runs on an idle instance in the same engine run; its time is
+// extra_sample_s. read_step_profile ignores Extra samples. Returns the sample's index in profile.samples.
+std::size_t append_extra_sample(ProfileGraph& profile, const model::OpGraph& part);
+double extra_sample_s(const ProfileGraph& profile, const engine::SimulationResult& result, std::size_t index);
 
 // Sample times and per-class busy times (rank 0) from a simulation of the profile graph.
 StepProfile read_step_profile(const ProfileGraph& profile, const engine::SimulationResult& result);

@@ -61,6 +61,10 @@ model::OpGraph build_inference_step(const config::ScenarioConfig& scenario) {
   return model::build_inference_step_graph(scenario, inference_step_plan(scenario));
 }
 
+model::OpGraph build_mixed_inference_step(const config::ScenarioConfig& scenario, const model::MixedStepBatch& batch) {
+  return model::build_mixed_inference_step_graph(scenario, inference_step_plan(scenario), batch);
+}
+
 double expected_tokens_per_step(const config::ScenarioConfig& scenario) {
   if (!scenario.inference || scenario.inference->phase != config::InferencePhase::Decode) return 1.0;
   for (const auto& spec : scenario.strategies) {

@@ -19,6 +19,9 @@ void check_inference_layout(const config::ScenarioConfig& scenario, config::Issu
 // The inference step graph of the scenario under its strategies.
 model::OpGraph build_inference_step(const config::ScenarioConfig& scenario);
 
+// One mixed (chunked-prefill) step of the scenario's instance under its strategies (model::MixedStepBatch).
+model::OpGraph build_mixed_inference_step(const config::ScenarioConfig& scenario, const model::MixedStepBatch& batch);
+
 // Tokens each sequence emits per step, in expectation: 1 + expected accepted draft tokens for a decode step with
 // the mtp strategy, else 1 (prefill steps emit the first token). TPOT = step time / this.
 double expected_tokens_per_step(const config::ScenarioConfig& scenario);

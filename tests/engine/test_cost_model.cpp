@@ -48,3 +48,10 @@ TEST_CASE("cost model: int8 uses the int8 peak, a missing dtype throws", "[engin
   CHECK_THROWS_AS(engine::op_time_s(device, int8), std::invalid_argument);
   CHECK(engine::host_speed_flops(device) == 100e12);
 }
+
+TEST_CASE("cost model: a later iteration of a launched kernel pays no launch overhead", "[engine][cost]") {
+  const auto device = test::test_device();
+  model::ComputeCost cost{OpClass::Matmul, Dtype::BF16, 1e9, 9e9};
+  cost.launched = false;
+  CHECK(engine::op_time_s(device, cost) == Approx(0.01).epsilon(1e-12));  // the 2 us launch is not added
+}

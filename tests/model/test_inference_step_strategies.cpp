@@ -181,6 +181,14 @@ TEST_CASE("duo_stream: chunked expert-block collectives, each chunk's compute wa
     CHECK(sum(chunked, &model::ComputeCost::bytes) ==
           Approx(sum(test::ops_named(whole, name, 0), &model::ComputeCost::bytes)));
   }
+  // One fused kernel per op: the first chunk's op is launched (host dispatch and device launch), the later chunks
+  // are iterations of it.
+  for (const char* name : {"router", "routed_gate_up", "routed_act", "routed_down", "moe_unpermute", "shared_down"}) {
+    INFO(name);
+    CHECK(only(g, std::string("L0.c0.") + name, 0).compute.launched);
+    CHECK_FALSE(only(g, std::string("L0.c1.") + name, 0).compute.launched);
+  }
+  CHECK(only(whole, "L0.routed_gate_up", 0).compute.launched);
   plan.duo_stream_reread_weights = true;
   const auto reread = model::build_inference_step_graph(s, plan);
   CHECK(sum(test::ops_named(reread, "routed_gate_up", 0), &model::ComputeCost::bytes) >

@@ -69,17 +69,19 @@ TEST_CASE("prefill cost: rest by tokens plus attention by attention work") {
   CHECK(cost.prefill_rest(4).time_s == Approx(rest(16)));
 }
 
-TEST_CASE("a mixed step costs the decode step plus the prefill tokens' increment and their attention") {
+TEST_CASE("a mixed step costs a prefill of all its tokens plus the decode sequences' attention") {
   const ProfiledStepCost cost(synthetic());
   StepShape mixed;
   mixed.decode_seqs = 8;
   mixed.decode_kv_tokens = 8 * 1000.0;
   mixed.prefill_seqs = 1;
   mixed.prefill_tokens = 248;
-  mixed.prefill_attention = 248.0 * (512 + 124);  // a chunk of 248 after 512 cached tokens
-  const double decode = 0.01 + 1e-4 * 8 + 1e-7 * 8 * 1000;
-  const double increment = 1e-5 * (256 - 16);  // rest(248 + 8) - rest(8), rest held at rest(16) below 16 tokens
-  CHECK(cost.step(mixed).time_s == Approx(decode + increment + 1e-9 * 248 * 636));
+  mixed.prefill_attention = 248.0 * (512 + 124);    // a chunk of 248 after 512 cached tokens
+  const double rest = 0.02 + 1e-5 * (248 + 8);      // prefill rest over the step's 256 tokens
+  const double decode_attention = 1e-7 * 8 * 1000;  // the decode samples' attention part at (8, 1000)
+  const auto step = cost.step(mixed);
+  CHECK(step.time_s == Approx(rest + 1e-9 * 248 * 636 + decode_attention));
+  CHECK(step.class_s[2] == Approx(1e-9 * 248 * 636 + decode_attention));  // attention class
 }
 
 TEST_CASE("KV transfer time is piecewise linear in tokens") {
