@@ -24,6 +24,11 @@ bool routed_expert_dw(const BlockOp& op) {
   return !op.collective && module_of(op) == "experts_w";
 }
 
+bool weight_gradient(const BlockOp& op) {
+  const auto module = module_of(op);
+  return !op.collective && module.size() > 2 && module.compare(module.size() - 2, 2, "_w") == 0;
+}
+
 // [begin, end) pieces of a list, each ending after an EP stage (the last may have none).
 std::vector<std::pair<std::size_t, std::size_t>> pieces(const std::vector<BlockOp>& ops) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
@@ -80,7 +85,9 @@ std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks
   if (tasks.size() >= 2) {
     return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1});
   }
-  if (options_.hide_in_warmup_cooldown) return hidden_single_plan(tasks[0], *lists[0]);
+  if (options_.hide_in_warmup_cooldown) {
+    return hidden_single_plan(tasks[0], *lists[0], options_.defer_weight_gradients);
+  }
   return sequential_plan(lists);
 }
 
@@ -108,7 +115,8 @@ std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backwar
   return plan;
 }
 
-std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<BlockOp>& ops) {
+std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<BlockOp>& ops,
+                                          bool defer_weight_gradients) {
   // anchor[i] >= 0: op i is emitted right after op anchor[i] (an EP run's last op) and does not wait for it.
   const auto stages = ep_stages(ops);
   const auto async = async_ops(ops);
@@ -120,6 +128,8 @@ std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::v
       anchor[i] = stage_end_before(stages, i, 2);  // under the combine (the dispatch's stage is the most recent one)
     } else if (routed_expert_dw(ops[i])) {
       anchor[i] = stage_end_before(stages, i, 1);  // under the dispatch
+    } else if (defer_weight_gradients && weight_gradient(ops[i])) {
+      anchor[i] = stage_end_after(stages, i);  // under the next layer's combine (none after the last: in place)
     }
   }
   std::vector<PlannedOp> plan;
@@ -137,6 +147,7 @@ void check_adaptive_pipe_params(config::ObjectReader& params) {
   params.optional_boolean("pair_forward_backward");
   params.optional_boolean("hide_in_warmup_cooldown");
   params.optional_boolean("pair_warmup_cooldown");
+  params.optional_boolean("defer_weight_gradients");
   params.finish();
 }
 
@@ -151,6 +162,7 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
   options.pair_forward_backward = params.value("pair_forward_backward", options.pair_forward_backward);
   options.hide_in_warmup_cooldown = params.value("hide_in_warmup_cooldown", true);
   options.pair_warmup_cooldown = params.value("pair_warmup_cooldown", false);
+  options.defer_weight_gradients = params.value("defer_weight_gradients", true);
   return options;
 }
 

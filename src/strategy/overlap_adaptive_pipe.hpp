@@ -23,6 +23,7 @@ struct AdaptivePipeOptions {
   bool pair_forward_backward = true;    // interleave steady-state (backward, forward) pairs
   bool hide_in_warmup_cooldown = true;  // reorder unpaired tasks around their all-to-alls
   bool pair_warmup_cooldown = false;    // interleave two consecutive forwards (warm-up) / backwards (cool-down)
+  bool defer_weight_gradients = true;   // unpaired whole backward: a layer's other dw ops under the next combine
 };
 
 class AdaptivePipe final : public OverlapStrategy {
@@ -40,7 +41,8 @@ class AdaptivePipe final : public OverlapStrategy {
   AdaptivePipeOptions options_;
 };
 
-// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool}. Pairs default to on where the pipeline
+// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool, "pair_warmup_cooldown": bool,
+// "defer_weight_gradients": bool}. Pairs default to on where the pipeline
 // allows them: vpp > 1 (each stage runs two more warm-up forwards than the next, so a pair's outputs, ready only
 // at its end, still arrive in time; MindSpeed's "VPP + one extra warm-up micro-batch", which is what pairing a
 // backward with the FOLLOWING forward amounts to) or pp == 1. Under plain 1F1B with pp > 1 they would serialise
@@ -48,6 +50,9 @@ class AdaptivePipe final : public OverlapStrategy {
 // an error when asked for. hide_in_warmup_cooldown defaults to true. pair_warmup_cooldown (default false) pairs
 // the tasks outside the steady phase the same way (DualPipe-style chunk overlap of two micro-batches of the same
 // direction; CloudMatrix's micro-batch pipelining, facts C4): same condition as the (backward, forward) pairs.
+// defer_weight_gradients (default true, with hide_in_warmup_cooldown): in an unpaired whole backward, a layer's
+// weight-gradient ops other than the routed experts' are moved under the next EP stage of the list (the next
+// layer's combine), as MindSpeed's WeightGradStore defers dw to fill communication gaps.
 void check_adaptive_pipe_params(config::ObjectReader& params);
 bool pipeline_allows_pairs(const config::ParallelLayout& parallel);
 AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel);
@@ -63,6 +68,7 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<model::BlockOp>& backward,
                                              const std::vector<model::BlockOp>& forward,
                                              const std::vector<const std::vector<model::BlockOp>*>& weights = {});
-std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops);
+std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops,
+                                          bool defer_weight_gradients = true);
 
 }  // namespace moesim::strategy
