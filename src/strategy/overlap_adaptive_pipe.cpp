@@ -75,8 +75,8 @@ std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::siz
   std::size_t j = i + 1;
   while (j < order.size() && !order[j].forward && order[j].part == BackwardPart::Weight) ++j;
   if (j == order.size()) return 1;
-  const bool pair = order[j].forward ? options_.pair_forward_backward
-                                     : options_.pair_warmup_cooldown && order[j].input_gradient();
+  const bool pair =
+      order[j].forward ? options_.pair_forward_backward : options_.pair_warmup_cooldown && order[j].input_gradient();
   return pair ? j - i + 1 : 1;
 }
 

@@ -128,8 +128,8 @@ TEST_CASE("hierarchical EP under adaptive_pipe: AllGather and AllToAllV run asyn
   CHECK(stage_compute == outer);  // one permutation inside each stage
   const auto e0 = metrics::ep_overlap(plain.step.graph, plain.result);
   const auto e1 = metrics::ep_overlap(overlapped.step.graph, overlapped.result);
-  INFO("hidden " << e0.hidden_fraction << " -> " << e1.hidden_fraction << ", step " << plain.result.makespan_s
-                 << " -> " << overlapped.result.makespan_s << " s");
+  INFO("hidden " << e0.hidden_fraction << " -> " << e1.hidden_fraction << ", step " << plain.result.makespan_s << " -> "
+                 << overlapped.result.makespan_s << " s");
   CHECK(e0.hidden_fraction < 0.05);
   CHECK(e1.hidden_fraction > 0.3);  // 8 micro-batches over PP 2 x VPP 2: half of the tasks are warm-up/cool-down
   CHECK(overlapped.result.makespan_s < 0.85 * plain.result.makespan_s);
@@ -143,9 +143,8 @@ TEST_CASE("pair_warmup_cooldown hides more EP time but not the pipeline fill: th
   const auto e_paired = metrics::ep_overlap(paired.step.graph, paired.result);
   const double bubble_base = metrics::pipeline_timeline(base.step.graph, base.result).bubble_fraction;
   const double bubble_paired = metrics::pipeline_timeline(paired.step.graph, paired.result).bubble_fraction;
-  INFO("hidden " << e_base.hidden_fraction << " -> " << e_paired.hidden_fraction << ", bubble " << bubble_base
-                 << " -> " << bubble_paired << ", step " << base.result.makespan_s << " -> "
-                 << paired.result.makespan_s << " s");
+  INFO("hidden " << e_base.hidden_fraction << " -> " << e_paired.hidden_fraction << ", bubble " << bubble_base << " -> "
+                 << bubble_paired << ", step " << base.result.makespan_s << " -> " << paired.result.makespan_s << " s");
   CHECK(e_paired.hidden_fraction > e_base.hidden_fraction);
   CHECK(e_paired.hidden_fraction <= 1.0);
   // a pair's second input must be there before the pair starts: the pipeline fills more slowly

@@ -131,7 +131,7 @@ TEST_CASE("hierarchical EP pair: each whole EP stage runs under the other side's
   CHECK(position(n, "F:dispatch~") < position(n, "B:experts_b"));  // MLP(B) || Dispatch(F) stage
   CHECK(position(n, "B:ep_rs_b~") + 1 == position(n, "B:unpermute_b~"));
   CHECK(position(n, "B:permute_b~") + 1 == position(n, "B:ep_ag_b~"));
-  CHECK(position(n, "B:ep_ag_b~") < position(n, "F:experts"));  // MLP(F) || Dispatch(B) stage
+  CHECK(position(n, "B:ep_ag_b~") < position(n, "F:experts"));    // MLP(F) || Dispatch(B) stage
   CHECK(position(n, "F:ep_rs~") < position(n, "B:attn_core_b"));  // Attn(B) || Combine(F) stage
 }
 
@@ -139,7 +139,7 @@ TEST_CASE("same-direction pair (pair_warmup_cooldown): two forwards alternate, t
   const auto l = moe_layer();
   const auto plan = strategy::interleaved_pair_plan(l.forward, l.forward);
   check_each_op_once(plan, {l.forward.size(), l.forward.size()});
-  const auto n = names(plan, {&l.forward, &l.forward});  // "B:" = the earlier forward, "F:" = the later one
+  const auto n = names(plan, {&l.forward, &l.forward});            // "B:" = the earlier forward, "F:" = the later one
   CHECK(position(n, "B:dispatch~") < position(n, "F:attn_core"));  // the later Attn hides the earlier dispatch
   CHECK(position(n, "F:dispatch~") < position(n, "B:experts"));    // the earlier MLP hides the later dispatch
   CHECK(position(n, "B:combine~") < position(n, "F:experts"));     // the later MLP hides the earlier combine
@@ -188,8 +188,8 @@ TEST_CASE("unpaired backward: a layer's other dw ops run under the next layer's 
   }
   const strategy::PipelineTask task{0, 0, false};
   const auto n = names(strategy::hidden_single_plan(task, whole), {&whole});
-  CHECK(position(n, "L1.o_proj_w!") > position(n, "L0.combine_b~"));  // under L0's combine, not waiting for it
-  CHECK(position(n, "L1.attn_in_w!") < position(n, "L0.experts_b"));   // ... before L0's MLP dx, which joins it
+  CHECK(position(n, "L1.o_proj_w!") > position(n, "L0.combine_b~"));         // under L0's combine, not waiting for it
+  CHECK(position(n, "L1.attn_in_w!") < position(n, "L0.experts_b"));         // ... before L0's MLP dx, which joins it
   CHECK(position(n, "L1.experts_w!") == position(n, "L1.dispatch_b~") + 1);  // the routed experts' dw as before
   CHECK(position(n, "L0.o_proj_w") > position(n, "L0.attn_core_b"));  // no EP stage after the last layer: in place
   const auto kept = names(strategy::hidden_single_plan(task, whole, false), {&whole});
