@@ -30,4 +30,39 @@ bool is_ep_comm(const model::BlockOp& op) {
   return op.collective && op.phase == "ep_comm";
 }
 
+namespace {
+
+// A token (un)permutation that may sit inside an EP stage: vector-class compute (not a swap marker).
+bool stage_compute_candidate(const model::BlockOp& op) {
+  return !op.collective && op.host_copy == model::HostCopy::None && op.cost.op_class == config::OpClass::Vector;
+}
+
+}  // namespace
+
+std::vector<EpStage> ep_stages(const std::vector<model::BlockOp>& ops) {
+  std::vector<EpStage> stages;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (!is_ep_comm(ops[i])) continue;
+    EpStage stage{i, i};
+    for (std::size_t k = i + 1; k < ops.size(); ++k) {
+      if (is_ep_comm(ops[k])) {
+        stage.last = k;
+      } else if (!stage_compute_candidate(ops[k])) {
+        break;
+      }
+    }
+    stages.push_back(stage);
+    i = stage.last;
+  }
+  return stages;
+}
+
+std::vector<bool> ep_stage_compute(const std::vector<model::BlockOp>& ops) {
+  std::vector<bool> inside(ops.size(), false);
+  for (const auto& stage : ep_stages(ops)) {
+    for (std::size_t k = stage.first; k <= stage.last; ++k) inside[k] = !ops[k].collective;
+  }
+  return inside;
+}
+
 }  // namespace moesim::strategy

@@ -19,8 +19,11 @@ namespace moesim::strategy {
 struct PlannedOp {
   int task = 0;        // index into the tasks being emitted (a single task, or the group)
   std::size_t op = 0;  // index into that task's op list
-  bool async = false;  // collectives only: on the EP stream, completion tracked as "in flight"
-  bool join = true;    // before this op, the task waits for all its async collectives in flight
+  // Off the task's compute chain, completion tracked as "in flight": an EP collective on the EP stream of its
+  // communicator, or a compute op inside an EP stage (token permutation between two EP collectives) on the rank's
+  // overlap stream. An async op waits for the task's ops in flight before it (the stage is one chain).
+  bool async = false;
+  bool join = true;  // ops on the compute chain: before this op, the task waits for all its async ops in flight
 };
 
 class OverlapStrategy {
@@ -48,5 +51,16 @@ std::vector<PlannedOp> sequential_plan(const std::vector<const std::vector<model
 
 // An expert-parallel collective: dispatch / combine all-to-alls (and expert-TP collectives), phase "ep_comm".
 bool is_ep_comm(const model::BlockOp& op);
+
+// An EP stage of an op list: ops [first, last], a run of EP collectives that may have, between two of them, token
+// (un)permutations (vector-class compute ops), e.g. hierarchical EP's AllGather -> permute -> AllToAllV (the
+// dispatch) or AllToAllV -> unpermute -> ReduceScatter (the combine); first and last are EP collectives. Plain
+// all-to-all: each dispatch and combine is a stage of one op.
+struct EpStage {
+  std::size_t first = 0, last = 0;
+};
+std::vector<EpStage> ep_stages(const std::vector<model::BlockOp>& ops);
+// Per op of the list: true for the compute ops inside an EP stage (between two of its collectives).
+std::vector<bool> ep_stage_compute(const std::vector<model::BlockOp>& ops);
 
 }  // namespace moesim::strategy

@@ -24,48 +24,60 @@ bool routed_expert_dw(const BlockOp& op) {
   return !op.collective && module_of(op) == "experts_w";
 }
 
-// [begin, end) pieces of a list, each ending after a run of EP collectives (the last may have none).
+bool weight_gradient(const BlockOp& op) {
+  const auto module = module_of(op);
+  return !op.collective && module.size() > 2 && module.compare(module.size() - 2, 2, "_w") == 0;
+}
+
+// [begin, end) pieces of a list, each ending after an EP stage (the last may have none).
 std::vector<std::pair<std::size_t, std::size_t>> pieces(const std::vector<BlockOp>& ops) {
   std::vector<std::pair<std::size_t, std::size_t>> out;
   std::size_t begin = 0;
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    const bool ends_run = is_ep_comm(ops[i]) && (i + 1 == ops.size() || !is_ep_comm(ops[i + 1]));
-    if (ends_run) {
-      out.push_back({begin, i + 1});
-      begin = i + 1;
-    }
+  for (const auto& stage : ep_stages(ops)) {
+    out.push_back({begin, stage.last + 1});
+    begin = stage.last + 1;
   }
   if (begin < ops.size()) out.push_back({begin, ops.size()});
   return out;
 }
 
-// Index of the last op of the `nth` (1 = most recent) run of EP collectives ending before `i`; -1 when none.
-long run_end_before(const std::vector<BlockOp>& ops, std::size_t i, int nth) {
-  for (std::size_t k = i; k-- > 0;) {
-    if (is_ep_comm(ops[k]) && (k + 1 == ops.size() || !is_ep_comm(ops[k + 1])) && --nth == 0) {
-      return static_cast<long>(k);
-    }
+// Index of the last op of the `nth` (1 = most recent) EP stage ending before `i`; -1 when none.
+long stage_end_before(const std::vector<EpStage>& stages, std::size_t i, int nth) {
+  for (std::size_t k = stages.size(); k-- > 0;) {
+    if (stages[k].last < i && --nth == 0) return static_cast<long>(stages[k].last);
   }
   return -1;
 }
 
-// Index of the last op of the first run of EP collectives after `i`; -1 when none.
-long run_end_after(const std::vector<BlockOp>& ops, std::size_t i) {
-  for (std::size_t k = i + 1; k < ops.size(); ++k) {
-    if (!is_ep_comm(ops[k])) continue;
-    while (k + 1 < ops.size() && is_ep_comm(ops[k + 1])) ++k;
-    return static_cast<long>(k);
+// Index of the last op of the first EP stage starting after `i`; -1 when none.
+long stage_end_after(const std::vector<EpStage>& stages, std::size_t i) {
+  for (const auto& stage : stages) {
+    if (stage.first > i) return static_cast<long>(stage.last);
   }
   return -1;
+}
+
+// Async ops of a list: its EP collectives and the compute inside its EP stages.
+std::vector<bool> async_ops(const std::vector<BlockOp>& ops) {
+  auto async = ep_stage_compute(ops);
+  for (std::size_t i = 0; i < ops.size(); ++i) async[i] = async[i] || is_ep_comm(ops[i]);
+  return async;
 }
 
 }  // namespace
 
 std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::size_t i) const {
-  if (!options_.pair_forward_backward || !order[i].input_gradient()) return 1;
+  if (order[i].forward) {
+    const bool two_forwards = i + 1 < order.size() && order[i + 1].forward;
+    return options_.pair_warmup_cooldown && two_forwards ? 2 : 1;
+  }
+  if (!order[i].input_gradient()) return 1;
   std::size_t j = i + 1;
   while (j < order.size() && !order[j].forward && order[j].part == BackwardPart::Weight) ++j;
-  return j < order.size() && order[j].forward ? j - i + 1 : 1;
+  if (j == order.size()) return 1;
+  const bool pair =
+      order[j].forward ? options_.pair_forward_backward : options_.pair_warmup_cooldown && order[j].input_gradient();
+  return pair ? j - i + 1 : 1;
 }
 
 std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks,
@@ -73,21 +85,23 @@ std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks
   if (tasks.size() >= 2) {
     return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1});
   }
-  if (options_.hide_in_warmup_cooldown) return hidden_single_plan(tasks[0], *lists[0]);
+  if (options_.hide_in_warmup_cooldown) {
+    return hidden_single_plan(tasks[0], *lists[0], options_.defer_weight_gradients);
+  }
   return sequential_plan(lists);
 }
 
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward, const std::vector<BlockOp>& forward,
                                              const std::vector<const std::vector<BlockOp>*>& weights) {
-  const std::vector<BlockOp>* lists[2] = {&backward, &forward};
   const int task_of[2] = {0, static_cast<int>(weights.size()) + 1};
   const std::vector<std::pair<std::size_t, std::size_t>> cut[2] = {pieces(backward), pieces(forward)};
+  const std::vector<bool> async[2] = {async_ops(backward), async_ops(forward)};
   std::vector<PlannedOp> plan;
   for (std::size_t k = 0; k < std::max(cut[0].size(), cut[1].size()); ++k) {
     for (int side = 0; side < 2; ++side) {
       if (k >= cut[side].size()) continue;
       for (std::size_t i = cut[side][k].first; i < cut[side][k].second; ++i) {
-        plan.push_back({task_of[side], i, is_ep_comm((*lists[side])[i]), true});
+        plan.push_back({task_of[side], i, async[side][i], true});
       }
       if (side == 0 && k + 1 == cut[0].size()) {  // W tasks: backward compute right after the backward's last piece
         for (std::size_t w = 0; w < weights.size(); ++w) {
@@ -101,22 +115,27 @@ std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backwar
   return plan;
 }
 
-std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<BlockOp>& ops) {
+std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<BlockOp>& ops,
+                                          bool defer_weight_gradients) {
   // anchor[i] >= 0: op i is emitted right after op anchor[i] (an EP run's last op) and does not wait for it.
+  const auto stages = ep_stages(ops);
+  const auto async = async_ops(ops);
   std::vector<long> anchor(ops.size(), -1);
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (task.forward) {
-      if (shared_expert_op(ops[i])) anchor[i] = run_end_after(ops, i);  // under the dispatch
+      if (shared_expert_op(ops[i])) anchor[i] = stage_end_after(stages, i);  // under the dispatch
     } else if (shared_expert_op(ops[i])) {
-      anchor[i] = run_end_before(ops, i, 2);  // under the combine (the dispatch's run is the most recent one)
+      anchor[i] = stage_end_before(stages, i, 2);  // under the combine (the dispatch's stage is the most recent one)
     } else if (routed_expert_dw(ops[i])) {
-      anchor[i] = run_end_before(ops, i, 1);  // under the dispatch
+      anchor[i] = stage_end_before(stages, i, 1);  // under the dispatch
+    } else if (defer_weight_gradients && weight_gradient(ops[i])) {
+      anchor[i] = stage_end_after(stages, i);  // under the next layer's combine (none after the last: in place)
     }
   }
   std::vector<PlannedOp> plan;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (anchor[i] >= 0) continue;
-    plan.push_back({0, i, is_ep_comm(ops[i]), true});
+    plan.push_back({0, i, async[i], true});
     for (std::size_t j = 0; j < ops.size(); ++j) {
       if (anchor[j] == static_cast<long>(i)) plan.push_back({0, j, false, false});
     }
@@ -127,6 +146,8 @@ std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::v
 void check_adaptive_pipe_params(config::ObjectReader& params) {
   params.optional_boolean("pair_forward_backward");
   params.optional_boolean("hide_in_warmup_cooldown");
+  params.optional_boolean("pair_warmup_cooldown");
+  params.optional_boolean("defer_weight_gradients");
   params.finish();
 }
 
@@ -140,6 +161,8 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
   if (!params.is_object()) return options;
   options.pair_forward_backward = params.value("pair_forward_backward", options.pair_forward_backward);
   options.hide_in_warmup_cooldown = params.value("hide_in_warmup_cooldown", true);
+  options.pair_warmup_cooldown = params.value("pair_warmup_cooldown", false);
+  options.defer_weight_gradients = params.value("defer_weight_gradients", true);
   return options;
 }
 
@@ -151,13 +174,14 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
                  "adaptive_pipe overlaps expert-parallel all-to-alls: it needs a training scenario of an MoE model "
                  "with an expert-parallel size above 1");
   }
-  const auto pair = spec.params.find("pair_forward_backward");
-  if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() &&
-      !pipeline_allows_pairs(scenario.parallel)) {
-    issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "pair_forward_backward"),
-                 "pairing forward and backward micro-batches needs vpp > 1 or pp = 1 (as MindSpeed moe-fb-overlap): "
-                 "under plain 1F1B a pair's input gradient leaves only when the pair ends, which serialises "
-                 "neighbouring stages");
+  for (const char* key : {"pair_forward_backward", "pair_warmup_cooldown"}) {
+    const auto pair = spec.params.find(key);
+    if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() &&
+        !pipeline_allows_pairs(scenario.parallel)) {
+      issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), key),
+                   "pairing micro-batches needs vpp > 1 or pp = 1 (as MindSpeed moe-fb-overlap): under plain 1F1B a "
+                   "pair's outputs leave only when the pair ends, which serialises neighbouring stages");
+    }
   }
 }
 

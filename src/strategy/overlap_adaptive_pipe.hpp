@@ -22,6 +22,8 @@ inline constexpr const char* kAdaptivePipeDescription =
 struct AdaptivePipeOptions {
   bool pair_forward_backward = true;    // interleave steady-state (backward, forward) pairs
   bool hide_in_warmup_cooldown = true;  // reorder unpaired tasks around their all-to-alls
+  bool pair_warmup_cooldown = false;    // interleave two consecutive forwards (warm-up) / backwards (cool-down)
+  bool defer_weight_gradients = true;   // unpaired whole backward: a layer's other dw ops under the next combine
 };
 
 class AdaptivePipe final : public OverlapStrategy {
@@ -29,7 +31,8 @@ class AdaptivePipe final : public OverlapStrategy {
   explicit AdaptivePipe(AdaptivePipeOptions options = {}) : options_(options) {}
   std::string name() const override { return kAdaptivePipeName; }
   // A backward carrying the input gradient (Whole or B), the W tasks right after it (zero_bubble) and the forward
-  // that follows them: one pair (the W's are emitted as backward compute, after the B's last piece).
+  // that follows them: one pair (the W's are emitted as backward compute, after the B's last piece). With
+  // pair_warmup_cooldown also two consecutive forwards, or a backward, its W's and the next input-gradient backward.
   std::size_t group(const std::vector<PipelineTask>& order, std::size_t i) const override;
   std::vector<PlannedOp> plan(const std::vector<PipelineTask>& tasks,
                               const std::vector<const std::vector<model::BlockOp>*>& lists) const override;
@@ -38,12 +41,18 @@ class AdaptivePipe final : public OverlapStrategy {
   AdaptivePipeOptions options_;
 };
 
-// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool}. Pairs default to on where the pipeline
+// Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool, "pair_warmup_cooldown": bool,
+// "defer_weight_gradients": bool}. Pairs default to on where the pipeline
 // allows them: vpp > 1 (each stage runs two more warm-up forwards than the next, so a pair's outputs, ready only
 // at its end, still arrive in time; MindSpeed's "VPP + one extra warm-up micro-batch", which is what pairing a
 // backward with the FOLLOWING forward amounts to) or pp == 1. Under plain 1F1B with pp > 1 they would serialise
 // neighbouring stages (stage s's pair k needs stage s+1's pair k, which needs stage s's pair k-1): off by default,
-// an error when asked for. hide_in_warmup_cooldown defaults to true.
+// an error when asked for. hide_in_warmup_cooldown defaults to true. pair_warmup_cooldown (default false) pairs
+// the tasks outside the steady phase the same way (DualPipe-style chunk overlap of two micro-batches of the same
+// direction; CloudMatrix's micro-batch pipelining, facts C4): same condition as the (backward, forward) pairs.
+// defer_weight_gradients (default true, with hide_in_warmup_cooldown): in an unpaired whole backward, a layer's
+// weight-gradient ops other than the routed experts' are moved under the next EP stage of the list (the next
+// layer's combine), as MindSpeed's WeightGradStore defers dw to fill communication gaps.
 void check_adaptive_pipe_params(config::ObjectReader& params);
 bool pipeline_allows_pairs(const config::ParallelLayout& parallel);
 AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel);
@@ -51,13 +60,15 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
 void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                 config::IssueCollector& issues);
 
-// The two plans, exposed for tests. Pair: task 0 = the backward, tasks 1..w = the W tasks between it and the
-// forward (`weights`), task w+1 = the forward; the backward and forward lists are cut after every run of EP
-// collectives and the pieces alternate, backward first; the W ops follow the backward's last piece. Single: the
-// reordering of an unpaired task (forward or backward) described above.
+// The two plans, exposed for tests. Pair: task 0 = the backward (or the earlier task of a same-direction pair),
+// tasks 1..w = the W tasks between it and the last task (`weights`), task w+1 = the forward (the later task); both
+// lists are cut after every EP stage (overlap.hpp) and the pieces alternate, task 0 first; the W ops follow task
+// 0's last piece; EP collectives and the compute inside EP stages are async. Single: the reordering of an unpaired
+// task (forward or backward) described above.
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<model::BlockOp>& backward,
                                              const std::vector<model::BlockOp>& forward,
                                              const std::vector<const std::vector<model::BlockOp>*>& weights = {});
-std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops);
+std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops,
+                                          bool defer_weight_gradients = true);
 
 }  // namespace moesim::strategy

@@ -25,7 +25,11 @@ namespace {
 
 constexpr int kCompute = 0, kLayerComm = 1, kSendNext = 2, kRecvPrev = 3, kSendPrev = 4, kRecvNext = 5, kDpComm = 6;
 constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device copies of swapped activations
-constexpr int kEpComm = 9;                // EP collectives an overlap strategy runs async
+// Async EP work of an overlap strategy: one stream per EP communicator (torch_npu runs each process group's HCCL
+// collectives on its own stream): the EP group (or hierarchical EP's inner group) and expert-TP groups on 9, the
+// outer (cross-node) group of hierarchical EP on 10; the compute inside an EP stage (token permutation between two
+// of its collectives) on the overlap stream 11 (MindSpeed fb-overlap's dispatcher runs its permutation there).
+constexpr int kEpComm = 9, kEpOuterComm = 10, kEpStageCompute = 11;
 // Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
 // and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
 constexpr double kOptimizerBytesPerParam = 30.0;
@@ -268,12 +272,15 @@ class Builder {
     for (const PlannedOp& step : overlap_->plan(pipeline_tasks, lists)) {
       activate(static_cast<std::size_t>(step.task));
       const BlockOp& op = (*lists[static_cast<std::size_t>(step.task)])[step.op];
-      if (step.join) join_in_flight(ranks);
+      // swap markers do not join: a copy out waits for the part's ops in flight, the next compute op joins them
+      if (step.join && !step.async && op.host_copy == model::HostCopy::None) join_in_flight(ranks);
       if (op.host_copy != model::HostCopy::None) {
         host_transfer(tasks[static_cast<std::size_t>(step.task)], op, ranks,
                       prefetched[static_cast<std::size_t>(step.task)]);
       } else if (op.collective) {
         layer_collective(stage, op, step.async);
+      } else if (step.async) {
+        for (int r : ranks) add_stage_compute(r, op);
       } else {
         for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
       }
@@ -326,6 +333,21 @@ class Builder {
     return id;
   }
 
+  // Compute inside an EP stage, off the task's compute chain: on the overlap stream, after the task's ops in flight
+  // (the stage's previous collective), in flight itself until the task joins.
+  void add_stage_compute(int rank, const BlockOp& block) {
+    const auto r = static_cast<std::size_t>(rank);
+    Op op;
+    op.name = block.name;
+    op.phase = block.phase;
+    op.rank = rank;
+    op.stream = kEpStageCompute;
+    op.compute = block.cost;
+    op.deps = member_deps(rank);
+    op.deps.insert(op.deps.end(), in_flight_[r].begin(), in_flight_[r].end());
+    in_flight_[r].push_back(graph_.add(std::move(op)));
+  }
+
   // One collective with its member ops on per-member streams and per-member deps.
   std::vector<OpId> add_collective(const std::string& name, const std::string& phase, Collective c,
                                    const std::vector<int>& streams, const std::vector<std::vector<OpId>>& deps) {
@@ -375,8 +397,10 @@ class Builder {
     return groups;
   }
 
-  // async: on the EP stream, tracked in flight until a join (overlap plans); else on the layer stream, pending.
+  // async: on the EP stream of its communicator, after the task's ops in flight, tracked in flight until a join
+  // (overlap plans); else on the layer stream, pending.
   void layer_collective(int stage, const BlockOp& op, bool async = false) {
+    const int async_stream = op.group == model::GroupKind::EpOuter ? kEpOuterComm : kEpComm;
     for (const auto& ranks : groups(stage, op.group)) {
       Collective c;
       c.kind = op.kind;
@@ -389,9 +413,15 @@ class Builder {
         for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + i] = 0.0;
       }
       std::vector<std::vector<OpId>> deps;
-      for (int r : ranks) deps.push_back(member_deps(r));
+      for (int r : ranks) {
+        deps.push_back(member_deps(r));
+        if (async) {
+          const auto& flying = in_flight_[static_cast<std::size_t>(r)];
+          deps.back().insert(deps.back().end(), flying.begin(), flying.end());
+        }
+      }
       const auto ids =
-          add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, async ? kEpComm : kLayerComm), deps);
+          add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, async ? async_stream : kLayerComm), deps);
       auto& into = async ? in_flight_ : pending_;
       for (std::size_t m = 0; m < n; ++m) into[static_cast<std::size_t>(ranks[m])].push_back(ids[m]);
     }
@@ -448,8 +478,9 @@ class Builder {
       copy.rank = ranks[i];
       copy.stream = out ? kSwapOut : kSwapIn;
       copy.delay_s = op.cost.bytes / bandwidth;
-      if (out) {
+      if (out) {  // after the part's forward, including its async EP work
         if (last_compute_[r] >= 0) copy.deps.push_back(last_compute_[r]);
+        copy.deps.insert(copy.deps.end(), in_flight_[r].begin(), in_flight_[r].end());
       } else {
         copy.deps.push_back(swapped_out_.at(key)[i]);
         const OpId trigger = task_first_[r] >= 0 ? last_compute_[r] : prev_task_first_[r];

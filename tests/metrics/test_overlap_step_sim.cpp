@@ -85,6 +85,72 @@ TEST_CASE("adaptive_pipe: 1F1B pairs and warm-up/cool-down hiding each hide part
   CHECK(both.result.makespan_s < std::min(pairs_only.result.makespan_s, single_only.result.makespan_s));
 }
 
+namespace {
+
+// The same tiny MoE over 2 nodes per stage: TP 2 (extended into EP) x DP 2, EP 4 = 2 nodes x 2 ranks, with
+// hierarchical EP (AllGather across the nodes, AllToAllV inside), a slow network; PP 2 x VPP 2, 8 micro-batches.
+config::ScenarioConfig hierarchical_scenario(nlohmann::json overlap_params) {
+  auto model = test::tiny_moe_model();
+  model.num_layers = 8;
+  model.num_dense_layers = 0;
+  model.mtp_layers = 0;
+  auto s = test::training_scenario(model, test::layout(2, 2, 2, 2, 1, 2, true, true), 2048, 1, 16);
+  s.topology = test::tiny_topology(4, 2, {test::mesh(50e9, 2e-6), test::clos(5e9, 5e-6, 4, 1.0, 1e-6)});
+  s.strategies = {spec("hierarchical_ep")};
+  if (!overlap_params.is_null()) {
+    s.strategies.push_back({"adaptive_pipe", std::move(overlap_params), "/strategies/1"});
+  }
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("hierarchical EP under adaptive_pipe: AllGather and AllToAllV run async on their own streams and hide") {
+  const auto plain = simulate_step(hierarchical_scenario(nullptr));
+  const auto overlapped = simulate_step(hierarchical_scenario(nlohmann::json::object()));
+  // every EP collective async: the cross-node AllGather / ReduceScatter on stream 10, the AllToAllV on 9; the
+  // permutations between them on the overlap stream 11
+  int outer = 0, inner = 0, stage_compute = 0;
+  for (const auto& op : overlapped.step.graph.ops) {
+    if (op.phase == "ep_comm") {
+      const bool cross_node = op.name.find("ep_ag") != std::string::npos || op.name.find("ep_rs") != std::string::npos;
+      CHECK(op.stream == (cross_node ? 10 : 9));
+      (cross_node ? outer : inner) += 1;
+    }
+    if (op.stream == 11) {
+      CHECK(op.kind == model::OpKind::Compute);
+      CHECK((op.name.find("permute") != std::string::npos));  // permute / unpermute and their gradients only
+      ++stage_compute;
+    }
+  }
+  CHECK(outer > 0);
+  CHECK(inner == outer);
+  CHECK(stage_compute == outer);  // one permutation inside each stage
+  const auto e0 = metrics::ep_overlap(plain.step.graph, plain.result);
+  const auto e1 = metrics::ep_overlap(overlapped.step.graph, overlapped.result);
+  INFO("hidden " << e0.hidden_fraction << " -> " << e1.hidden_fraction << ", step " << plain.result.makespan_s << " -> "
+                 << overlapped.result.makespan_s << " s");
+  CHECK(e0.hidden_fraction < 0.05);
+  CHECK(e1.hidden_fraction > 0.3);  // 8 micro-batches over PP 2 x VPP 2: half of the tasks are warm-up/cool-down
+  CHECK(overlapped.result.makespan_s < 0.85 * plain.result.makespan_s);
+  CHECK(plain.result.makespan_s - overlapped.result.makespan_s < e0.exposed_s);
+}
+
+TEST_CASE("pair_warmup_cooldown hides more EP time but not the pipeline fill: the bubble grows") {
+  const auto base = simulate_step(hierarchical_scenario(nlohmann::json::object()));
+  const auto paired = simulate_step(hierarchical_scenario({{"pair_warmup_cooldown", true}}));
+  const auto e_base = metrics::ep_overlap(base.step.graph, base.result);
+  const auto e_paired = metrics::ep_overlap(paired.step.graph, paired.result);
+  const double bubble_base = metrics::pipeline_timeline(base.step.graph, base.result).bubble_fraction;
+  const double bubble_paired = metrics::pipeline_timeline(paired.step.graph, paired.result).bubble_fraction;
+  INFO("hidden " << e_base.hidden_fraction << " -> " << e_paired.hidden_fraction << ", bubble " << bubble_base << " -> "
+                 << bubble_paired << ", step " << base.result.makespan_s << " -> " << paired.result.makespan_s << " s");
+  CHECK(e_paired.hidden_fraction > e_base.hidden_fraction);
+  CHECK(e_paired.hidden_fraction <= 1.0);
+  // a pair's second input must be there before the pair starts: the pipeline fills more slowly
+  CHECK(bubble_paired > bubble_base);
+}
+
 TEST_CASE("zero_bubble's measured bubble is below 1F1B's on the engine") {
   // tiny dense model over 4 stages in one fast node, 8 micro-batches (as the 1F1B bubble test)
   auto base = test::training_scenario(test::tiny_dense_model(), test::layout(1, 4, 1), 2048, 1, 8);

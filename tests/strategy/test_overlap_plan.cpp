@@ -24,11 +24,12 @@ struct Layer {
   std::vector<BlockOp> forward, backward_input, backward_whole;
 };
 
-Layer moe_layer() {
+Layer moe_layer(model::MoeCommPlan comm = {}) {
   model::TrainingShape shape;
   shape.tokens = 1024;
   shape.seq_len = 1024;
   shape.ep_size = 4;
+  shape.moe_comm = comm;
   Layer l;
   l.forward = model::layer_forward(test::tiny_moe_model(), shape, true);
   l.backward_input = model::backward_ops(l.forward, model::Pass::BackwardInput);
@@ -86,6 +87,66 @@ TEST_CASE("a pair alternates backward and forward pieces: each all-to-all runs u
   for (const auto& p : plan) CHECK(p.join);  // each side waits for its own all-to-all before its next op
 }
 
+model::MoeCommPlan hierarchical() {
+  return {model::MoeDispatch::HierarchicalEp, 2, 2};  // EP 4 = 2 nodes x 2 members
+}
+
+TEST_CASE("EP stages: hierarchical EP's AllGather -> permute -> AllToAllV is one stage, the experts end it") {
+  const auto l = moe_layer(hierarchical());
+  const auto stages = strategy::ep_stages(l.forward);
+  REQUIRE(stages.size() == 2);
+  CHECK(l.forward[stages[0].first].name == "ep_ag");
+  CHECK(l.forward[stages[0].first + 1].name == "permute");
+  CHECK(l.forward[stages[0].last].name == "dispatch");
+  CHECK(l.forward[stages[1].first].name == "combine");
+  CHECK(l.forward[stages[1].first + 1].name == "unpermute");
+  CHECK(l.forward[stages[1].last].name == "ep_rs");
+  const auto inside = strategy::ep_stage_compute(l.forward);
+  std::vector<std::string> compute_inside;
+  for (std::size_t i = 0; i < inside.size(); ++i) {
+    if (inside[i]) compute_inside.push_back(l.forward[i].name);
+  }
+  CHECK(compute_inside == std::vector<std::string>{"permute", "unpermute"});  // not the experts (grouped matmul)
+  // backward mirror: ep_rs_b (AllGather) -> unpermute_b -> combine_b | experts_b | dispatch_b -> permute_b -> ep_ag_b
+  const auto b = strategy::ep_stages(l.backward_input);
+  REQUIRE(b.size() == 2);
+  CHECK(l.backward_input[b[0].last].name == "combine_b");
+  CHECK(l.backward_input[b[1].first].name == "dispatch_b");
+  // plain all-to-all: the permutation precedes the dispatch, outside any stage; one collective per stage
+  const auto flat = moe_layer();
+  for (const auto& stage : strategy::ep_stages(flat.forward)) CHECK(stage.first == stage.last);
+  for (bool in : strategy::ep_stage_compute(flat.forward)) CHECK_FALSE(in);
+}
+
+TEST_CASE("hierarchical EP pair: each whole EP stage runs under the other side's compute, permutations async") {
+  const auto l = moe_layer(hierarchical());
+  const auto plan = strategy::interleaved_pair_plan(l.backward_input, l.forward);
+  check_each_op_once(plan, {l.backward_input.size(), l.forward.size()});
+  const auto n = names(plan, {&l.backward_input, &l.forward});
+  // B: ep_rs_b~ unpermute_b~ combine_b~ | F: attention ... router, ep_ag~ permute~ dispatch~ | B: experts_b,
+  // dispatch_b~ permute_b~ ep_ag_b~ | F: experts, combine~ unpermute~ ep_rs~ | B: router_b ... attention dx
+  CHECK(position(n, "B:unpermute_b~") + 1 == position(n, "B:combine_b~"));
+  CHECK(position(n, "B:combine_b~") < position(n, "F:attn_core"));  // Attn(F) || Combine(B) stage
+  CHECK(position(n, "F:permute~") + 1 == position(n, "F:dispatch~"));
+  CHECK(position(n, "F:dispatch~") < position(n, "B:experts_b"));  // MLP(B) || Dispatch(F) stage
+  CHECK(position(n, "B:ep_rs_b~") + 1 == position(n, "B:unpermute_b~"));
+  CHECK(position(n, "B:permute_b~") + 1 == position(n, "B:ep_ag_b~"));
+  CHECK(position(n, "B:ep_ag_b~") < position(n, "F:experts"));    // MLP(F) || Dispatch(B) stage
+  CHECK(position(n, "F:ep_rs~") < position(n, "B:attn_core_b"));  // Attn(B) || Combine(F) stage
+}
+
+TEST_CASE("same-direction pair (pair_warmup_cooldown): two forwards alternate, the earlier one first") {
+  const auto l = moe_layer();
+  const auto plan = strategy::interleaved_pair_plan(l.forward, l.forward);
+  check_each_op_once(plan, {l.forward.size(), l.forward.size()});
+  const auto n = names(plan, {&l.forward, &l.forward});            // "B:" = the earlier forward, "F:" = the later one
+  CHECK(position(n, "B:dispatch~") < position(n, "F:attn_core"));  // the later Attn hides the earlier dispatch
+  CHECK(position(n, "F:dispatch~") < position(n, "B:experts"));    // the earlier MLP hides the later dispatch
+  CHECK(position(n, "B:combine~") < position(n, "F:experts"));     // the later MLP hides the earlier combine
+  CHECK(position(n, "B:unpermute") < position(n, "F:unpermute"));  // the earlier one ends first
+  CHECK(n.back() == "F:unpermute");  // nothing is left to hide the later forward's last combine
+}
+
 TEST_CASE("unpaired forward: the shared expert runs under the dispatch, the combine stays exposed") {
   const auto l = moe_layer();
   const strategy::PipelineTask forward{0, 0, true};
@@ -115,6 +176,26 @@ TEST_CASE("unpaired backward: shared-expert dx under the combine, routed-expert 
   CHECK(position(b, "permute_b") == position(b, "dispatch_b~") + 1);
 }
 
+TEST_CASE("unpaired backward: a layer's other dw ops run under the next layer's combine (defer_weight_gradients)") {
+  const auto l = moe_layer();
+  // two MoE layers L1 (backward first) then L0, slot by slot: dx then dw
+  std::vector<BlockOp> whole;
+  for (const char* label : {"L1.", "L0."}) {
+    for (auto op : l.backward_whole) {
+      op.name = label + op.name;
+      whole.push_back(op);
+    }
+  }
+  const strategy::PipelineTask task{0, 0, false};
+  const auto n = names(strategy::hidden_single_plan(task, whole), {&whole});
+  CHECK(position(n, "L1.o_proj_w!") > position(n, "L0.combine_b~"));         // under L0's combine, not waiting for it
+  CHECK(position(n, "L1.attn_in_w!") < position(n, "L0.experts_b"));         // ... before L0's MLP dx, which joins it
+  CHECK(position(n, "L1.experts_w!") == position(n, "L1.dispatch_b~") + 1);  // the routed experts' dw as before
+  CHECK(position(n, "L0.o_proj_w") > position(n, "L0.attn_core_b"));  // no EP stage after the last layer: in place
+  const auto kept = names(strategy::hidden_single_plan(task, whole, false), {&whole});
+  CHECK(position(kept, "L1.o_proj_w") < position(kept, "L0.combine_b~"));
+}
+
 TEST_CASE("adaptive_pipe pairs a backward (and the W's after it) with the forward that follows, per its params") {
   const strategy::AdaptivePipe pipe;
   const strategy::PipelineTask f{3, 0, true}, b{0, 0, false}, bi{0, 0, false, strategy::BackwardPart::Input},
@@ -128,7 +209,16 @@ TEST_CASE("adaptive_pipe pairs a backward (and the W's after it) with the forwar
   CHECK(pipe.group(Order{b, b}, 0) == 1);
   CHECK(pipe.group(Order{bi, w}, 0) == 1);
   CHECK(pipe.group(Order{f, b, f}, 1) == 2);
+  CHECK(pipe.group(Order{f, f}, 0) == 1);  // same-direction pairs are off by default
   const auto vpp2 = test::layout(1, 2, 4, 2);
+  const strategy::AdaptivePipe all_pairs(strategy::adaptive_pipe_options({{"pair_warmup_cooldown", true}}, vpp2));
+  CHECK(all_pairs.group(Order{f, f, f}, 0) == 2);  // warm-up: two forwards
+  CHECK(all_pairs.group(Order{f, f, f}, 2) == 1);  // an odd one out stays alone
+  CHECK(all_pairs.group(Order{b, b}, 0) == 2);     // cool-down: two backwards
+  CHECK(all_pairs.group(Order{bi, w, bi}, 0) == 3);
+  CHECK(all_pairs.group(Order{bi, w}, 0) == 1);
+  CHECK(all_pairs.group(Order{b, f}, 0) == 2);  // the steady (backward, forward) pairs are unchanged
+  CHECK_FALSE(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_warmup_cooldown);
   const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, vpp2));
   CHECK(unpaired.group(Order{b, f}, 0) == 1);
   // default: pairs where the pipeline allows them (vpp > 1 or pp == 1), not under plain 1F1B with pp > 1
@@ -215,6 +305,10 @@ TEST_CASE("adaptive_pipe params and layout are checked") {
   CHECK_THROWS_WITH(
       pair_issues.throw_if_any(),
       Catch::Contains("/strategies/0/params/pair_forward_backward: pairing") && Catch::Contains("vpp > 1 or pp = 1"));
+  plain_1f1b.strategies = {{"adaptive_pipe", {{"pair_warmup_cooldown", true}}, "/strategies/0"}};
+  config::IssueCollector same_issues("x.json");
+  strategy::validate_strategies(plain_1f1b, same_issues);
+  CHECK_THROWS_WITH(same_issues.throw_if_any(), Catch::Contains("/strategies/0/params/pair_warmup_cooldown: pairing"));
   int overlaps = 0;
   for (const auto& info : strategy::strategy_catalog()) overlaps += info.family == "overlap";
   CHECK(overlaps == 1);
