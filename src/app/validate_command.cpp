@@ -118,7 +118,7 @@ json validate_one(const config::ScenarioConfig& scenario, const fs::path& work, 
 std::string table_text(const json& rows) {
   std::string out;
   char line[512];
-  std::snprintf(line, sizeof line, "%-34s %-12s %-5s %12s %12s %9s %6s  %s\n", "scenario", "metric", "role",
+  std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12s %12s %9s %6s  %s\n", "scenario", "metric", "role",
                 "published", "predicted", "rel.err", "tol", "within");
   out += line;
   int within = 0;
@@ -127,13 +127,13 @@ std::string table_text(const json& rows) {
     const std::string metric = row["metric"].get<std::string>();
     const std::string role = row["role"].get<std::string>();
     if (row.contains("error")) {
-      std::snprintf(line, sizeof line, "%-34s %-12s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name.c_str(),
+      std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name.c_str(),
                     metric.c_str(), role.c_str(), row["published"].get<double>(), "-", "-", row["tolerance_rel"].get<double>() * 100,
                     row["error"].get<std::string>().c_str());
     } else {
       const bool ok = row["within_tolerance"].get<bool>();
       within += ok ? 1 : 0;
-      std::snprintf(line, sizeof line, "%-34s %-12s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name.c_str(),
+      std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name.c_str(),
                     metric.c_str(), role.c_str(), row["published"].get<double>(), row["predicted"].get<double>(),
                     row["relative_error"].get<double>() * 100, row["tolerance_rel"].get<double>() * 100,
                     ok ? "yes" : "no");

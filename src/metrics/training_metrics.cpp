@@ -145,6 +145,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   json m = {{"step_time_s", step_s},
             {"tokens_per_step", tokens},
             {"tokens_per_s", tokens / step_s},
+            {"tokens_per_s_per_npu", tokens / step_s / scenario.ranks},
             {"model_flops_per_step", flops},
             {"mfu", flops / (step_s * scenario.ranks * peak)},
             {"bubble_fraction", timeline.bubble_fraction},

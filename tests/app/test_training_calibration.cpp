@@ -29,7 +29,8 @@ json run_metrics(const std::string& file, const std::string& dir) {
 }  // namespace
 
 TEST_CASE("every training calibration scenario passes check") {
-  for (const char* name : {"ultra_moe_718b_train_6144", "pro_moe_72b_train_baseline", "pro_moe_72b_train_optimized"}) {
+  for (const char* name : {"ultra_moe_718b_train_6144", "pro_moe_72b_train_baseline", "pro_moe_72b_train_optimized",
+                           "llama2_70b_train_800t_a2"}) {
     const std::string file = std::string("scenarios/calibration/") + name + ".json";
     const auto result = run_moesim({"check", file});
     INFO(file << "\n" << result.err);

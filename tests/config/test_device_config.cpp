@@ -104,9 +104,9 @@ TEST_CASE("device files: the three 910B2 topologies share one factor set, the ca
   CHECK(eff[static_cast<int>(OpClass::Matmul)].memory.value == Approx(0.49));
   CHECK(eff[static_cast<int>(OpClass::GroupedMatmul)].memory.value == Approx(0.49));
   CHECK(eff[static_cast<int>(OpClass::Attention)].memory.value == Approx(0.49));
-  CHECK(eff[static_cast<int>(OpClass::Matmul)].compute.value == Approx(0.8));  // bf16 GEMMs: not the INT8 fit
+  CHECK(eff[static_cast<int>(OpClass::Matmul)].compute.value == Approx(0.44));  // bf16 GEMMs: the T1 fit, not the INT8 one
   CHECK(eff[static_cast<int>(OpClass::Matmul)].compute_for(Dtype::INT8).value == Approx(0.285));
-  CHECK(eff[static_cast<int>(OpClass::Matmul)].compute_for(Dtype::BF16).value == Approx(0.8));
+  CHECK(eff[static_cast<int>(OpClass::Matmul)].compute_for(Dtype::BF16).value == Approx(0.44));
   CHECK(training.device.has_efficiency(OpClass::FusedAttention));
   CHECK(training.device.has_efficiency(OpClass::FusedGroupedMatmul));
   // host_runtime is system-level: the 800I A2 serving host has one, the training files do not.
