@@ -100,3 +100,17 @@ TEST_CASE("validate on a missing path or on scenarios without a published figure
   result = run_moesim({"validate", "--help"});
   CHECK(result.exit_code == 0);
 }
+
+// The independent check of the 910B2 training factors (fitted on the Ultra MoE figure T1, too slow for the suite):
+// Llama 2 70B at MindFormers' 64-NPU layout against its published tokens/s/p (~17 s).
+TEST_CASE("validate: the dense training check (Llama 2 70B on 64 Atlas 800T A2 NPUs) stays within its tolerance") {
+  const auto result = run_moesim({"validate", "scenarios/calibration/llama2_70b_train_800t_a2.json", "--json"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  const auto rows = json::parse(result.out);
+  REQUIRE(rows.size() == 1);
+  INFO(rows[0].dump());
+  CHECK(rows[0]["role"] == "check");
+  CHECK(rows[0]["metric"] == "tokens_per_s_per_npu");
+  CHECK(rows[0]["within_tolerance"].get<bool>());
+}
