@@ -3,7 +3,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -49,4 +51,29 @@ CliResult run_moesim(const std::vector<std::string>& args) {
   std::remove((stem + ".out").c_str());
   std::remove((stem + ".err").c_str());
   return result;
+}
+
+nlohmann::json run_scenario_into(const std::string& dir, const std::string& scenario,
+                                 const std::vector<std::string>& sets) {
+  std::vector<std::string> args = {"run", scenario, "--out", dir, "--quiet"};
+  for (const auto& set : sets) {
+    args.push_back("--set");
+    args.push_back(set);
+  }
+  const auto result = run_moesim(args);
+  INFO(scenario << "\n" << result.err);
+  REQUIRE(result.exit_code == 0);
+  return nlohmann::json::parse(read_text_file(dir + "/summary.json"));
+}
+
+nlohmann::json run_scenario(const std::string& scenario, const std::vector<std::string>& sets, const std::string& tag) {
+  std::string name = "moesim_run_";
+  name += tag;
+  name += "_";
+  name += std::to_string(getpid());
+  const auto dir = std::filesystem::temp_directory_path() / name;
+  std::filesystem::remove_all(dir);
+  auto summary = run_scenario_into(dir.string(), scenario, sets);
+  std::filesystem::remove_all(dir);
+  return summary;
 }

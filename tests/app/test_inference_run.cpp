@@ -10,32 +10,12 @@
 
 using nlohmann::json;
 
-namespace {
-
-json run_summary(const std::string& scenario, const std::vector<std::string>& sets, const std::string& tag) {
-  const auto dir = std::filesystem::temp_directory_path() / ("moesim_infer_" + tag + "_" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::vector<std::string> args = {"run", scenario, "--out", dir.string(), "--quiet"};
-  for (const auto& set : sets) {
-    args.push_back("--set");
-    args.push_back(set);
-  }
-  const auto result = run_moesim(args);
-  INFO(result.err);
-  REQUIRE(result.exit_code == 0);
-  auto summary = json::parse(read_text_file((dir / "summary.json").string()));
-  std::filesystem::remove_all(dir);
-  return summary;
-}
-
-}  // namespace
-
 TEST_CASE("mtp: TPOT is the step time over the expected tokens per step, throughput counts them") {
   const std::string scenario = "scenarios/calibration/pro_moe_800i_a2_decode_bs456.json";
-  const auto plain = run_summary(scenario, {}, "plain")["metrics"];
+  const auto plain = run_scenario(scenario, {}, "plain")["metrics"];
   CHECK(plain["tokens_per_step_per_sequence"].get<double>() == 1.0);
   CHECK(plain["tpot_ms"].get<double>() == Approx(plain["step_time_s"].get<double>() * 1e3));
-  const auto summary = run_summary(
+  const auto summary = run_scenario(
       scenario, {R"(strategies=[{"name":"mtp","params":{"draft_tokens":2,"acceptance":[0.8,0.5]}}])"}, "mtp");
   const auto& m = summary["metrics"];
   const double tokens = 1 + 0.8 + 0.8 * 0.5;
@@ -49,7 +29,7 @@ TEST_CASE("mtp: TPOT is the step time over the expected tokens per step, through
 }
 
 TEST_CASE("the host dispatch phase is reported and bounds a batch-1 decode step") {
-  const auto summary = run_summary("scenarios/calibration/pro_moe_800i_a2_decode_bs1.json", {}, "host");
+  const auto summary = run_scenario("scenarios/calibration/pro_moe_800i_a2_decode_bs1.json", {}, "host");
   const double host_s = summary["phases_s"]["host"].get<double>();
   CHECK(host_s > 0);
   CHECK(summary["simulated_time_s"].get<double>() >= host_s);  // host-bound: the device waits for every launch
@@ -60,8 +40,8 @@ TEST_CASE("a 300I Duo step with every strategy is deterministic") {
       R"(strategies=[{"name":"h2p","params":{"shared_expert_tp":8}},{"name":"topocomm","params":{"int8_allgather":true}},)"
       R"({"name":"duo_stream","params":{"chunks":2}},{"name":"mul_attention"},{"name":"swift_gmm"},)"
       R"({"name":"mtp","params":{"acceptance":[0.7]}}])";
-  auto a = run_summary("scenarios/calibration/pro_moe_300i_duo_decode_bs80.json", {all}, "det_a");
-  auto b = run_summary("scenarios/calibration/pro_moe_300i_duo_decode_bs80.json", {all}, "det_b");
+  auto a = run_scenario("scenarios/calibration/pro_moe_300i_duo_decode_bs80.json", {all}, "det_a");
+  auto b = run_scenario("scenarios/calibration/pro_moe_300i_duo_decode_bs80.json", {all}, "det_b");
   a.erase("sim");
   b.erase("sim");
   CHECK(a.dump() == b.dump());

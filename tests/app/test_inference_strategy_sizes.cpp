@@ -18,19 +18,7 @@ namespace {
 const std::string kScenario = "scenarios/calibration/pro_moe_300i_duo_decode_bs80.json";
 
 json run_summary(const std::vector<std::string>& sets, const std::string& tag) {
-  const auto dir = std::filesystem::temp_directory_path() / ("moesim_h2p_" + tag + "_" + std::to_string(getpid()));
-  std::filesystem::remove_all(dir);
-  std::vector<std::string> args = {"run", kScenario, "--out", dir.string(), "--quiet"};
-  for (const auto& set : sets) {
-    args.push_back("--set");
-    args.push_back(set);
-  }
-  const auto result = run_moesim(args);
-  INFO(result.err);
-  REQUIRE(result.exit_code == 0);
-  auto summary = json::parse(read_text_file((dir / "summary.json").string()));
-  std::filesystem::remove_all(dir);
-  return summary;
+  return run_scenario(kScenario, sets, "h2p_" + tag);
 }
 
 std::vector<std::string> tp8(int ep, int expert_tp) {

@@ -17,18 +17,6 @@ std::string temp_dir(const std::string& name) {
   return dir.string();
 }
 
-json run_summary(const std::string& dir, const std::string& scenario, const std::vector<std::string>& sets = {}) {
-  std::vector<std::string> args = {"run", scenario, "--out", dir, "--quiet"};
-  for (const auto& set : sets) {
-    args.push_back("--set");
-    args.push_back(set);
-  }
-  const auto result = run_moesim(args);
-  INFO(result.err);
-  REQUIRE(result.exit_code == 0);
-  return json::parse(read_text_file(dir + "/summary.json"));
-}
-
 std::vector<json> read_jsonl(const std::string& path) {
   std::vector<json> rows;
   std::istringstream in(read_text_file(path));
@@ -41,7 +29,7 @@ std::vector<json> read_jsonl(const std::string& path) {
 TEST_CASE("a Poisson serving run writes latency distributions, per-request and per-step files") {
   const auto dir = temp_dir("poisson");
   const auto summary =
-      run_summary(dir, "scenarios/pro_moe_800i_a2_serving_poisson.json", {"serving.workload.requests=400"});
+      run_scenario_into(dir, "scenarios/pro_moe_800i_a2_serving_poisson.json", {"serving.workload.requests=400"});
   const auto& m = summary["metrics"];
   CHECK(m["mode"] == "serving");
   CHECK(m["requests"] == 400);
@@ -80,8 +68,8 @@ TEST_CASE("serving runs are deterministic apart from sim.*") {
   const auto a = temp_dir("det_a"), b = temp_dir("det_b");
   const std::vector<std::string> sets = {"serving.workload.requests=300", "serving.scheduler.chunked_prefill=true",
                                          "serving.scheduler.max_tokens_per_step=1024"};
-  auto sa = run_summary(a, "scenarios/pro_moe_800i_a2_serving_poisson.json", sets);
-  auto sb = run_summary(b, "scenarios/pro_moe_800i_a2_serving_poisson.json", sets);
+  auto sa = run_scenario_into(a, "scenarios/pro_moe_800i_a2_serving_poisson.json", sets);
+  auto sb = run_scenario_into(b, "scenarios/pro_moe_800i_a2_serving_poisson.json", sets);
   sa.erase("sim");
   sb.erase("sim");
   CHECK(sa.dump() == sb.dump());
@@ -92,7 +80,7 @@ TEST_CASE("serving runs are deterministic apart from sim.*") {
 
 TEST_CASE("prefill/decode disaggregation moves the KV cache over RoCE and decodes on the other instance") {
   const auto dir = temp_dir("pd");
-  const auto summary = run_summary(dir, "scenarios/pro_moe_800i_a2_serving_pd.json", {"serving.workload.requests=200"});
+  const auto summary = run_scenario_into(dir, "scenarios/pro_moe_800i_a2_serving_pd.json", {"serving.workload.requests=200"});
   const auto& m = summary["metrics"];
   CHECK(m["instances"]["prefill"] == 1);
   CHECK(m["instances"]["decode"] == 1);
@@ -109,7 +97,7 @@ TEST_CASE("prefill/decode disaggregation moves the KV cache over RoCE and decode
 
 TEST_CASE("a trace replay serves every request of the trace") {
   const auto dir = temp_dir("trace");
-  const auto summary = run_summary(dir, "scenarios/pro_moe_800i_a2_serving_trace.json");
+  const auto summary = run_scenario_into(dir, "scenarios/pro_moe_800i_a2_serving_trace.json");
   CHECK(summary["metrics"]["requests"] == 600);
   CHECK(summary["scenario"]["serving"]["workload"]["arrival"]["trace_requests"] == 600);
   std::filesystem::remove_all(dir);
@@ -117,7 +105,7 @@ TEST_CASE("a trace replay serves every request of the trace") {
 
 TEST_CASE("a static inference scenario keeps its scalar step metrics") {
   const auto dir = temp_dir("static");
-  const auto summary = run_summary(dir, "scenarios/pro_moe_800i_a2_decode.json");
+  const auto summary = run_scenario_into(dir, "scenarios/pro_moe_800i_a2_decode.json");
   CHECK(summary["metrics"]["mode"] == "static_batch");
   CHECK(summary["metrics"]["tpot_ms"].is_number());
   CHECK_FALSE(summary["scenario"].contains("serving"));

@@ -19,18 +19,7 @@ std::string repo(const std::string& relative) {
 
 // `moesim run` of a static scenario with overrides; returns summary.json "metrics".
 json static_metrics(const std::string& scenario, const std::vector<std::string>& sets) {
-  const auto dir = std::filesystem::temp_directory_path() / ("moesim_profile_" + std::to_string(getpid()));
-  std::vector<std::string> args = {"run", scenario, "--out", dir.string(), "--quiet"};
-  for (const auto& set : sets) {
-    args.push_back("--set");
-    args.push_back(set);
-  }
-  const auto result = run_moesim(args);
-  INFO(result.err);
-  REQUIRE(result.exit_code == 0);
-  const auto metrics = json::parse(read_text_file((dir / "summary.json").string()))["metrics"];
-  std::filesystem::remove_all(dir);
-  return metrics;
+  return run_scenario(scenario, sets, "profile")["metrics"];
 }
 
 serving::ProfiledStepCost simulate_profile(const config::ScenarioConfig& scenario) {
