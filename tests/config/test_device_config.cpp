@@ -9,20 +9,15 @@
 #include "config/device_config.hpp"
 #include "config/topology_config.hpp"
 #include "config/topology_summary.hpp"
+#include "topology_test_helpers.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::config;
+using moesim::test::read_json;
+using moesim::test::repo_path;
+using moesim::test::topology_load_issues;
 
 namespace {
-
-std::string repo_path(const std::string& relative) {
-  return std::string(MOESIM_SOURCE_DIR) + "/" + relative;
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
 
 // A fresh folder under the temp directory for one test's files.
 fs::path temp_folder(const std::string& name) {
@@ -35,16 +30,6 @@ fs::path temp_folder(const std::string& name) {
 void write(const fs::path& path, const nlohmann::json& document) {
   fs::create_directories(path.parent_path());
   std::ofstream(path) << document.dump(2);
-}
-
-std::vector<ConfigIssue> topology_issues(const std::string& path) {
-  try {
-    load_topology(path);
-  } catch (const ConfigError& error) {
-    return error.issues();
-  }
-  FAIL("expected a ConfigError from " << path);
-  return {};
 }
 
 void check_same_sourced(const SourcedValue& a, const SourcedValue& b) {
@@ -152,7 +137,7 @@ TEST_CASE("device files: the inline device block still works and describe-topolo
 
 TEST_CASE("device files: a missing device file is one error at /device_file of the topology") {
   const std::string path = repo_path("tests/bad_inputs/topology/device_file_missing.json");
-  const auto issues = topology_issues(path);
+  const auto issues = topology_load_issues(path);
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].file == path);
   CHECK(issues[0].pointer == "/device_file");
@@ -161,13 +146,13 @@ TEST_CASE("device files: a missing device file is one error at /device_file of t
 }
 
 TEST_CASE("device files: issues inside a device file name that file and a pointer into it") {
-  const auto bad_value = topology_issues(repo_path("tests/bad_inputs/topology/device_file_bad_value.json"));
+  const auto bad_value = topology_load_issues(repo_path("tests/bad_inputs/topology/device_file_bad_value.json"));
   REQUIRE(bad_value.size() == 1);
   CHECK(bad_value[0].file == repo_path("tests/bad_inputs/topology/devices/efficiency_above_one_device.json"));
   CHECK(bad_value[0].pointer == "/efficiency/attention/memory/value");
   CHECK(bad_value[0].message == "expected a number in (0, 1], got 1.5");
 
-  const auto unknown = topology_issues(repo_path("tests/bad_inputs/topology/device_file_unknown_key.json"));
+  const auto unknown = topology_load_issues(repo_path("tests/bad_inputs/topology/device_file_unknown_key.json"));
   REQUIRE(unknown.size() == 1);
   CHECK(unknown[0].file == repo_path("tests/bad_inputs/topology/devices/unknown_key_device.json"));
   CHECK(unknown[0].pointer == "/colour");
@@ -184,15 +169,15 @@ TEST_CASE("device files: issues inside a device file name that file and a pointe
 }
 
 TEST_CASE("device files: exactly one of device and device_file") {
-  const auto both = topology_issues(repo_path("tests/bad_inputs/topology/device_and_device_file.json"));
+  const auto both = topology_load_issues(repo_path("tests/bad_inputs/topology/device_and_device_file.json"));
   REQUIRE(both.size() == 1);
   CHECK(both[0].pointer == "/device_file");
   CHECK_THAT(both[0].message, Catch::Contains("not both"));
-  const auto neither = topology_issues(repo_path("tests/bad_inputs/topology/no_device.json"));
+  const auto neither = topology_load_issues(repo_path("tests/bad_inputs/topology/no_device.json"));
   REQUIRE(neither.size() == 1);
   CHECK(neither[0].pointer == "/device_file");
   CHECK_THAT(neither[0].message, Catch::Contains("missing required key"));
-  const auto number = topology_issues(repo_path("tests/bad_inputs/topology/device_file_not_string.json"));
+  const auto number = topology_load_issues(repo_path("tests/bad_inputs/topology/device_file_not_string.json"));
   REQUIRE(number.size() == 1);
   CHECK(number[0].pointer == "/device_file");
   CHECK_THAT(number[0].message, Catch::Contains("expected a string"));

@@ -7,34 +7,18 @@
 
 #include "config/topology_config.hpp"
 #include "config/topology_summary.hpp"
+#include "topology_test_helpers.hpp"
 
 namespace fs = std::filesystem;
 using namespace moesim::config;
+using moesim::test::read_json;
+using moesim::test::repo_path;
+using moesim::test::topology_load_issues;
 
 namespace {
 
-std::string repo_path(const std::string& relative) {
-  return std::string(MOESIM_SOURCE_DIR) + "/" + relative;
-}
-
 TopologyConfig shipped(const std::string& name) {
   return load_topology(repo_path("topologies/" + name + ".json"));
-}
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  return nlohmann::json::parse(in);
-}
-
-// Loads a file that must fail and returns its issues.
-std::vector<ConfigIssue> issues_of(const std::string& path) {
-  try {
-    load_topology(path);
-  } catch (const ConfigError& error) {
-    return error.issues();
-  }
-  FAIL("expected a ConfigError from " << path);
-  return {};
 }
 
 bool has_issue(const std::vector<ConfigIssue>& issues, const std::string& pointer, const std::string& fragment) {
@@ -202,7 +186,7 @@ TEST_CASE("topology: raising nodes without a cluster fabric is a disconnected NP
   auto document = read_json(repo_path("topologies/atlas_300i_duo.json"));
   document["nodes"] = 2;
   document["device_file"] = repo_path("topologies/devices/ascend_310p.json");  // the copy sits in a temp folder
-  const auto issues = issues_of(write_temp("duo_two_nodes.json", document));
+  const auto issues = topology_load_issues(write_temp("duo_two_nodes.json", document));
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].pointer == "/fabrics");
   CHECK_THAT(issues[0].message, Catch::Contains("disconnected NPU") && Catch::Contains("2 nodes"));
@@ -215,26 +199,26 @@ TEST_CASE("topology: raising nodes without a cluster fabric is a disconnected NP
 
 TEST_CASE("topology: strict errors name the file, the pointer and what was expected") {
   const std::string path = repo_path("tests/bad_inputs/topology/efficiency_above_one.json");
-  const auto issues = issues_of(path);
+  const auto issues = topology_load_issues(path);
   REQUIRE(issues.size() == 1);
   CHECK(issues[0].file == path);
   CHECK(issues[0].pointer == "/device/efficiency/matmul/compute/value");
   CHECK(issues[0].message == "expected a number in (0, 1], got 1.2");
 
-  const auto unknown = issues_of(repo_path("tests/bad_inputs/topology/unknown_key.json"));
+  const auto unknown = topology_load_issues(repo_path("tests/bad_inputs/topology/unknown_key.json"));
   CHECK(has_issue(unknown, "/devices_per_nodes", "unknown key (known keys here:"));
-  CHECK(has_issue(issues_of(repo_path("tests/bad_inputs/topology/no_source.json")), "/device/memory_gib/source",
+  CHECK(has_issue(topology_load_issues(repo_path("tests/bad_inputs/topology/no_source.json")), "/device/memory_gib/source",
                   "missing required key"));
-  CHECK(has_issue(issues_of(repo_path("tests/bad_inputs/topology/pcie_domains_not_dividing.json")),
+  CHECK(has_issue(topology_load_issues(repo_path("tests/bad_inputs/topology/pcie_domains_not_dividing.json")),
                   "/fabrics/0/domains", "expected a divisor of ranks_per_node (4"));
-  CHECK(has_issue(issues_of(repo_path("tests/bad_inputs/topology/disconnected_nodes.json")), "/fabrics",
+  CHECK(has_issue(topology_load_issues(repo_path("tests/bad_inputs/topology/disconnected_nodes.json")), "/fabrics",
                   "disconnected NPU"));
-  CHECK(has_issue(issues_of(repo_path("tests/bad_inputs/topology/unknown_op_class.json")), "/device/efficiency/conv",
+  CHECK(has_issue(topology_load_issues(repo_path("tests/bad_inputs/topology/unknown_op_class.json")), "/device/efficiency/conv",
                   "unknown key"));
 }
 
 TEST_CASE("topology: several errors in one file are reported together") {
-  const auto issues = issues_of(repo_path("tests/bad_inputs/topology/several_errors.json"));
+  const auto issues = topology_load_issues(repo_path("tests/bad_inputs/topology/several_errors.json"));
   std::set<std::string> pointers;
   for (const auto& issue : issues) pointers.insert(issue.pointer);
   CHECK(pointers.size() == 4);  // distinct places (json_reader may report a missing source twice)
