@@ -44,6 +44,7 @@ int run_command(const RunOptions& options);
 
 struct ValidateOptions {
   std::vector<std::string> paths;  // scenario files or folders; empty = scenarios/calibration
+  int jobs = 1;                    // scenarios run at once (one process each)
   bool json = false;
 };
 // Runs every scenario with a `published` block (one process each) and prints published vs predicted.

@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   auto* validate_cmd = app.add_subcommand("validate", "run scenarios with a published figure and compare");
   validate_cmd->add_option("paths", validate.paths, "scenario files or folders (default scenarios/calibration)");
   validate_cmd->add_flag("--json", validate.json, "the rows as a JSON array on stdout");
+  validate_cmd->add_option("-j,--jobs", validate.jobs, "scenarios simulated at once, one process each (default 1)");
 
   CompareOptions compare;
   auto* compare_cmd = app.add_subcommand("compare", "compare the predictions of two runs (exit 3 if beyond tolerance)");

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -51,8 +52,8 @@ std::string read_all(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// Runs `moesim run FILE --out DIR --quiet` in a child process; returns its exit code (stdout/stderr to DIR/log).
-int run_child(const std::string& file, const fs::path& dir) {
+// Starts `moesim run FILE --out DIR --quiet` in a child process (stdout/stderr to DIR/log); returns its pid.
+pid_t start_child(const std::string& file, const fs::path& dir) {
   const std::string out = dir.string();
   const std::string log = (dir / "log").string();
   const pid_t pid = fork();
@@ -71,9 +72,16 @@ int run_child(const std::string& file, const fs::path& dir) {
     execv("/proc/self/exe", argv.data());
     _exit(127);
   }
+  return pid;
+}
+
+// Waits for any started child; returns its pid and sets its exit code.
+pid_t wait_child(int& exit_code) {
   int status = 0;
-  if (waitpid(pid, &status, 0) < 0) throw std::runtime_error("waitpid failed");
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  const pid_t pid = waitpid(-1, &status, 0);
+  if (pid < 0) throw std::runtime_error("waitpid failed");
+  exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return pid;
 }
 
 // The last "moesim: error:" line of a child's log, for the row.
@@ -85,7 +93,8 @@ std::string child_error(const fs::path& dir) {
   return log.substr(at + 15, end == std::string::npos ? std::string::npos : end - at - 15);
 }
 
-json validate_one(const config::ScenarioConfig& scenario, const fs::path& work, int& exit_code) {
+// The row of a scenario whose run ended with `code` (its summary.json in `work`).
+json validate_row(const config::ScenarioConfig& scenario, const fs::path& work, int code, int& exit_code) {
   const auto& published = *scenario.published;
   json row = {{"file", scenario.file},
               {"scenario", scenario.name},
@@ -94,7 +103,6 @@ json validate_one(const config::ScenarioConfig& scenario, const fs::path& work, 
               {"tolerance_rel", published.tolerance_rel},
               {"role", published.role},
               {"source", published.source}};
-  const int code = run_child(scenario.file, work);
   if (code != kExitOk) {
     row["error"] = child_error(work);
     exit_code = std::max(exit_code, code == kExitBadInput ? kExitBadInput : kExitInternal);
@@ -156,16 +164,32 @@ int validate_command(const ValidateOptions& options) {
       if (scenario.published) scenarios.push_back(std::move(scenario));
     }
     if (scenarios.empty()) throw std::invalid_argument("no scenario with a \"published\" block in the given paths");
+    if (options.jobs < 1) throw std::invalid_argument("--jobs: expected an integer >= 1");
     char dir_template[] = "/tmp/moesim_validate_XXXXXX";
     if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("cannot create a temporary folder in /tmp");
     const fs::path root = dir_template;
-    json rows = json::array();
+    // Up to `jobs` runs at once (each is its own process); rows keep the scenario order.
+    std::vector<json> rows_by_index(scenarios.size());
+    std::map<pid_t, std::size_t> running;
     int exit_code = kExitOk;
-    for (std::size_t i = 0; i < scenarios.size(); ++i) {
-      const fs::path work = root / std::to_string(i);
-      fs::create_directories(work);
-      rows.push_back(validate_one(scenarios[i], work, exit_code));
+    std::size_t next = 0;
+    while (next < scenarios.size() || !running.empty()) {
+      while (next < scenarios.size() && static_cast<int>(running.size()) < options.jobs) {
+        const fs::path work = root / std::to_string(next);
+        fs::create_directories(work);
+        running[start_child(scenarios[next].file, work)] = next;
+        ++next;
+      }
+      int code = 0;
+      const pid_t done = wait_child(code);
+      const auto it = running.find(done);
+      if (it == running.end()) continue;
+      const std::size_t i = it->second;
+      running.erase(it);
+      rows_by_index[i] = validate_row(scenarios[i], root / std::to_string(i), code, exit_code);
     }
+    json rows = json::array();
+    for (auto& row : rows_by_index) rows.push_back(std::move(row));
     std::error_code ignored;
     fs::remove_all(root, ignored);
     std::cout << (options.json ? rows.dump(2) + "\n" : table_text(rows));

@@ -114,3 +114,19 @@ TEST_CASE("validate: the dense training check (Llama 2 70B on 64 Atlas 800T A2 N
   CHECK(rows[0]["metric"] == "tokens_per_s_per_npu");
   CHECK(rows[0]["within_tolerance"].get<bool>());
 }
+
+TEST_CASE("validate --jobs 2 runs scenarios side by side and keeps their rows and order") {
+  const auto calibration = inference_calibration_scenarios();
+  auto serial = validate_args(calibration.files, true);
+  auto parallel = serial;
+  parallel.push_back("--jobs");
+  parallel.push_back("2");
+  const auto one = run_moesim(serial);
+  const auto two = run_moesim(parallel);
+  REQUIRE(one.exit_code == 0);
+  REQUIRE(two.exit_code == 0);
+  CHECK(json::parse(one.out) == json::parse(two.out));
+  const auto bad = run_moesim({"validate", calibration.files.front(), "--jobs", "0"});
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.err.find("--jobs: expected an integer >= 1") != std::string::npos);
+}
