@@ -8,6 +8,7 @@
 
 #include "config/scenario_config.hpp"
 #include "serving/step_profile.hpp"
+#include "serving_test_config.hpp"
 #include "strategy/inference_plan.hpp"
 
 using namespace moesim;
@@ -96,15 +97,7 @@ TEST_CASE("800I A2 chunked-prefill steps: the serving cost formula matches a dir
 
 TEST_CASE("300I Duo H2P chunked-prefill steps: the serving cost formula matches a direct mixed-step simulation") {
   auto scenario = config::load_scenario(repo("scenarios/calibration/pro_moe_300i_duo_decode_bs80.json"));
-  config::ServingConfig serving;
-  serving.workload.arrival.kind = config::ArrivalKind::Poisson;
-  serving.workload.arrival.rate_per_s = 1;
-  serving.workload.prompt_tokens = {config::LengthKind::Uniform, 0, 0, 0, 256, 4096};
-  serving.workload.output_tokens = {config::LengthKind::Uniform, 0, 0, 0, 1, 512};
-  serving.scheduler.max_batch = 128;
-  serving.scheduler.max_tokens_per_step = 2048;
-  serving.scheduler.chunked_prefill = true;
-  scenario.serving = serving;
+  scenario.serving = test::duo_serving_block(2048, true);
   const std::vector<Mix> mixes = {
       {80, 2048, 0, 0},
       {80, 2048, 512, 0},

@@ -7,6 +7,7 @@
 #include "cli_runner.hpp"
 #include "config/scenario_config.hpp"
 #include "serving/step_profile.hpp"
+#include "serving_test_config.hpp"
 
 using namespace moesim;
 using nlohmann::json;
@@ -75,14 +76,7 @@ TEST_CASE("300I Duo H2P serving profile (attention DP 2): interpolated step time
   // The bs80 calibration scenario with a serving block attached: the step layout and strategies are the same.
   const std::string file = "scenarios/calibration/pro_moe_300i_duo_decode_bs80.json";
   auto scenario = config::load_scenario(repo(file));
-  config::ServingConfig serving;
-  serving.workload.arrival.kind = config::ArrivalKind::Poisson;
-  serving.workload.arrival.rate_per_s = 1;
-  serving.workload.prompt_tokens = {config::LengthKind::Uniform, 0, 0, 0, 256, 4096};
-  serving.workload.output_tokens = {config::LengthKind::Uniform, 0, 0, 0, 1, 512};
-  serving.scheduler.max_batch = 128;
-  serving.scheduler.max_tokens_per_step = 4096;
-  scenario.serving = serving;
+  scenario.serving = test::duo_serving_block(4096, false);
   const auto cost = simulate_profile(scenario);
   auto static_decode = [&](int batch, int kv) {
     return static_metrics(file, {"inference.batch_size=" + std::to_string(batch),

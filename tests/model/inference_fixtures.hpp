@@ -1,12 +1,22 @@
 #pragma once
 // A tiny MoE model and static inference scenarios built in code, for the inference step tests (model, strategy
 // and metrics layers). Numbers are chosen so that costs can be computed by hand.
+#include <catch2/catch.hpp>
 #include <string>
 
 #include "config/scenario_config.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::test {
+
+// The op called `name` on `rank` (the test fails if there is none).
+inline const model::Op& find_op(const model::OpGraph& g, const std::string& name, int rank) {
+  for (const auto& op : g.ops) {
+    if (op.name == name && op.rank == rank) return op;
+  }
+  FAIL("no op " << name << " on rank " << rank);
+  return g.ops.front();
+}
 
 // 2 MoE layers, hidden 256, GQA 8 heads / 4 KV heads of 32, 8 experts top-2 (width 64), 1 shared expert (64).
 inline config::ModelConfig tiny_inference_moe() {

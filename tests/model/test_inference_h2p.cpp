@@ -3,10 +3,12 @@
 #include <catch2/catch.hpp>
 
 #include "config/scenario_config.hpp"
+#include "inference_fixtures.hpp"
 #include "model/inference_step_graph.hpp"
 #include "model/model_stats.hpp"
 
 using namespace moesim;
+using test::find_op;
 
 namespace {
 
@@ -36,14 +38,6 @@ std::vector<const model::Collective*> layer_collectives(const model::OpGraph& g,
     if (names) names->push_back(op.name);
   }
   return out;
-}
-
-const model::Op& find_op(const model::OpGraph& g, const std::string& name, int rank) {
-  for (const auto& op : g.ops) {
-    if (op.name == name && op.rank == rank) return op;
-  }
-  FAIL("no op " << name << " on rank " << rank);
-  return g.ops.front();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@ using namespace moesim;
 using model::CollectiveKind;
 using model::InferenceComm;
 using model::InferenceStepPlan;
+using test::find_op;
 
 namespace {
 
@@ -31,14 +32,6 @@ double sum(const std::vector<const model::Op*>& ops, double model::ComputeCost::
   double total = 0;
   for (const auto* op : ops) total += op->compute.*field;
   return total;
-}
-
-const model::Op& only(const model::OpGraph& g, const std::string& name, int rank) {
-  for (const auto& op : g.ops) {
-    if (op.name == name && op.rank == rank) return op;
-  }
-  FAIL("no op " << name << " on rank " << rank);
-  return g.ops.front();
 }
 
 void add_host_runtime(config::ScenarioConfig& s, double op_us, double collective_us, double step_ms) {
@@ -106,7 +99,7 @@ TEST_CASE("flashcomm: each TP AllReduce becomes a ReduceScatter, the norm runs o
   }
   // Norms on 4 / tp 2 = 2 tokens instead of 4.
   const auto plain = model::build_inference_step_graph(s);
-  CHECK(only(g, "L0.ffn_norm", 0).compute.flops == Approx(only(plain, "L0.ffn_norm", 0).compute.flops / 2));
+  CHECK(find_op(g, "L0.ffn_norm", 0).compute.flops == Approx(find_op(plain, "L0.ffn_norm", 0).compute.flops / 2));
   plan.int8_allgather = true;
   g = model::build_inference_step_graph(s, plan);
   c = collectives_named(g, "L0.");
@@ -167,7 +160,7 @@ TEST_CASE("duo_stream: chunked expert-block collectives, each chunk's compute wa
   CHECK(gathers[0]->elements == Approx(2048.0 / 2));
   CHECK(collectives_named(g, "L0.moe_reducescatter.c").size() == 2);
   // Chunk 1's router waits for chunk 1's AllGather on its rank.
-  const auto& router = only(g, "L0.c1.router", 2);
+  const auto& router = find_op(g, "L0.c1.router", 2);
   bool waits = false;
   for (auto dep : router.deps) waits = waits || g.ops[static_cast<std::size_t>(dep)].name == "L0.moe_allgather.c1";
   CHECK(waits);
@@ -185,10 +178,10 @@ TEST_CASE("duo_stream: chunked expert-block collectives, each chunk's compute wa
   // are iterations of it.
   for (const char* name : {"router", "routed_gate_up", "routed_act", "routed_down", "moe_unpermute", "shared_down"}) {
     INFO(name);
-    CHECK(only(g, std::string("L0.c0.") + name, 0).compute.launched);
-    CHECK_FALSE(only(g, std::string("L0.c1.") + name, 0).compute.launched);
+    CHECK(find_op(g, std::string("L0.c0.") + name, 0).compute.launched);
+    CHECK_FALSE(find_op(g, std::string("L0.c1.") + name, 0).compute.launched);
   }
-  CHECK(only(whole, "L0.routed_gate_up", 0).compute.launched);
+  CHECK(find_op(whole, "L0.routed_gate_up", 0).compute.launched);
   plan.duo_stream_reread_weights = true;
   const auto reread = model::build_inference_step_graph(s, plan);
   CHECK(sum(test::ops_named(reread, "routed_gate_up", 0), &model::ComputeCost::bytes) >
@@ -211,10 +204,10 @@ TEST_CASE("fused operator classes cost attention and grouped GEMMs, and a topolo
     e.memory = test::fixture_value(0.9);
   }
   const auto g = model::build_inference_step_graph(s, plan);
-  CHECK(only(g, "L1.attn_core", 1).compute.op_class == config::OpClass::FusedAttention);
-  CHECK(only(g, "L1.routed_gate_up", 1).compute.op_class == config::OpClass::FusedGroupedMatmul);
-  CHECK(only(g, "L1.routed_down", 1).compute.op_class == config::OpClass::FusedGroupedMatmul);
-  CHECK(only(g, "L1.shared_down", 1).compute.op_class == config::OpClass::Matmul);  // dense GEMMs unchanged
+  CHECK(find_op(g, "L1.attn_core", 1).compute.op_class == config::OpClass::FusedAttention);
+  CHECK(find_op(g, "L1.routed_gate_up", 1).compute.op_class == config::OpClass::FusedGroupedMatmul);
+  CHECK(find_op(g, "L1.routed_down", 1).compute.op_class == config::OpClass::FusedGroupedMatmul);
+  CHECK(find_op(g, "L1.shared_down", 1).compute.op_class == config::OpClass::Matmul);  // dense GEMMs unchanged
 }
 
 TEST_CASE("mtp: the verify pass runs 1 + k tokens per sequence, then k draft passes of the MTP module") {
@@ -225,20 +218,20 @@ TEST_CASE("mtp: the verify pass runs 1 + k tokens per sequence, then k draft pas
   plan.speculative_overhead_s = 1e-3;
   const auto g = model::build_inference_step_graph(s, plan);
   model::validate(g);
-  const double one = only(plain, "L0.qkv_proj", 0).compute.flops;
-  CHECK(only(g, "L0.qkv_proj", 0).compute.flops == Approx(3 * one));
+  const double one = find_op(plain, "L0.qkv_proj", 0).compute.flops;
+  CHECK(find_op(g, "L0.qkv_proj", 0).compute.flops == Approx(3 * one));
   // Decode attention reads each sequence's KV cache once for its 3 queries.
   const double kv = 4.0 * 128 * (2 * 4 * 32) / 2 * 2;  // seqs x KV len x K,V elements / tp x fp16
-  CHECK(only(g, "L0.attn_core", 0).compute.bytes == Approx(kv + 3 * 4.0 * 2 * 4 * 32 * 2));
+  CHECK(find_op(g, "L0.attn_core", 0).compute.bytes == Approx(kv + 3 * 4.0 * 2 * 4 * 32 * 2));
   // Draft pass 0 over the 3 verified positions, pass 1 over one token per sequence.
-  CHECK(only(g, "mtp0.layer.qkv_proj", 0).compute.flops == Approx(3 * one));
-  CHECK(only(g, "mtp1.layer.qkv_proj", 0).compute.flops == Approx(one));
-  CHECK(only(g, "mtp1.eh_proj", 0).compute.flops == Approx(2.0 * 4 * 2 * 256 * 256 / 2));
-  CHECK(only(g, "mtp0.layer.routed_gate_up", 0).phase == "mtp_draft");
+  CHECK(find_op(g, "mtp0.layer.qkv_proj", 0).compute.flops == Approx(3 * one));
+  CHECK(find_op(g, "mtp1.layer.qkv_proj", 0).compute.flops == Approx(one));
+  CHECK(find_op(g, "mtp1.eh_proj", 0).compute.flops == Approx(2.0 * 4 * 2 * 256 * 256 / 2));
+  CHECK(find_op(g, "mtp0.layer.routed_gate_up", 0).phase == "mtp_draft");
   CHECK(test::ops_named(g, "mtp2.layer.qkv_proj").empty());
   // Logits for every verified position: 4 x 3 rows through the LM head.
-  CHECK(only(g, "lm_head", 0).compute.flops == Approx(3 * only(plain, "lm_head", 0).compute.flops));
-  const auto& overhead = only(g, "speculative_overhead", 0);
+  CHECK(find_op(g, "lm_head", 0).compute.flops == Approx(3 * find_op(plain, "lm_head", 0).compute.flops));
+  const auto& overhead = find_op(g, "speculative_overhead", 0);
   CHECK(overhead.kind == model::OpKind::Delay);
   CHECK(overhead.delay_s == Approx(1e-3));
   // Prefill: one MTP pass over the prompt.
