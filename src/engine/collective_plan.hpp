@@ -14,10 +14,12 @@ struct PlannedFlow {
   int src = 0;  // member index in Collective::ranks
   int dst = 0;
   double bytes = 0.0;
+  int folded_set = -1;  // >= 0: stands for src's flows to every other member of CollectivePhase::folded_sets[i]
 };
 
 struct CollectivePhase {
   std::vector<PlannedFlow> flows;
+  std::vector<std::vector<int>> folded_sets;  // member indices, sorted (mesh_folding.hpp)
   double latency_steps = 0.0;
   double alpha_s = 0.0;  // filled by plan_collective from the routes
 };

@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "engine/collective_plan.hpp"
+#include "engine/mesh_folding.hpp"
 #include "engine/pair_link_flows.hpp"
 
 namespace moesim::engine {
@@ -31,6 +32,7 @@ struct PreparedCollective {
   std::vector<AnalyticFlows> analytic;              // per phase: flows timed analytically (pair_link_flows.hpp)
   std::vector<std::pair<int, double>> analytic_link_bytes;  // (link, bytes) carried by the analytic flows
   std::uint64_t analytic_flows = 0;
+  std::uint64_t folded_flows = 0;
 };
 
 struct ActiveCollective {
@@ -108,6 +110,7 @@ struct CollectiveRunner::Impl {
   std::size_t window;
   bool aggregate_cross_node;
   std::unordered_map<int, ActiveCollective> active;
+  std::vector<char> foldable;  // per pair-link domain (mesh_folding.hpp); empty when folding is off
   std::unordered_map<std::uint64_t, sg4::Mailbox*> mailboxes;
   struct CacheEntry {
     std::shared_ptr<const PreparedCollective> prepared;
@@ -119,18 +122,56 @@ struct CollectiveRunner::Impl {
   std::vector<char> exclusive_sources;  // per rank (pair_link_flows.hpp); all 0 when analytic flows are off
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, std::vector<std::vector<int>> ms,
-       CommStats& s, std::size_t w, bool aggregate, bool analytic_pair_links)
+       CommStats& s, const CollectiveOptions& options)
       : platform(p),
         topology(t),
         graph(g),
         member_streams(std::move(ms)),
         stats(s),
-        window(std::max<std::size_t>(w, 2)),
-        aggregate_cross_node(aggregate) {
+        window(std::max<std::size_t>(options.window, 2)),
+        aggregate_cross_node(options.aggregate_cross_node) {
     stats.link_bytes.assign(platform.router->links().size(), 0.0);
-    exclusive_sources = analytic_pair_links ? exclusive_pair_link_sources(*platform.router, graph, member_streams)
-                                            : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
+    exclusive_sources = options.analytic_pair_links
+                            ? exclusive_pair_link_sources(*platform.router, graph, member_streams)
+                            : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
     find_identical_collectives();
+    if (options.fold_symmetric_meshes) find_foldable_domains();
+  }
+
+  // Plans every distinct collective once (they are dropped again) to see which mesh domains fold exactly.
+  void find_foldable_domains() {
+    if (platform.router->pair_link_domain() <= 0) return;
+    std::vector<CollectivePlan> plans;
+    std::vector<PlannedCollective> distinct;
+    for (std::size_t i = 0; i < graph.collectives.size(); ++i) {
+      if (representative[i] != static_cast<int>(i)) continue;
+      const model::Collective& c = graph.collectives[i];
+      const PlanContext ctx = context(c);
+      plans.push_back(plan_collective(c, ctx));
+      distinct.push_back({&c, nullptr, ctx.plane});
+    }
+    for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i].plan = &plans[i];
+    foldable = foldable_domains(*platform.router, graph.num_ranks, distinct, window);
+  }
+
+  // Calls add(link, bytes) for every link the flow's bytes cross: for a folded flow, the links from its source to
+  // every other member of its set.
+  template <class Add>
+  void for_each_link(int plane, const model::Collective& c, const CollectivePhase& phase, const PlannedFlow& flow,
+                     Add&& add) const {
+    Route route;
+    const int src = c.ranks[static_cast<std::size_t>(flow.src)];
+    auto route_to = [&](int dst_member) {
+      platform.router->route(plane, src, c.ranks[static_cast<std::size_t>(dst_member)], route);
+      for (int i = 0; i < route.count; ++i) add(route.links[static_cast<std::size_t>(i)], flow.bytes);
+    };
+    if (flow.folded_set < 0) {
+      route_to(flow.dst);
+      return;
+    }
+    for (int member : phase.folded_sets[static_cast<std::size_t>(flow.folded_set)]) {
+      if (member != flow.src) route_to(member);
+    }
   }
 
   PlanContext context(const model::Collective& c) const {
@@ -154,13 +195,13 @@ struct CollectiveRunner::Impl {
     const PlanContext ctx = context(c);
     out->plane = ctx.plane;
     out->plan = plan_collective(c, ctx);
+    out->folded_flows = fold_mesh_flows(out->plan, c, *platform.router, out->plane, foldable, window);
     const int p = static_cast<int>(c.ranks.size());
     const std::size_t phases = out->plan.phases.size();
     out->offsets.resize(phases);
     out->order.resize(phases);
     out->analytic.resize(phases);
     bool synchronized = true;  // every member starts phase 0 at the barrier's release
-    Route route;
     for (std::size_t k = 0; k < phases; ++k) {
       const CollectivePhase& phase = out->plan.phases[k];
       out->analytic[k] = analytic_pair_link_flows(phase, c, *platform.router, out->plane, exclusive_sources,
@@ -168,10 +209,8 @@ struct CollectiveRunner::Impl {
       synchronized = synchronized && keeps_members_synchronized(phase, out->analytic[k]);
       for (std::size_t f = 0; f < phase.flows.size(); ++f) {
         if (!out->analytic[k].analytic[f]) continue;
-        const PlannedFlow& flow = phase.flows[f];
-        platform.router->route(out->plane, c.ranks[static_cast<std::size_t>(flow.src)],
-                               c.ranks[static_cast<std::size_t>(flow.dst)], route);
-        for (int i = 0; i < route.count; ++i) out->analytic_link_bytes.push_back({route.links[i], flow.bytes});
+        for_each_link(out->plane, c, phase, phase.flows[f],
+                      [&](int link, double bytes) { out->analytic_link_bytes.push_back({link, bytes}); });
         ++out->analytic_flows;
       }
       index_phase(phase, out->analytic[k].analytic, p, out->offsets[k], out->order[k]);
@@ -221,19 +260,12 @@ struct CollectiveRunner::Impl {
         stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
       }
       stats.analytic_flows += a.prepared->analytic_flows;
+      stats.folded_flows += a.prepared->folded_flows;
     }
     ++a.arrived;
     return a;
   }
 
-  Route count_link_bytes(int plane, int src, int dst, double bytes) {
-    Route route;
-    platform.router->route(plane, src, dst, route);
-    for (int i = 0; i < route.count; ++i) {
-      stats.link_bytes[static_cast<std::size_t>(route.links[static_cast<std::size_t>(i)])] += bytes;
-    }
-    return route;
-  }
 
   void run_phase(int index, const PreparedCollective& a, std::size_t k, int member) {
     static int token = 0;
@@ -261,7 +293,10 @@ struct CollectiveRunner::Impl {
         pending.push_back(box->get_async<void>(&sink));
         continue;
       }
-      const Route route = count_link_bytes(a.plane, src, dst, flow.bytes);
+      for_each_link(a.plane, c, phase, flow,
+                    [&](int link, double bytes) { stats.link_bytes[static_cast<std::size_t>(link)] += bytes; });
+      Route route;
+      platform.router->route(a.plane, src, dst, route);
       ++stats.flows;
       sg4::CommPtr comm = box->put_init(&token, static_cast<std::uint64_t>(std::llround(flow.bytes)));
       if (route.rate_bound_bytes_per_s > 0.0) comm->set_rate(route.rate_bound_bytes_per_s);
@@ -303,10 +338,8 @@ struct CollectiveRunner::Impl {
 
 CollectiveRunner::CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology,
                                    const model::OpGraph& graph, std::vector<std::vector<int>> member_streams,
-                                   CommStats& stats, std::size_t window, bool aggregate_cross_node,
-                                   bool analytic_pair_links)
-    : impl_(std::make_unique<Impl>(platform, topology, graph, std::move(member_streams), stats, window,
-                                   aggregate_cross_node, analytic_pair_links)) {}
+                                   CommStats& stats, const CollectiveOptions& options)
+    : impl_(std::make_unique<Impl>(platform, topology, graph, std::move(member_streams), stats, options)) {}
 
 CollectiveRunner::~CollectiveRunner() = default;
 

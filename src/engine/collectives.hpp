@@ -19,18 +19,23 @@ struct CommStats {
   std::vector<double> link_bytes;  // per FabricRouter link, bytes of every flow routed over it
   std::uint64_t flows = 0;           // flows simulated by SimGrid
   std::uint64_t analytic_flows = 0;  // flows on dedicated pair links timed analytically (pair_link_flows.hpp)
+  std::uint64_t folded_flows = 0;    // mesh flows represented by another flow of their member (mesh_folding.hpp)
   std::uint64_t sleeps = 0;
+};
+
+struct CollectiveOptions {
+  // Comms (sends + receives) outstanding per actor at most (P1: SimGrid 3.32 pays O(outstanding) per completion).
+  std::size_t window = 128;
+  bool aggregate_cross_node = false;   // merge cross-node flows where link loads stay equal (flow_aggregation.hpp)
+  bool analytic_pair_links = false;    // time flows alone on dedicated pair links without SimGrid (pair_link_flows.hpp)
+  bool fold_symmetric_meshes = false;  // one flow per member for uniform mesh phases (mesh_folding.hpp)
 };
 
 class CollectiveRunner {
  public:
   // member_streams[c][i]: stream of member i's op of collective c (receivers' mailboxes are per stream).
-  // window: comms (sends + receives) outstanding per actor at most (P1: SimGrid 3.32 pays O(outstanding) per
-  // completion). aggregate_cross_node: merge cross-node flows where link loads stay equal (flow_aggregation.hpp).
-  // analytic_pair_links: time flows alone on dedicated pair links without SimGrid (pair_link_flows.hpp).
   CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology, const model::OpGraph& graph,
-                   std::vector<std::vector<int>> member_streams, CommStats& stats, std::size_t window,
-                   bool aggregate_cross_node = false, bool analytic_pair_links = false);
+                   std::vector<std::vector<int>> member_streams, CommStats& stats, const CollectiveOptions& options);
   ~CollectiveRunner();
   CollectiveRunner(const CollectiveRunner&) = delete;
   CollectiveRunner& operator=(const CollectiveRunner&) = delete;

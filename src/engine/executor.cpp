@@ -96,9 +96,13 @@ struct Executor::Impl {
       }
       for (int r : ranks) position[static_cast<std::size_t>(r)] = -1;
     }
+    CollectiveOptions collective_options;
+    collective_options.window = options.comm_window;
+    collective_options.aggregate_cross_node = options.aggregate_cross_node_flows;
+    collective_options.analytic_pair_links = options.analytic_pair_links;
+    collective_options.fold_symmetric_meshes = options.fold_symmetric_meshes;
     runner = std::make_unique<CollectiveRunner>(platform, topology, graph, std::move(member_streams), stats,
-                                                options.comm_window, options.aggregate_cross_node_flows,
-                                                options.analytic_pair_links);
+                                                collective_options);
     runner->check_all_routable();
   }
 
@@ -194,6 +198,8 @@ Executor::Executor(const Platform& platform, const config::TopologyConfig& topol
     : impl_(std::make_unique<Impl>(platform, topology, graph, options)) {}
 
 Executor::~Executor() = default;
+
+std::size_t Executor::actor_count() const { return impl_->streams.size(); }
 
 void Executor::create_actors() {
   Impl& impl = *impl_;

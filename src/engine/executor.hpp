@@ -24,6 +24,7 @@ struct ExecutorOptions {
   std::size_t comm_window = 128;            // outstanding comms per actor in a collective phase
   bool aggregate_cross_node_flows = false;  // see EngineOptions
   bool analytic_pair_links = false;         // see EngineOptions
+  bool fold_symmetric_meshes = false;       // see EngineOptions
   // Called after every 1/256th of the ops completes (completed ops, total ops, simulated clock); may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
 };
@@ -43,6 +44,7 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
+  std::size_t actor_count() const;  // one SimGrid actor per (rank, stream) that has ops
   void create_actors();
   // After Engine::run(): throws std::runtime_error describing stuck ops (deadlock, mismatched collective order)
   // or an error raised inside an actor.

@@ -3,6 +3,7 @@
 #include <xbt/log.h>
 
 #include <chrono>
+#include <fstream>
 #include <set>
 #include <simgrid/s4u/Engine.hpp>
 #include <stdexcept>
@@ -18,6 +19,23 @@ bool g_simulated = false;
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The kernel's limit on memory mappings per process (vm.max_map_count); Linux's default when unreadable.
+std::size_t max_map_count() {
+  std::ifstream in("/proc/sys/vm/max_map_count");
+  std::size_t value = 0;
+  return (in >> value) && value > 0 ? value : 65530;
+}
+
+// SimGrid gives each actor's stack a guard page by mprotect, which splits the stack into two mappings. Tens of
+// thousands of actors (a 6144-rank step with one actor per stream) then exceed vm.max_map_count and SimGrid aborts
+// ("Failed to protect stack"). Without guard pages the stacks come from malloc and need no mapping of their own.
+void drop_stack_guards_if_needed(std::size_t actors) {
+  constexpr std::size_t kMappingsLeftForTheRest = 8192;
+  if (2 * actors + kMappingsLeftForTheRest > max_map_count()) {
+    simgrid::s4u::Engine::set_config("contexts/guard-size:0");
+  }
 }
 
 }  // namespace
@@ -64,8 +82,10 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   executor_options.comm_window = options.comm_window;
   executor_options.aggregate_cross_node_flows = options.aggregate_cross_node_flows;
   executor_options.analytic_pair_links = options.analytic_pair_links;
+  executor_options.fold_symmetric_meshes = options.fold_symmetric_meshes;
   executor_options.on_progress = options.on_progress;
   Executor executor(platform, topology, graph, executor_options);
+  drop_stack_guards_if_needed(executor.actor_count());
   executor.create_actors();
   engine->run();
   executor.check_finished();
@@ -74,6 +94,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   result.events = executor.events();
   result.flows = executor.comm_stats().flows;
   result.analytic_flows = executor.comm_stats().analytic_flows;
+  result.folded_flows = executor.comm_stats().folded_flows;
   if (options.record_ops) {
     result.ops.reserve(graph.ops.size());
     for (const OpInterval& interval : executor.intervals()) result.ops.push_back({interval.start_s, interval.end_s});

@@ -28,6 +28,10 @@ struct EngineOptions {
   // Time flows that run alone on a dedicated per-pair link (HCCS inside a node) as bytes / bandwidth instead of
   // simulating them; exact (engine/pair_link_flows.hpp). `moesim run --full` switches it off.
   bool analytic_pair_links = true;
+  // Simulate one flow per member, instead of one per peer, for uniform mesh phases inside a full-mesh domain when
+  // every use of the domain keeps its links equally loaded; exact (engine/mesh_folding.hpp). `--full` switches it
+  // off.
+  bool fold_symmetric_meshes = true;
   // Progress callback (completed ops, total ops, simulated clock), about 256 calls per run; may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
@@ -54,6 +58,7 @@ struct SimulationResult {
   double platform_setup_s = 0.0;
   std::uint64_t flows = 0;           // simulated by SimGrid
   std::uint64_t analytic_flows = 0;  // timed analytically on dedicated pair links
+  std::uint64_t folded_flows = 0;    // uniform mesh flows represented by another flow of their member
   std::size_t num_links = 0;  // links in the platform
 };
 

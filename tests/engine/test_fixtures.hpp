@@ -108,9 +108,10 @@ inline std::vector<int> range(int begin, int end) {
   return r;
 }
 
-// Runs simulate() in a forked child; returns {makespan, start_0, end_0, start_1, ...}. Throws if the child failed.
-inline std::vector<double> simulate_in_child(const config::TopologyConfig& topology, const model::OpGraph& graph,
-                                             const engine::EngineOptions& options = {}) {
+// Runs simulate() in a forked child; returns what `extract` makes of the result. Throws if the child failed.
+template <class Extract>
+std::vector<double> simulate_in_child_with(const config::TopologyConfig& topology, const model::OpGraph& graph,
+                                           const engine::EngineOptions& options, Extract extract) {
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
@@ -119,9 +120,7 @@ inline std::vector<double> simulate_in_child(const config::TopologyConfig& topol
     close(fds[0]);
     int code = 0;
     try {
-      const engine::SimulationResult r = engine::simulate(topology, graph, options);
-      std::vector<double> out{r.makespan_s};
-      for (const auto& op : r.ops) out.insert(out.end(), {op.start_s, op.end_s});
+      const std::vector<double> out = extract(engine::simulate(topology, graph, options));
       const char* p = reinterpret_cast<const char*>(out.data());
       std::size_t left = out.size() * sizeof(double);
       while (left > 0) {
@@ -148,6 +147,16 @@ inline std::vector<double> simulate_in_child(const config::TopologyConfig& topol
   std::vector<double> out(bytes.size() / sizeof(double));
   std::memcpy(out.data(), bytes.data(), out.size() * sizeof(double));
   return out;
+}
+
+// {makespan, start_0, end_0, start_1, ...}
+inline std::vector<double> simulate_in_child(const config::TopologyConfig& topology, const model::OpGraph& graph,
+                                             const engine::EngineOptions& options = {}) {
+  return simulate_in_child_with(topology, graph, options, [](const engine::SimulationResult& r) {
+    std::vector<double> out{r.makespan_s};
+    for (const auto& op : r.ops) out.insert(out.end(), {op.start_s, op.end_s});
+    return out;
+  });
 }
 
 }  // namespace moesim::test
