@@ -67,9 +67,9 @@ std::string scenario_text(const config::ScenarioConfig& s) {
     if (!s.strategies[i].params.empty()) out << ' ' << s.strategies[i].params.dump();
   }
   out << '\n';
-  if (s.published) {
-    out << "published   " << s.published->metric << " = " << s.published->value << " (+-"
-        << s.published->tolerance_rel * 100 << "%)  " << s.published->source << '\n';
+  for (const auto& figure : s.published) {
+    out << "published   " << figure.metric << " = " << figure.value << " (+-" << figure.tolerance_rel * 100
+        << "%, " << figure.role << ")  " << figure.source << '\n';
   }
   return out.str();
 }

@@ -93,9 +93,9 @@ std::string child_error(const fs::path& dir) {
   return log.substr(at + 15, end == std::string::npos ? std::string::npos : end - at - 15);
 }
 
-// The row of a scenario whose run ended with `code` (its summary.json in `work`).
-json validate_row(const config::ScenarioConfig& scenario, const fs::path& work, int code, int& exit_code) {
-  const auto& published = *scenario.published;
+// The row of one published figure of a scenario whose run ended with `code` (its summary.json in `work`).
+json validate_row(const config::ScenarioConfig& scenario, const config::PublishedFigure& published,
+                  const fs::path& work, int code, int& exit_code) {
   json row = {{"file", scenario.file},
               {"scenario", scenario.name},
               {"metric", published.metric},
@@ -149,7 +149,7 @@ std::string table_text(const json& rows) {
     out += line;
   }
   out += std::to_string(within) + " of " + std::to_string(rows.size()) +
-         " scenario(s) within tolerance (role fit: a factor was calibrated on that figure; check: independent)\n";
+         " figure(s) within tolerance (role fit: a factor was calibrated on that figure; check: independent)\n";
   return out;
 }
 
@@ -161,15 +161,15 @@ int validate_command(const ValidateOptions& options) {
     std::vector<config::ScenarioConfig> scenarios;
     for (const auto& file : scenario_files(paths)) {
       auto scenario = load_checked_scenario(file, {});
-      if (scenario.published) scenarios.push_back(std::move(scenario));
+      if (!scenario.published.empty()) scenarios.push_back(std::move(scenario));
     }
     if (scenarios.empty()) throw std::invalid_argument("no scenario with a \"published\" block in the given paths");
     if (options.jobs < 1) throw std::invalid_argument("--jobs: expected an integer >= 1");
     char dir_template[] = "/tmp/moesim_validate_XXXXXX";
     if (mkdtemp(dir_template) == nullptr) throw std::runtime_error("cannot create a temporary folder in /tmp");
     const fs::path root = dir_template;
-    // Up to `jobs` runs at once (each is its own process); rows keep the scenario order.
-    std::vector<json> rows_by_index(scenarios.size());
+    // Up to `jobs` runs at once (each is its own process); rows keep the scenario order, then the figure order.
+    std::vector<std::vector<json>> rows_by_index(scenarios.size());
     std::map<pid_t, std::size_t> running;
     int exit_code = kExitOk;
     std::size_t next = 0;
@@ -186,10 +186,14 @@ int validate_command(const ValidateOptions& options) {
       if (it == running.end()) continue;
       const std::size_t i = it->second;
       running.erase(it);
-      rows_by_index[i] = validate_row(scenarios[i], root / std::to_string(i), code, exit_code);
+      for (const auto& figure : scenarios[i].published) {
+        rows_by_index[i].push_back(validate_row(scenarios[i], figure, root / std::to_string(i), code, exit_code));
+      }
     }
     json rows = json::array();
-    for (auto& row : rows_by_index) rows.push_back(std::move(row));
+    for (auto& scenario_rows : rows_by_index) {
+      for (auto& row : scenario_rows) rows.push_back(std::move(row));
+    }
     std::error_code ignored;
     fs::remove_all(root, ignored);
     std::cout << (options.json ? rows.dump(2) + "\n" : table_text(rows));

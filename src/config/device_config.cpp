@@ -67,6 +67,7 @@ DeviceSpec read_device(ObjectReader reader) {
   device.memory_bandwidth_bytes_per_s = scaled(reader.sourced("memory_bandwidth_gb_per_s"), kGigabyte);
   device.launch_overhead_s = scaled(reader.sourced("launch_overhead_us", Range::NonNegative), kMicrosecond);
   device.host_link_bandwidth_bytes_per_s = scaled(reader.sourced("host_link_bandwidth_gb_per_s"), kGigabyte);
+  if (auto mfu_peak = reader.optional_sourced("mfu_peak_tflops")) device.mfu_peak_flops = scaled(*mfu_peak, kTera);
   read_efficiency(reader.object("efficiency"), device);
   reader.finish();
   return device;
@@ -80,6 +81,8 @@ DeviceSpec load_device(const std::string& path) {
   issues.throw_if_any();
   return device;
 }
+
+double DeviceSpec::mfu_peak() const { return mfu_peak_flops ? mfu_peak_flops->value : peak(Dtype::BF16); }
 
 double DeviceSpec::peak(Dtype dtype) const {
   auto it = peak_flops.find(dtype);

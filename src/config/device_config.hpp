@@ -37,6 +37,10 @@ struct DeviceSpec {
   std::array<OpClassEfficiency, kOpClassCount> efficiency;  // indexed by OpClass; optional classes absent = 0
   SourcedValue launch_overhead_s;                           // fixed cost per operator launch
   SourcedValue host_link_bandwidth_bytes_per_s;             // device <-> host memory (swap, offload), per rank
+  // `mfu_peak_tflops`: the dense fp16/bf16 peak that published MFU figures for this device are quoted against,
+  // when it differs from peak_tflops (the roofline's); absent: MFU uses the bf16 peak. Per rank, flop/s.
+  std::optional<SourcedValue> mfu_peak_flops;
+  double mfu_peak() const;           // mfu_peak_flops, else peak(BF16)
   double peak(Dtype dtype) const;    // falls back fp16<->bf16; throws std::invalid_argument if missing
   bool has_peak(Dtype dtype) const;  // true when peak(dtype) would not throw
   // True when the file gives this class (always for kAllOpClasses; kOptionalOpClasses only when listed).

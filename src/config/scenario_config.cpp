@@ -138,17 +138,30 @@ std::vector<StrategySpec> read_strategies(ObjectReader& reader) {
   return strategies;
 }
 
-std::optional<PublishedFigure> read_published(ObjectReader& reader) {
-  auto entry = reader.optional_object("published");
-  if (!entry) return std::nullopt;
+PublishedFigure read_published_figure(ObjectReader entry) {
   PublishedFigure figure;
-  figure.metric = entry->string("metric");
-  figure.value = entry->number("value");
-  figure.source = entry->string("source");
-  figure.tolerance_rel = entry->number("tolerance_rel", Range::Fraction);
-  figure.role = entry->choice("role", {"fit", "check"});
-  entry->finish();
+  figure.metric = entry.string("metric");
+  figure.value = entry.number("value");
+  figure.source = entry.string("source");
+  figure.tolerance_rel = entry.number("tolerance_rel", Range::Fraction);
+  figure.role = entry.choice("role", {"fit", "check"});
+  entry.finish();
   return figure;
+}
+
+// `published`: one figure object, or an array of them (one validate row each).
+std::vector<PublishedFigure> read_published(ObjectReader& reader) {
+  std::vector<PublishedFigure> figures;
+  const json* value = reader.raw("published");
+  if (value == nullptr) return figures;
+  if (!value->is_array()) {
+    figures.push_back(read_published_figure(reader.object("published")));
+    return figures;
+  }
+  for (const auto& [element, pointer] : reader.array("published", 1)) {
+    figures.push_back(read_published_figure(ObjectReader(*element, pointer, reader.issues())));
+  }
+  return figures;
 }
 
 }  // namespace

@@ -95,7 +95,7 @@ struct ScenarioConfig {
   std::optional<MicrobenchmarkWorkload> microbenchmark;
   std::vector<StrategySpec> strategies;
   std::uint64_t seed = 0;
-  std::optional<PublishedFigure> published;
+  std::vector<PublishedFigure> published;  // `published`: one object or an array of them; empty when absent
   nlohmann::json document;  // the scenario JSON after --set overrides
 };
 

@@ -59,11 +59,16 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
     strategies.push_back({{"name", strategy.name}, {"params", strategy.params}});
   }
   out["strategies"] = strategies;
-  if (scenario.published) {
-    out["published"] = {{"metric", scenario.published->metric},
-                        {"value", scenario.published->value},
-                        {"source", scenario.published->source},
-                        {"tolerance_rel", scenario.published->tolerance_rel}};
+  if (!scenario.published.empty()) {  // as given: one object, or an array of them
+    json figures = json::array();
+    for (const auto& figure : scenario.published) {
+      figures.push_back({{"metric", figure.metric},
+                         {"value", figure.value},
+                         {"source", figure.source},
+                         {"tolerance_rel", figure.tolerance_rel},
+                         {"role", figure.role}});
+    }
+    out["published"] = scenario.document.at("published").is_array() ? figures : figures.front();
   }
   return out;
 }

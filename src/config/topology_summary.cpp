@@ -141,6 +141,8 @@ json topology_summary_json(const TopologyConfig& topology) {
             {"memory_bandwidth_gb_per_s", sourced_json(device.memory_bandwidth_bytes_per_s, kGigabyte)},
             {"launch_overhead_us", sourced_json(device.launch_overhead_s, kMicrosecond)},
             {"host_link_bandwidth_gb_per_s", sourced_json(device.host_link_bandwidth_bytes_per_s, kGigabyte)},
+            {"mfu_peak_tflops",
+             device.mfu_peak_flops ? sourced_json(*device.mfu_peak_flops, kTera) : json(nullptr)},
             {"efficiency", efficiency}}},
           {"fabrics", fabrics},
           {"host_runtime", host},
@@ -167,6 +169,7 @@ std::string topology_summary_text(const TopologyConfig& topology) {
   line(out, "  ", "memory bandwidth", device.memory_bandwidth_bytes_per_s, kGigabyte, "GB/s");
   line(out, "  ", "launch overhead", device.launch_overhead_s, kMicrosecond, "us");
   line(out, "  ", "host link bandwidth", device.host_link_bandwidth_bytes_per_s, kGigabyte, "GB/s");
+  if (device.mfu_peak_flops) line(out, "  ", "MFU quoted against", *device.mfu_peak_flops, kTera, "TFLOPS");
   out << "efficiency (fraction of peak compute / of memory bandwidth reached):\n";
   auto class_lines = [&](OpClass op_class) {
     const auto& entry = device.efficiency[static_cast<int>(op_class)];

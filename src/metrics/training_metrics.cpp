@@ -137,7 +137,8 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   const double step_s = steps.mean_s;
   const double tokens = double(t.global_batch_size) * t.seq_len;
   const double flops = training_model_flops(scenario);
-  const double peak = scenario.topology.device.peak(config::Dtype::BF16);
+  const double peak = scenario.topology.device.peak(config::Dtype::BF16);  // the roofline's
+  const double mfu_peak = scenario.topology.device.mfu_peak();            // the convention of published MFUs
   // timeline figures of the last step (the steady state when several are simulated)
   const auto timeline = pipeline_timeline(graph, result, steps.last_step_first_op);
   const auto overlap = strategy::make_overlap_strategy(scenario);
@@ -147,7 +148,9 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"tokens_per_s", tokens / step_s},
             {"tokens_per_s_per_npu", tokens / step_s / scenario.ranks},
             {"model_flops_per_step", flops},
-            {"mfu", flops / (step_s * scenario.ranks * peak)},
+            {"mfu", flops / (step_s * scenario.ranks * mfu_peak)},
+            {"mfu_peak_tflops", mfu_peak / 1e12},
+            {"mfu_at_roofline_peak", flops / (step_s * scenario.ranks * peak)},
             {"bubble_fraction", timeline.bubble_fraction},
             {"exposed_comm_fraction", timeline.exposed_comm_fraction},
             {"compute_fraction", timeline.compute_fraction},

@@ -38,7 +38,8 @@ TEST_CASE("every training calibration scenario passes check") {
     CHECK(result.out.find("training") != std::string::npos);
   }
   const auto ultra = run_moesim({"check", "scenarios/calibration/ultra_moe_718b_train_6144.json"});
-  CHECK(ultra.out.find("published   tokens_per_s = 1.46e+06 (+-10%)") != std::string::npos);
+  CHECK(ultra.out.find("published   mfu = 0.3 (+-10%, fit)") != std::string::npos);
+  CHECK(ultra.out.find("published   tokens_per_s = 1.46e+06 (+-10%, fit)") != std::string::npos);
   CHECK(ultra.out.find("hierarchical_ep") != std::string::npos);
 }
 

@@ -1,7 +1,10 @@
 // `moesim validate`: one row per calibration scenario with a finite prediction, JSON and text forms, bad input.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
@@ -47,8 +50,8 @@ TEST_CASE("every inference calibration scenario passes check and carries a publi
     INFO(file << "\n" << result.err);
     CHECK(result.exit_code == 0);
     CHECK(result.out.find("published") != std::string::npos);
-    CHECK(result.out.find("tolerance") == std::string::npos);  // printed as (+-10%)
-    CHECK(result.out.find("(+-10%)") != std::string::npos);
+    CHECK(result.out.find("tolerance") == std::string::npos);  // printed as (+-10%, role)
+    CHECK(result.out.find("(+-10%, ") != std::string::npos);
   }
 }
 
@@ -87,7 +90,39 @@ TEST_CASE("validate prints a table row per scenario and a count") {
     INFO(name);
     CHECK(result.out.find(name + " ") != std::string::npos);
   }
-  CHECK(result.out.find("scenario(s) within tolerance") != std::string::npos);
+  CHECK(result.out.find("figure(s) within tolerance") != std::string::npos);
+}
+
+TEST_CASE("a scenario with several published figures gives one validate row per figure, in order") {
+  // A copy of an inference calibration scenario with two figures, the second one missed on purpose.
+  const std::string source = std::string(MOESIM_SOURCE_DIR) + "/scenarios/calibration/pro_moe_800i_a2_decode_bs1.json";
+  auto j = json::parse(read_text_file(source));
+  const auto dir = std::filesystem::temp_directory_path() / ("moesim_two_figures_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const auto base = std::filesystem::path(source).parent_path();
+  j["model"] = std::filesystem::weakly_canonical(base / j["model"].get<std::string>()).string();
+  j["topology"] = std::filesystem::weakly_canonical(base / j["topology"].get<std::string>()).string();
+  json first = j["published"];
+  json second = first;
+  second["value"] = first["value"].get<double>() * 2.0;
+  second["role"] = "check";
+  j["published"] = json::array({first, second});
+  const auto file = (dir / "two_figures.json").string();
+  {
+    std::ofstream out(file);
+    out << j.dump(2);
+  }
+  const auto result = run_moesim({"validate", file, "--json"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  const auto rows = json::parse(result.out);
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0]["role"] == first["role"]);
+  CHECK(rows[0]["within_tolerance"].get<bool>());
+  CHECK(rows[1]["role"] == "check");
+  CHECK(rows[1]["predicted"].get<double>() == rows[0]["predicted"].get<double>());  // one run, two figures
+  CHECK_FALSE(rows[1]["within_tolerance"].get<bool>());
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("validate on a missing path or on scenarios without a published figure is bad input") {
