@@ -90,6 +90,18 @@ inline model::Op compute_op(int rank, int stream, double flops, double bytes,
   return op;
 }
 
+// The op of `rank` in collective `index` of the graph, on `stream`.
+inline model::Op collective_op(int index, int rank, int stream, std::vector<model::OpId> deps = {}) {
+  model::Op op;
+  op.name = "c" + std::to_string(index);
+  op.kind = model::OpKind::Collective;
+  op.rank = rank;
+  op.stream = stream;
+  op.collective = index;
+  op.deps = std::move(deps);
+  return op;
+}
+
 inline model::Collective collective(model::CollectiveKind kind, model::CollectiveAlgorithm algorithm,
                                     std::vector<int> ranks, double elements,
                                     config::Dtype dtype = config::Dtype::BF16) {

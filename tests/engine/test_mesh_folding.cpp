@@ -106,19 +106,9 @@ TEST_CASE("mesh folding: the folded simulation gives the same op times and link 
   g.collectives.push_back(direct(CollectiveKind::ReduceScatter, {4, 5, 6, 7}, 6e6));
   g.collectives.push_back(direct(CollectiveKind::AllToAll, test::range(0, 8), 16e6));
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::compute_op(r, 0, 1e9 * (1 + r % 3), 1e6));
-  auto member = [&](int c, int rank, int stream, std::vector<model::OpId> deps) {
-    model::Op op;
-    op.name = "c" + std::to_string(c);
-    op.kind = model::OpKind::Collective;
-    op.rank = rank;
-    op.stream = stream;
-    op.collective = c;
-    op.deps = std::move(deps);
-    g.ops.push_back(op);
-  };
-  for (int r = 0; r < 8; ++r) member(r < 4 ? 0 : 1, r, 1, {static_cast<model::OpId>(r)});
-  for (int r = 0; r < 8; ++r) member(r < 4 ? 2 : 3, r, 1, {});
-  for (int r = 0; r < 8; ++r) member(4, r, 2, {});
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? 0 : 1, r, 1, {static_cast<model::OpId>(r)}));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? 2 : 3, r, 1));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(4, r, 2));
   for (const bool analytic : {false, true}) {
     engine::EngineOptions unfolded;
     unfolded.fold_symmetric_meshes = false;

@@ -17,15 +17,7 @@ using model::CollectiveKind;
 
 // One op per member of collective `index` on `stream`.
 void add_members(model::OpGraph& g, int index, int stream) {
-  for (int r : g.collectives[static_cast<std::size_t>(index)].ranks) {
-    model::Op op;
-    op.name = "c" + std::to_string(index);
-    op.kind = model::OpKind::Collective;
-    op.rank = r;
-    op.stream = stream;
-    op.collective = index;
-    g.ops.push_back(op);
-  }
+  for (int r : g.collectives[static_cast<std::size_t>(index)].ranks) g.ops.push_back(test::collective_op(index, r, stream));
 }
 
 std::vector<std::vector<int>> member_streams(const model::OpGraph& g) {
@@ -116,24 +108,8 @@ TEST_CASE("pair links: the simulation with analytic pair-link flows equals the f
   g.collectives.push_back(test::collective(CollectiveKind::SendRecv, CollectiveAlgorithm::Auto, {5, 6}, 3e6));
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::compute_op(r, 0, 1e9 * (1 + r % 3), 1e6));
   for (int c = 0; c < 5; ++c) add_members(g, c, 1);
-  g.ops.push_back([] {
-    model::Op op;
-    op.name = "p2p";
-    op.kind = model::OpKind::Collective;
-    op.rank = 5;
-    op.stream = 3;
-    op.collective = 5;
-    return op;
-  }());
-  g.ops.push_back([] {
-    model::Op op;
-    op.name = "p2p";
-    op.kind = model::OpKind::Collective;
-    op.rank = 6;
-    op.stream = 4;
-    op.collective = 5;
-    return op;
-  }());
+  g.ops.push_back(test::collective_op(5, 5, 3));
+  g.ops.push_back(test::collective_op(5, 6, 4));
   // the all-gathers wait for the compute op of each member
   for (std::size_t i = 8; i < g.ops.size(); ++i) {
     if (g.ops[i].collective <= 1) g.ops[i].deps = {static_cast<model::OpId>(g.ops[i].rank)};

@@ -35,6 +35,23 @@ config::ScenarioConfig pipeline_scenario(int vpp, int micro_batches) {
   return s;
 }
 
+// The full step (no DP reduction) with an engine option off, then on.
+std::pair<Run, Run> off_and_on(const config::ScenarioConfig& s, bool engine::EngineOptions::*option) {
+  engine::EngineOptions off;
+  off.*option = false;
+  engine::EngineOptions on;
+  on.*option = true;
+  return {simulate_step(s, false, off), simulate_step(s, false, on)};
+}
+
+// Tiny MoE, TP 8 (in a node), EP 2 x TP (16-way over 2 replicas), PP 2, DP 32 = 512 ranks on 64 nodes of 8 (HCCS
+// mesh in a node, a Clos of 4 nodes per leaf between them), 64 micro-batches.
+config::ScenarioConfig moe_512_scenario() {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
+  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("1F1B bubble measured on the simulated timeline matches (p-1)/(m+p-1)") {
@@ -56,9 +73,7 @@ TEST_CASE("interleaved 1F1B has a smaller measured bubble than 1F1B") {
 }
 
 TEST_CASE("DP-symmetry reduction matches the full simulation within 2% at 512 ranks") {
-  // tiny MoE, TP 8 (in a node), EP 2 x TP (16-way over 2 replicas), PP 2, DP 32 = 512 ranks on 64 nodes
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
-  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
+  auto s = moe_512_scenario();
   const auto reduced = simulate_step(s, true);
   const auto full = simulate_step(s, false);
   REQUIRE(reduced.step.simulated_dp == 4);
@@ -68,14 +83,8 @@ TEST_CASE("DP-symmetry reduction matches the full simulation within 2% at 512 ra
 
 TEST_CASE("cross-node flow aggregation matches the unmerged training step within 2% at 512 ranks") {
   // Same layout as above: 16-way EP all-to-all-vs over 2 nodes share the Clos NICs with DP rings and PP transfers.
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
-  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
-  engine::EngineOptions plain;
-  plain.aggregate_cross_node_flows = false;
-  engine::EngineOptions merged;
-  merged.aggregate_cross_node_flows = true;
-  const auto a = simulate_step(s, false, plain);
-  const auto b = simulate_step(s, false, merged);
+  auto s = moe_512_scenario();
+  const auto [a, b] = off_and_on(s, &engine::EngineOptions::aggregate_cross_node_flows);
   REQUIRE(a.step.graph.num_ranks == 512);
   CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(0.02));
 }
@@ -83,14 +92,8 @@ TEST_CASE("cross-node flow aggregation matches the unmerged training step within
 TEST_CASE("analytic pair-link flows give the fully simulated training step at 512 ranks") {
   // TP 8 collectives and the intra-node part of the EP all-to-alls run on HCCS pair links; PP, DP and the
   // cross-node part of the all-to-alls share the Clos NICs. Exact up to floating point.
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
-  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
-  engine::EngineOptions plain;
-  plain.analytic_pair_links = false;
-  engine::EngineOptions fast;
-  fast.analytic_pair_links = true;
-  const auto a = simulate_step(s, false, plain);
-  const auto b = simulate_step(s, false, fast);
+  auto s = moe_512_scenario();
+  const auto [a, b] = off_and_on(s, &engine::EngineOptions::analytic_pair_links);
   REQUIRE(a.step.graph.num_ranks == 512);
   CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(1e-9));
 }
@@ -98,16 +101,10 @@ TEST_CASE("analytic pair-link flows give the fully simulated training step at 51
 TEST_CASE("mesh folding gives the unfolded training step at 512 ranks with hierarchical EP and Adaptive Pipe") {
   // TP collectives and the in-node EP all-to-alls share the HCCS pair links from different streams (no analytic
   // flows there); folding must reproduce every op time.
-  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(8, 2, 32, 1, 1, 2, true, true, 1), 2048, 1, 64);
-  s.topology = test::tiny_topology(64, 8, {test::mesh(50e9, 2e-6), test::clos(25e9, 5e-6, 4, 1.0, 2e-6)});
+  auto s = moe_512_scenario();
   s.strategies.push_back({"hierarchical_ep", nlohmann::json::object(), "/strategies/0"});
   s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/1"});
-  engine::EngineOptions unfolded;
-  unfolded.fold_symmetric_meshes = false;
-  engine::EngineOptions folded;
-  folded.fold_symmetric_meshes = true;
-  const auto a = simulate_step(s, false, unfolded);
-  const auto b = simulate_step(s, false, folded);
+  const auto [a, b] = off_and_on(s, &engine::EngineOptions::fold_symmetric_meshes);
   REQUIRE(a.step.graph.num_ranks == 512);
   REQUIRE(a.result.ops.size() == b.result.ops.size());
   CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(1e-9));
@@ -117,7 +114,7 @@ TEST_CASE("mesh folding gives the unfolded training step at 512 ranks with hiera
     worst = std::max(worst, std::abs(y - x) / std::max(std::abs(x), 1e-12));
   }
   CHECK(worst < 1e-9);
-  const auto counts = test::simulate_in_child_with(s.topology, b.step.graph, folded, [](const auto& r) {
+  const auto counts = test::simulate_in_child_with(s.topology, b.step.graph, {}, [](const auto& r) {
     return std::vector<double>{static_cast<double>(r.flows), static_cast<double>(r.folded_flows)};
   });
   CHECK(counts[1] > 2.0 * counts[0]);  // most in-node flows are folded
