@@ -154,24 +154,26 @@ struct CollectiveRunner::Impl {
     foldable = foldable_domains(*platform.router, graph.num_ranks, distinct, window);
   }
 
-  // Calls add(link, bytes) for every link the flow's bytes cross: for a folded flow, the links from its source to
-  // every other member of its set.
+  // Calls add(link, bytes) for every link the flow's bytes cross (for a folded flow, the links from its source to
+  // every other member of its set) and returns the flow's own route (source to destination).
   template <class Add>
-  void for_each_link(int plane, const model::Collective& c, const CollectivePhase& phase, const PlannedFlow& flow,
-                     Add&& add) const {
-    Route route;
+  Route for_each_link(int plane, const model::Collective& c, const CollectivePhase& phase, const PlannedFlow& flow,
+                      Add&& add) const {
+    Route own, route;
     const int src = c.ranks[static_cast<std::size_t>(flow.src)];
     auto route_to = [&](int dst_member) {
       platform.router->route(plane, src, c.ranks[static_cast<std::size_t>(dst_member)], route);
       for (int i = 0; i < route.count; ++i) add(route.links[static_cast<std::size_t>(i)], flow.bytes);
+      if (dst_member == flow.dst) own = route;
     };
     if (flow.folded_set < 0) {
       route_to(flow.dst);
-      return;
+      return own;
     }
     for (int member : phase.folded_sets[static_cast<std::size_t>(flow.folded_set)]) {
       if (member != flow.src) route_to(member);
     }
+    return own;
   }
 
   PlanContext context(const model::Collective& c) const {
@@ -266,7 +268,6 @@ struct CollectiveRunner::Impl {
     return a;
   }
 
-
   void run_phase(int index, const PreparedCollective& a, std::size_t k, int member) {
     static int token = 0;
     static void* sink = nullptr;
@@ -293,10 +294,9 @@ struct CollectiveRunner::Impl {
         pending.push_back(box->get_async<void>(&sink));
         continue;
       }
-      for_each_link(a.plane, c, phase, flow,
-                    [&](int link, double bytes) { stats.link_bytes[static_cast<std::size_t>(link)] += bytes; });
-      Route route;
-      platform.router->route(a.plane, src, dst, route);
+      const Route route = for_each_link(
+          a.plane, c, phase, flow,
+          [&](int link, double bytes) { stats.link_bytes[static_cast<std::size_t>(link)] += bytes; });
       ++stats.flows;
       sg4::CommPtr comm = box->put_init(&token, static_cast<std::uint64_t>(std::llround(flow.bytes)));
       if (route.rate_bound_bytes_per_s > 0.0) comm->set_rate(route.rate_bound_bytes_per_s);

@@ -62,6 +62,12 @@ class FabricRouter {
   bool route(int plane, int src, int dst, Route& out) const;
   // Same, but throws std::invalid_argument naming the pair and the plane when there is no route.
   Route route_or_throw(int plane, int src, int dst) const;
+  // True when the route is a single per-pair full-mesh link without a per-flow cap: only flows from its source
+  // to its destination can ever share it.
+  bool is_dedicated_pair_link(const Route& route) const {
+    return route.count == 1 && route.rate_bound_bytes_per_s <= 0.0 &&
+           links_[static_cast<std::size_t>(route.links[0])].pair_link;
+  }
 
  private:
   const config::TopologyConfig& topology_;

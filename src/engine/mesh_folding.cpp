@@ -21,11 +21,6 @@ struct DomainPhase {
   bool started_together = false;   // every member of the collective in the domain starts the phase at once
 };
 
-bool on_pair_link(const FabricRouter& router, int plane, int src, int dst, Route& route) {
-  return router.route(plane, src, dst, route) && route.count == 1 && route.rate_bound_bytes_per_s <= 0.0 &&
-         router.links()[static_cast<std::size_t>(route.links[0])].pair_link;
-}
-
 bool complete_uniform_mesh(const CollectivePhase& phase, DomainPhase& use) {
   for (std::size_t f : use.flows) {
     use.members.push_back(phase.flows[f].src);
@@ -76,7 +71,7 @@ void walk_domains(const CollectivePlan& plan, const model::Collective& c, const 
     for (std::size_t f = 0; f < phase.flows.size(); ++f) {
       const int src = c.ranks[static_cast<std::size_t>(phase.flows[f].src)];
       const int dst = c.ranks[static_cast<std::size_t>(phase.flows[f].dst)];
-      if (!on_pair_link(router, plane, src, dst, route)) {
+      if (!router.route(plane, src, dst, route) || !router.is_dedicated_pair_link(route)) {
         other.insert(src / size);
         other.insert(dst / size);
         continue;

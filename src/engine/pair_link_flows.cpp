@@ -51,9 +51,8 @@ AnalyticFlows analytic_pair_link_flows(const CollectivePhase& phase, const model
     const int src = collective.ranks[static_cast<std::size_t>(flow.src)];
     const int dst = collective.ranks[static_cast<std::size_t>(flow.dst)];
     if (!exclusive[static_cast<std::size_t>(src)] || !router.route(plane, src, dst, route)) continue;
-    if (route.count != 1 || route.rate_bound_bytes_per_s > 0.0) continue;
+    if (!router.is_dedicated_pair_link(route)) continue;
     const int link = route.links[0];
-    if (!router.links()[static_cast<std::size_t>(link)].pair_link) continue;
     out.analytic[f] = 1;
     out.any = true;
     uses.push_back({link, flow.src, flow.dst, flow.bytes});
