@@ -1,8 +1,10 @@
 #pragma once
 // A tiny MoE model and static inference scenarios built in code, for the inference step tests (model, strategy
 // and metrics layers). Numbers are chosen so that costs can be computed by hand.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "config/scenario_config.hpp"
 #include "model/op_graph.hpp"
@@ -16,6 +18,22 @@ inline const model::Op& find_op(const model::OpGraph& g, const std::string& name
   }
   FAIL("no op " << name << " on rank " << rank);
   return g.ops.front();
+}
+
+// The distinct collectives whose ops' names start with `prefix`, in op order; `names` (optional) receives the name
+// of the first op of each.
+inline std::vector<const model::Collective*> collectives_named(const model::OpGraph& g, const std::string& prefix,
+                                                               std::vector<std::string>* names = nullptr) {
+  std::vector<const model::Collective*> out;
+  std::vector<int> seen;
+  for (const auto& op : g.ops) {
+    if (op.kind != model::OpKind::Collective || op.name.rfind(prefix, 0) != 0) continue;
+    if (std::find(seen.begin(), seen.end(), op.collective) != seen.end()) continue;
+    seen.push_back(op.collective);
+    out.push_back(&g.collectives[static_cast<std::size_t>(op.collective)]);
+    if (names) names->push_back(op.name);
+  }
+  return out;
 }
 
 // 2 MoE layers, hidden 256, GQA 8 heads / 4 KV heads of 32, 8 experts top-2 (width 64), 1 shared expert (64).

@@ -8,6 +8,7 @@
 #include "model/model_stats.hpp"
 
 using namespace moesim;
+using test::collectives_named;
 using test::find_op;
 
 namespace {
@@ -26,20 +27,6 @@ model::InferenceStepPlan h2p_plan() {
   return plan;
 }
 
-std::vector<const model::Collective*> layer_collectives(const model::OpGraph& g, const std::string& prefix,
-                                                        std::vector<std::string>* names = nullptr) {
-  std::vector<const model::Collective*> out;
-  std::vector<int> seen;
-  for (const auto& op : g.ops) {
-    if (op.kind != model::OpKind::Collective || op.name.rfind(prefix, 0) != 0) continue;
-    if (std::find(seen.begin(), seen.end(), op.collective) != seen.end()) continue;
-    seen.push_back(op.collective);
-    out.push_back(&g.collectives[static_cast<std::size_t>(op.collective)]);
-    if (names) names->push_back(op.name);
-  }
-  return out;
-}
-
 }  // namespace
 
 TEST_CASE("h2p layer: TP AllGather, TP ReduceScatter per DP group, then global AllGather and ReduceScatter") {
@@ -47,7 +34,7 @@ TEST_CASE("h2p layer: TP AllGather, TP ReduceScatter per DP group, then global A
   const auto g = model::build_inference_step_graph(s, h2p_plan());
   model::validate(g);
   std::vector<std::string> names;
-  const auto c = layer_collectives(g, "L0.", &names);
+  const auto c = collectives_named(g, "L0.", &names);
   REQUIRE(c.size() == 6);
   const std::vector<std::string> expected_names = {"L0.attn_allgather",     "L0.attn_allgather",
                                                    "L0.attn_reducescatter", "L0.attn_reducescatter",
@@ -68,14 +55,14 @@ TEST_CASE("h2p layer: TP AllGather, TP ReduceScatter per DP group, then global A
     CHECK(c[i]->ranks.size() == 8);
     CHECK(c[i]->elements == Approx(80 * hidden));
   }
-  CHECK(layer_collectives(g, "L0.attn_allreduce").empty());
+  CHECK(collectives_named(g, "L0.attn_allreduce").empty());
   // 48 layers x 6, plus the head's AllGather of hidden states and of logits in each of the 2 DP groups.
   CHECK(g.collectives.size() == 48 * 6 + 2 + 2);
 }
 
 TEST_CASE("h2p pads each DP group's tokens to a multiple of its TP size") {
   const auto g = model::build_inference_step_graph(duo_scenario(1), h2p_plan());
-  const auto c = layer_collectives(g, "L5.");
+  const auto c = collectives_named(g, "L5.");
   REQUIRE(c.size() == 6);
   CHECK(c[0]->elements == Approx(4 * 5120.0));  // 1 sequence padded to 4 in the busiest group
   CHECK(c[4]->elements == Approx(8 * 5120.0));  // both groups' padded shards gathered on every rank

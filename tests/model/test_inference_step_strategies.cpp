@@ -12,21 +12,10 @@ using namespace moesim;
 using model::CollectiveKind;
 using model::InferenceComm;
 using model::InferenceStepPlan;
+using test::collectives_named;
 using test::find_op;
 
 namespace {
-
-std::vector<const model::Collective*> collectives_named(const model::OpGraph& g, const std::string& prefix) {
-  std::vector<const model::Collective*> out;
-  std::vector<int> seen;
-  for (const auto& op : g.ops) {
-    if (op.kind != model::OpKind::Collective || op.name.rfind(prefix, 0) != 0) continue;
-    if (std::find(seen.begin(), seen.end(), op.collective) != seen.end()) continue;
-    seen.push_back(op.collective);
-    out.push_back(&g.collectives[static_cast<std::size_t>(op.collective)]);
-  }
-  return out;
-}
 
 double sum(const std::vector<const model::Op*>& ops, double model::ComputeCost::*field) {
   double total = 0;
