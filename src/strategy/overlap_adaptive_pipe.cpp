@@ -29,18 +29,6 @@ bool weight_gradient(const BlockOp& op) {
   return !op.collective && module.size() > 2 && module.compare(module.size() - 2, 2, "_w") == 0;
 }
 
-// [begin, end) pieces of a list, each ending after an EP stage (the last may have none).
-std::vector<std::pair<std::size_t, std::size_t>> pieces(const std::vector<BlockOp>& ops) {
-  std::vector<std::pair<std::size_t, std::size_t>> out;
-  std::size_t begin = 0;
-  for (const auto& stage : ep_stages(ops)) {
-    out.push_back({begin, stage.last + 1});
-    begin = stage.last + 1;
-  }
-  if (begin < ops.size()) out.push_back({begin, ops.size()});
-  return out;
-}
-
 // Index of the last op of the `nth` (1 = most recent) EP stage ending before `i`; -1 when none.
 long stage_end_before(const std::vector<EpStage>& stages, std::size_t i, int nth) {
   for (std::size_t k = stages.size(); k-- > 0;) {
@@ -64,6 +52,35 @@ std::vector<bool> async_ops(const std::vector<BlockOp>& ops) {
   return async;
 }
 
+// One side of a pair, cut into pieces that each end after an EP stage (the last may have none): per piece, the op
+// indices in emission order and whether each joins the task's async ops in flight. With `early_expert_dw` every
+// routed-expert weight gradient moves right after the EP stage before it (its layer's backward dispatch), heads
+// the next piece and does not wait for that stage: it needs only what the experts' input gradient read.
+using Piece = std::pair<std::size_t, bool>;
+std::vector<std::vector<Piece>> pair_pieces(const std::vector<BlockOp>& ops, bool early_expert_dw) {
+  const auto stages = ep_stages(ops);
+  std::vector<bool> stage_end(ops.size(), false);
+  for (const auto& stage : stages) stage_end[stage.last] = true;
+  std::vector<long> anchor(ops.size(), -1);
+  if (early_expert_dw) {
+    for (std::size_t i = 0; i < ops.size(); ++i) {
+      if (routed_expert_dw(ops[i])) anchor[i] = stage_end_before(stages, i, 1);
+    }
+  }
+  std::vector<std::vector<Piece>> out(1);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (anchor[i] >= 0) continue;
+    out.back().push_back({i, true});
+    if (!stage_end[i]) continue;
+    out.emplace_back();
+    for (std::size_t j = 0; j < ops.size(); ++j) {
+      if (anchor[j] == static_cast<long>(i)) out.back().push_back({j, false});
+    }
+  }
+  if (out.back().empty()) out.pop_back();
+  return out;
+}
+
 }  // namespace
 
 std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::size_t i) const {
@@ -83,7 +100,8 @@ std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::siz
 std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks,
                                           const std::vector<const std::vector<BlockOp>*>& lists) const {
   if (tasks.size() >= 2) {
-    return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1});
+    return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1},
+                                 options_.pair_expert_dw_early);
   }
   if (options_.hide_in_warmup_cooldown) {
     return hidden_single_plan(tasks[0], *lists[0], options_.defer_weight_gradients);
@@ -92,17 +110,17 @@ std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks
 }
 
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<BlockOp>& backward, const std::vector<BlockOp>& forward,
-                                             const std::vector<const std::vector<BlockOp>*>& weights) {
+                                             const std::vector<const std::vector<BlockOp>*>& weights,
+                                             bool early_expert_dw) {
   const int task_of[2] = {0, static_cast<int>(weights.size()) + 1};
-  const std::vector<std::pair<std::size_t, std::size_t>> cut[2] = {pieces(backward), pieces(forward)};
+  const std::vector<std::vector<Piece>> cut[2] = {pair_pieces(backward, early_expert_dw),
+                                                  pair_pieces(forward, early_expert_dw)};
   const std::vector<bool> async[2] = {async_ops(backward), async_ops(forward)};
   std::vector<PlannedOp> plan;
   for (std::size_t k = 0; k < std::max(cut[0].size(), cut[1].size()); ++k) {
     for (int side = 0; side < 2; ++side) {
       if (k >= cut[side].size()) continue;
-      for (std::size_t i = cut[side][k].first; i < cut[side][k].second; ++i) {
-        plan.push_back({task_of[side], i, async[side][i], true});
-      }
+      for (const auto& [i, join] : cut[side][k]) plan.push_back({task_of[side], i, async[side][i], join});
       if (side == 0 && k + 1 == cut[0].size()) {  // W tasks: backward compute right after the backward's last piece
         for (std::size_t w = 0; w < weights.size(); ++w) {
           for (std::size_t i = 0; i < weights[w]->size(); ++i) {
@@ -148,6 +166,7 @@ void check_adaptive_pipe_params(config::ObjectReader& params) {
   params.optional_boolean("hide_in_warmup_cooldown");
   params.optional_boolean("pair_warmup_cooldown");
   params.optional_boolean("defer_weight_gradients");
+  params.optional_boolean("pair_expert_dw_early");
   params.finish();
 }
 
@@ -163,6 +182,7 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
   options.hide_in_warmup_cooldown = params.value("hide_in_warmup_cooldown", true);
   options.pair_warmup_cooldown = params.value("pair_warmup_cooldown", false);
   options.defer_weight_gradients = params.value("defer_weight_gradients", true);
+  options.pair_expert_dw_early = params.value("pair_expert_dw_early", true);
   return options;
 }
 

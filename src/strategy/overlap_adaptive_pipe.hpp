@@ -24,6 +24,7 @@ struct AdaptivePipeOptions {
   bool hide_in_warmup_cooldown = true;  // reorder unpaired tasks around their all-to-alls
   bool pair_warmup_cooldown = false;    // interleave two consecutive forwards (warm-up) / backwards (cool-down)
   bool defer_weight_gradients = true;   // unpaired whole backward: a layer's other dw ops under the next combine
+  bool pair_expert_dw_early = true;     // pairs: routed-expert dw right after its dispatch, under the paired combine
 };
 
 class AdaptivePipe final : public OverlapStrategy {
@@ -42,7 +43,7 @@ class AdaptivePipe final : public OverlapStrategy {
 };
 
 // Params: {"pair_forward_backward": bool, "hide_in_warmup_cooldown": bool, "pair_warmup_cooldown": bool,
-// "defer_weight_gradients": bool}. Pairs default to on where the pipeline
+// "defer_weight_gradients": bool, "pair_expert_dw_early": bool}. Pairs default to on where the pipeline
 // allows them: vpp > 1 (each stage runs two more warm-up forwards than the next, so a pair's outputs, ready only
 // at its end, still arrive in time; MindSpeed's "VPP + one extra warm-up micro-batch", which is what pairing a
 // backward with the FOLLOWING forward amounts to) or pp == 1. Under plain 1F1B with pp > 1 they would serialise
@@ -52,7 +53,11 @@ class AdaptivePipe final : public OverlapStrategy {
 // direction; CloudMatrix's micro-batch pipelining, facts C4): same condition as the (backward, forward) pairs.
 // defer_weight_gradients (default true, with hide_in_warmup_cooldown): in an unpaired whole backward, a layer's
 // weight-gradient ops other than the routed experts' are moved under the next EP stage of the list (the next
-// layer's combine), as MindSpeed's WeightGradStore defers dw to fill communication gaps.
+// layer's combine), as MindSpeed's WeightGradStore defers dw to fill communication gaps. pair_expert_dw_early
+// (default true): in a pair, each routed-expert weight gradient runs right after its layer's backward dispatch is
+// issued instead of after the layer's attention input gradient, so it lands under the paired forward's combine,
+// ahead of the backward's blocking sequence-parallel TP collectives (MindSpeed moe-fb-overlap: "scheduling the
+// experts' and attention's dw apart from their dx hides all four all-to-alls in 1F1B").
 void check_adaptive_pipe_params(config::ObjectReader& params);
 bool pipeline_allows_pairs(const config::ParallelLayout& parallel);
 AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const config::ParallelLayout& parallel);
@@ -64,10 +69,11 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
 // tasks 1..w = the W tasks between it and the last task (`weights`), task w+1 = the forward (the later task); both
 // lists are cut after every EP stage (overlap.hpp) and the pieces alternate, task 0 first; the W ops follow task
 // 0's last piece; EP collectives and the compute inside EP stages are async. Single: the reordering of an unpaired
-// task (forward or backward) described above.
+// task (forward or backward) described above. early_expert_dw: pair_expert_dw_early, on both sides.
 std::vector<PlannedOp> interleaved_pair_plan(const std::vector<model::BlockOp>& backward,
                                              const std::vector<model::BlockOp>& forward,
-                                             const std::vector<const std::vector<model::BlockOp>*>& weights = {});
+                                             const std::vector<const std::vector<model::BlockOp>*>& weights = {},
+                                             bool early_expert_dw = true);
 std::vector<PlannedOp> hidden_single_plan(const PipelineTask& task, const std::vector<model::BlockOp>& ops,
                                           bool defer_weight_gradients = true);
 

@@ -135,6 +135,28 @@ TEST_CASE("hierarchical EP pair: each whole EP stage runs under the other side's
   CHECK(position(n, "F:ep_rs~") < position(n, "B:attn_core_b"));  // Attn(B) || Combine(F) stage
 }
 
+TEST_CASE("pair with a whole backward: the routed experts' dw runs under the forward's combine, before the "
+          "attention dx (pair_expert_dw_early)") {
+  const auto l = moe_layer(hierarchical());
+  const auto plan = strategy::interleaved_pair_plan(l.backward_whole, l.forward);
+  check_each_op_once(plan, {l.backward_whole.size(), l.forward.size()});
+  const auto n = names(plan, {&l.backward_whole, &l.forward});
+  // ... F: experts, combine~ unpermute~ ep_rs~ | B: experts_w! router_b ... attention dx, other dw
+  CHECK(position(n, "F:ep_rs~") + 1 == position(n, "B:experts_w!"));  // heads the piece under Combine(F)
+  CHECK(position(n, "B:experts_w!") < position(n, "B:router_b"));
+  CHECK(position(n, "B:experts_w!") < position(n, "B:attn_core_b"));
+  CHECK(position(n, "B:ep_ag_b~") < position(n, "B:experts_w!"));  // after its layer's dispatch is issued
+  // off: the dw keeps its place after the layer's input gradient, the plan is the plain alternation
+  const auto off = names(strategy::interleaved_pair_plan(l.backward_whole, l.forward, {}, false),
+                         {&l.backward_whole, &l.forward});
+  CHECK(position(off, "B:attn_core_b") < position(off, "B:experts_w"));
+  CHECK(position(off, "F:ep_rs~") + 1 == position(off, "B:router_b"));
+  // the backward list of B tasks (no dw) is unchanged by the option
+  CHECK(names(strategy::interleaved_pair_plan(l.backward_input, l.forward), {&l.backward_input, &l.forward}) ==
+        names(strategy::interleaved_pair_plan(l.backward_input, l.forward, {}, false),
+              {&l.backward_input, &l.forward}));
+}
+
 TEST_CASE("same-direction pair (pair_warmup_cooldown): two forwards alternate, the earlier one first") {
   const auto l = moe_layer();
   const auto plan = strategy::interleaved_pair_plan(l.forward, l.forward);
@@ -219,6 +241,8 @@ TEST_CASE("adaptive_pipe pairs a backward (and the W's after it) with the forwar
   CHECK(all_pairs.group(Order{bi, w}, 0) == 1);
   CHECK(all_pairs.group(Order{b, f}, 0) == 2);  // the steady (backward, forward) pairs are unchanged
   CHECK_FALSE(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_warmup_cooldown);
+  CHECK(strategy::adaptive_pipe_options(nlohmann::json::object(), vpp2).pair_expert_dw_early);
+  CHECK_FALSE(strategy::adaptive_pipe_options({{"pair_expert_dw_early", false}}, vpp2).pair_expert_dw_early);
   const strategy::AdaptivePipe unpaired(strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, vpp2));
   CHECK(unpaired.group(Order{b, f}, 0) == 1);
   // default: pairs where the pipeline allows them (vpp > 1 or pp == 1), not under plain 1F1B with pp > 1
