@@ -26,9 +26,11 @@ using nlohmann::json;
 
 namespace {
 
-// `step_first_op` receives the first op of each training step (training.steps).
+// `step_first_op` receives the first op of each training step (training.steps), `steady_phases` the stages' steady
+// (1F1B) phases.
 model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation,
-                           std::vector<std::size_t>& step_first_op) {
+                           std::vector<std::size_t>& step_first_op,
+                           std::vector<strategy::SteadyPhase>& steady_phases) {
   switch (scenario.type) {
     case config::ScenarioType::Microbenchmark:
       return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);
@@ -38,6 +40,7 @@ model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_sim
       auto step =
           strategy::build_training_step(scenario, *strategy::make_pipeline_schedule(scenario), training_options);
       step_first_op = step.step_first_op;
+      steady_phases = std::move(step.steady_phases);
       return std::move(step.graph);
     }
     case config::ScenarioType::Inference:
@@ -124,7 +127,8 @@ int run_command(const RunOptions& options) {
     if (scenario.serving) return run_serving_scenario(options, scenario, engine_options, wall_start);
 
     std::vector<std::size_t> step_first_op;
-    const model::OpGraph graph = build_graph(scenario, options.full_simulation, step_first_op);
+    std::vector<strategy::SteadyPhase> steady_phases;
+    const model::OpGraph graph = build_graph(scenario, options.full_simulation, step_first_op, steady_phases);
     const engine::SimulationResult result = engine::simulate(scenario.topology, graph, engine_options);
     if (engine_options.on_progress) std::cerr << "\r\033[K" << std::flush;
 
@@ -134,7 +138,7 @@ int run_command(const RunOptions& options) {
     } else if (scenario.type == config::ScenarioType::Inference) {
       workload_metrics = inference_metrics(scenario, result);
     } else if (scenario.type == config::ScenarioType::Training) {
-      workload_metrics = metrics::training_metrics(scenario, graph, result, step_first_op);
+      workload_metrics = metrics::training_metrics(scenario, graph, result, step_first_op, steady_phases);
     }
     metrics::EngineFigures figures;
     figures.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

@@ -1,10 +1,43 @@
 #include "metrics/ep_overlap.hpp"
 
+#include <algorithm>
+
 #include "metrics/intervals.hpp"
 
 namespace moesim::metrics {
 
-EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result) {
+namespace {
+
+// Per rank: the merged time windows of its stage's steady phases (first to last compute op of the rank in each).
+std::vector<std::vector<Interval>> steady_windows(const model::OpGraph& graph, const engine::SimulationResult& result,
+                                                  const std::vector<strategy::SteadyPhase>& steady) {
+  std::vector<std::vector<Interval>> windows(static_cast<std::size_t>(graph.num_ranks));
+  std::vector<char> member(static_cast<std::size_t>(graph.num_ranks), 0);
+  for (const auto& phase : steady) {
+    for (int r : phase.ranks) member[static_cast<std::size_t>(r)] = 1;
+    std::vector<Interval> span(static_cast<std::size_t>(graph.num_ranks), {0.0, -1.0});
+    for (std::size_t id = phase.first_op; id < phase.end_op && id < graph.ops.size(); ++id) {
+      const auto& op = graph.ops[id];
+      if (op.kind != model::OpKind::Compute || !member[static_cast<std::size_t>(op.rank)]) continue;
+      auto& s = span[static_cast<std::size_t>(op.rank)];
+      if (s.second < s.first) s = {result.ops[id].start_s, result.ops[id].end_s};
+      s.first = std::min(s.first, result.ops[id].start_s);
+      s.second = std::max(s.second, result.ops[id].end_s);
+    }
+    for (int r : phase.ranks) {
+      member[static_cast<std::size_t>(r)] = 0;
+      if (span[static_cast<std::size_t>(r)].second > span[static_cast<std::size_t>(r)].first)
+        windows[static_cast<std::size_t>(r)].push_back(span[static_cast<std::size_t>(r)]);
+    }
+  }
+  for (auto& w : windows) w = merge_intervals(std::move(w));
+  return windows;
+}
+
+}  // namespace
+
+EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result,
+                     const std::vector<strategy::SteadyPhase>& steady) {
   EpOverlap out;
   if (result.ops.size() != graph.ops.size()) return out;
   const auto ranks = static_cast<std::size_t>(graph.num_ranks);
@@ -18,21 +51,31 @@ EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult
       ep[static_cast<std::size_t>(op.rank)].push_back(i);
     }
   }
-  double fraction = 0.0, total = 0.0, exposed = 0.0;
+  const auto windows = steady_windows(graph, result, steady);
+  double fraction = 0.0, total = 0.0, exposed = 0.0, steady_fraction = 0.0, share = 0.0;
   for (std::size_t r = 0; r < ranks; ++r) {
     const auto e = merge_intervals(std::move(ep[r]));
     const double length = intervals_length(e);
     if (!(length > 0.0)) continue;
-    const double uncovered = uncovered_length(e, merge_intervals(std::move(compute[r])));
+    const auto busy = merge_intervals(std::move(compute[r]));
+    const double uncovered = uncovered_length(e, busy);
     ++out.ranks;
     total += length;
     exposed += uncovered;
     fraction += (length - uncovered) / length;
+    const auto inside = intersect_intervals(e, windows[r]);
+    const double inside_length = intervals_length(inside);
+    share += inside_length / length;
+    if (!(inside_length > 0.0)) continue;
+    ++out.steady_ranks;
+    steady_fraction += 1.0 - uncovered_length(inside, busy) / inside_length;
   }
   if (out.ranks == 0) return out;
   out.hidden_fraction = fraction / out.ranks;
   out.ep_time_s = total / out.ranks;
   out.exposed_s = exposed / out.ranks;
+  out.steady_share = share / out.ranks;
+  if (out.steady_ranks > 0) out.steady_hidden_fraction = steady_fraction / out.steady_ranks;
   return out;
 }
 

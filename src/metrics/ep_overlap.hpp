@@ -5,8 +5,14 @@
 // moment the op may start, inputs ready and stream free, to its end, so waiting for peers counts); hidden = the
 // part of it covered by the union of the rank's compute ops. ep_comm_hidden_fraction = mean over the ranks with
 // EP time of hidden / EP time; ep_comm_exposed_s = mean over those ranks of EP time not covered by compute.
+// Steady (1F1B) phase: the same measure restricted, per rank, to the windows of its stage's steady phases (from the
+// start of its first compute op in the phase to the end of its last: strategy::SteadyPhase), the phase that
+// MindSpeed's "100 % hidden in 1F1B, 50 % in warm-up / cool-down" figures (facts T15) refer to.
+#include <vector>
+
 #include "engine/simulation.hpp"
 #include "model/op_graph.hpp"
+#include "strategy/training_step_builder.hpp"
 
 namespace moesim::metrics {
 
@@ -15,9 +21,13 @@ struct EpOverlap {
   double hidden_fraction = 0.0;  // mean of per-rank hidden / EP time
   double ep_time_s = 0.0;        // mean per-rank EP time (union)
   double exposed_s = 0.0;        // mean per-rank EP time not covered by compute
+  int steady_ranks = 0;                 // ranks with EP time inside a steady phase
+  double steady_hidden_fraction = 0.0;  // mean over them of hidden / EP time, both inside the steady windows
+  double steady_share = 0.0;            // mean over the ranks with EP time of the part of it in steady windows
 };
 
 // Needs result.ops (record_ops on).
-EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result);
+EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result,
+                     const std::vector<strategy::SteadyPhase>& steady = {});
 
 }  // namespace moesim::metrics

@@ -30,6 +30,17 @@ double clipped_length(const std::vector<Interval>& merged, double lo, double hi)
   return total;
 }
 
+std::vector<Interval> intersect_intervals(const std::vector<Interval>& a, const std::vector<Interval>& b) {
+  std::vector<Interval> out;
+  std::size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    const double lo = std::max(a[i].first, b[j].first), hi = std::min(a[i].second, b[j].second);
+    if (hi > lo) out.push_back({lo, hi});
+    (a[i].second < b[j].second ? i : j)++;
+  }
+  return out;
+}
+
 double uncovered_length(const std::vector<Interval>& a, const std::vector<Interval>& b) {
   double total = 0;
   std::size_t j = 0;

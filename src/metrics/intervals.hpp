@@ -13,6 +13,8 @@ std::vector<Interval> merge_intervals(std::vector<Interval> intervals);
 double intervals_length(const std::vector<Interval>& merged);
 // Total length of merged intervals inside [lo, hi].
 double clipped_length(const std::vector<Interval>& merged, double lo, double hi);
+// Intersection of merged `a` and merged `b` (merged).
+std::vector<Interval> intersect_intervals(const std::vector<Interval>& a, const std::vector<Interval>& b);
 // Length of merged `a` not covered by merged `b`.
 double uncovered_length(const std::vector<Interval>& a, const std::vector<Interval>& b);
 

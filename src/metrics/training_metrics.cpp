@@ -126,7 +126,8 @@ json training_memory_json(const config::ScenarioConfig& scenario,
 }
 
 json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
-                      const engine::SimulationResult& result, const std::vector<std::size_t>& step_first_op) {
+                      const engine::SimulationResult& result, const std::vector<std::size_t>& step_first_op,
+                      const std::vector<strategy::SteadyPhase>& steady_phases) {
   const auto& t = *scenario.training;
   const auto& p = scenario.parallel;
   const auto schedule = strategy::make_pipeline_schedule(scenario);
@@ -142,7 +143,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   // timeline figures of the last step (the steady state when several are simulated)
   const auto timeline = pipeline_timeline(graph, result, steps.last_step_first_op);
   const auto overlap = strategy::make_overlap_strategy(scenario);
-  const auto ep = ep_overlap(graph, result);
+  const auto ep = ep_overlap(graph, result, steady_phases);
   json m = {{"step_time_s", step_s},
             {"tokens_per_step", tokens},
             {"tokens_per_s", tokens / step_s},
@@ -162,6 +163,10 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"full_dp", p.dp}};
   m["ep_comm_hidden_fraction"] = ep.ranks > 0 ? json(ep.hidden_fraction) : json(nullptr);
   m["ep_comm_exposed_s"] = ep.exposed_s;
+  if (!steady_phases.empty()) {
+    m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);
+    m["ep_comm_steady_share"] = ep.ranks > 0 ? json(ep.steady_share) : json(nullptr);
+  }
   m.update(training_memory_json(scenario, orders));
   m.update(memory_plan_metrics(scenario, graph, orders, flops, double(steps.times_s.size())));
   if (steps.times_s.size() > 1) m["step_times_s"] = steps.times_s;

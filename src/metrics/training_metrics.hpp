@@ -32,10 +32,12 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
 // `graph` is the step built by strategy::build_training_step for `scenario` (its schedule, memory plan and
 // simulated DP size are recovered from the scenario and the graph's rank count); `step_first_op` its
 // TrainingStep::step_first_op (empty = one step). Several steps: step_time_s is their mean, step_times_s lists
-// them, timeline fractions are those of the last step, phase times are per step. Needs result.ops.
+// them, timeline fractions are those of the last step, phase times are per step. `steady_phases`: the step's
+// TrainingStep::steady_phases (empty: no steady-phase EP figures). Needs result.ops.
 nlohmann::json training_metrics(const config::ScenarioConfig& scenario, const model::OpGraph& graph,
                                 const engine::SimulationResult& result,
-                                const std::vector<std::size_t>& step_first_op = {});
+                                const std::vector<std::size_t>& step_first_op = {},
+                                const std::vector<strategy::SteadyPhase>& steady_phases = {});
 
 // Memory only (no simulation): per-stage peak, the worst stage's breakdown, oom.
 nlohmann::json training_memory_json(const config::ScenarioConfig& scenario,

@@ -96,6 +96,20 @@ void Builder::run_step(const std::vector<std::vector<PipelineTask>>& orders, int
   std::vector<std::vector<int>> backwards_left(static_cast<std::size_t>(pp), std::vector<int>(p_.vpp, micro_batches));
   std::size_t remaining = 0;
   for (const auto& order : orders) remaining += order.size();
+  // per stage: its steady phase runs from the task group holding its first backward to the one holding its last
+  // forward
+  std::vector<SteadyPhase> steady(static_cast<std::size_t>(pp));
+  std::vector<std::size_t> first_backward(static_cast<std::size_t>(pp)), last_forward(static_cast<std::size_t>(pp));
+  for (int s = 0; s < pp; ++s) {
+    const auto& order = orders[static_cast<std::size_t>(s)];
+    const auto b = std::find_if(order.begin(), order.end(), [](const PipelineTask& t) { return !t.forward; });
+    const auto f = std::find_if(order.rbegin(), order.rend(), [](const PipelineTask& t) { return t.forward; });
+    first_backward[static_cast<std::size_t>(s)] = static_cast<std::size_t>(b - order.begin());
+    last_forward[static_cast<std::size_t>(s)] =
+        f == order.rend() ? order.size() : order.size() - 1 - static_cast<std::size_t>(f - order.rbegin());
+    steady[static_cast<std::size_t>(s)].stage = s;
+    steady[static_cast<std::size_t>(s)].ranks = layout_.stage_ranks(s);
+  }
   while (remaining > 0) {
     bool progressed = false;
     for (int s = 0; s < pp; ++s) {
@@ -110,12 +124,18 @@ void Builder::run_step(const std::vector<std::vector<PipelineTask>>& orders, int
           tasks.push_back({t.chunk * pp + s, t.micro_batch, t.forward, t.part});
         }
         if (!std::all_of(tasks.begin(), tasks.end(), [&](const Task& t) { return ready(t); })) break;
+        auto& phase = steady[static_cast<std::size_t>(s)];
+        const auto in_group = [&](const std::vector<std::size_t>& index) {
+          return index[static_cast<std::size_t>(s)] >= i && index[static_cast<std::size_t>(s)] < i + n;
+        };
+        if (in_group(first_backward)) phase.first_op = graph_.ops.size();
         if (overlap_) {
           emit_planned(s, tasks,
                        std::vector<PipelineTask>(order.begin() + long(i), order.begin() + long(i + tasks.size())));
         } else {
           emit_task(s, tasks.front());
         }
+        if (in_group(last_forward)) phase.end_op = graph_.ops.size();
         for (std::size_t k = 0; k < tasks.size(); ++k, ++i) {
           --remaining;
           if (order[i].releases() &&
@@ -127,6 +147,9 @@ void Builder::run_step(const std::vector<std::vector<PipelineTask>>& orders, int
       }
     }
     if (!progressed) throw std::logic_error("pipeline schedule deadlocks: no stage can run its next task");
+  }
+  for (auto& phase : steady) {
+    if (phase.end_op > phase.first_op) steady_.push_back(std::move(phase));
   }
   grad_norm_sync();
   for (int s = 0; s < pp; ++s) optimizer_step(s);
@@ -289,6 +312,7 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   if (overlap) step.overlap = overlap->name();
   Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get());
   step.graph = builder.run(step.stage_orders, step.micro_batches, step.steps, &step.step_first_op);
+  step.steady_phases = builder.take_steady_phases();
   return step;
 }
 

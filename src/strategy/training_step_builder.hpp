@@ -31,6 +31,15 @@ struct TrainingStepOptions {
   int simulated_dp = 0;
 };
 
+// One stage's steady (1F1B) phase in one step: the ops emitted from its first task group holding a backward to
+// its last group holding a forward, ids [first_op, end_op); only the compute ops of `ranks` (the stage's) in that
+// range belong to it (other stages emit in between). Absent when the stage runs no backward before its last forward.
+struct SteadyPhase {
+  int stage = 0;
+  std::vector<int> ranks;
+  std::size_t first_op = 0, end_op = 0;
+};
+
 struct TrainingStep {
   model::OpGraph graph;
   std::string schedule;
@@ -42,6 +51,7 @@ struct TrainingStep {
   model::ActivationPlan activation_plan;                // what the memory strategy keeps / recomputes / swaps
   int steps = 1;                                        // consecutive steps in the graph (training.steps)
   std::vector<std::size_t> step_first_op;               // id of each step's first op; ops of a step are contiguous
+  std::vector<SteadyPhase> steady_phases;               // per step and stage (metrics: EP hiding in the 1F1B phase)
 };
 
 // Throws std::invalid_argument for a scenario the builder cannot cover (not training, schedule mismatch).

@@ -82,6 +82,7 @@ class Builder {
   // `steps` consecutive steps; each step's first forward waits for the previous step's parameter AllGathers.
   model::OpGraph run(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches, int steps,
                      std::vector<std::size_t>* step_first_op);
+  std::vector<SteadyPhase> take_steady_phases() { return std::move(steady_); }
 
  private:
   void run_step(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches);
@@ -231,6 +232,7 @@ class Builder {
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
   std::map<Task, std::vector<OpId>> received_;      // receive ops (per stage rank) of data not consumed yet
   std::map<int, std::vector<OpId>> grad_syncs_;
+  std::vector<SteadyPhase> steady_;
   struct SwapKey {
     int virtual_stage, micro_batch, part;
     bool operator<(const SwapKey& o) const {

@@ -21,9 +21,21 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
     swap_chain(chains[k]);
     active = k;
   };
+  // A group starts when the inputs of all its tasks are there: every task's chain waits for every receive (Megatron
+  // / MindSpeed wait for both the activation and the gradient on the compute stream before a pair runs).
+  std::vector<std::vector<OpId>> receives(ranks.size());
+  for (const Task& t : tasks) {
+    if (!needs_receive(t)) continue;
+    const auto& recv = received_.at(t);
+    for (std::size_t i = 0; i < ranks.size(); ++i) receives[i].push_back(recv[i]);
+    received_.erase(t);
+  }
   for (std::size_t k = 0; k < tasks.size(); ++k) {
     activate(k);
-    take_receive(stage, tasks[k]);
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      auto& deps = pending_[static_cast<std::size_t>(ranks[i])];
+      deps.insert(deps.end(), receives[i].begin(), receives[i].end());
+    }
   }
   for (const PlannedOp& step : overlap_->plan(pipeline_tasks, lists)) {
     activate(static_cast<std::size_t>(step.task));

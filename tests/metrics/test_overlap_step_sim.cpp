@@ -3,6 +3,7 @@
 // (ep_comm_hidden_fraction in [0, 1], higher with the strategy, the saving bounded by the EP time that was exposed);
 // ZB-H1's measured bubble is smaller than 1F1B's.
 #include <catch2/catch.hpp>
+#include <map>
 
 #include "../engine/test_fixtures.hpp"
 #include "../model/training_fixtures.hpp"
@@ -68,6 +69,49 @@ TEST_CASE("adaptive_pipe shortens the step and hides EP all-to-all time under co
       metrics::training_metrics(moe_scenario({spec("adaptive_pipe")}), overlapped.step.graph, overlapped.result);
   CHECK(m["overlap"] == "adaptive_pipe");
   CHECK(m["ep_comm_hidden_fraction"].get<double>() == Approx(e1.hidden_fraction));
+}
+
+namespace {
+
+bool backward_op(const std::string& name) {
+  return name.size() > 2 && (name.compare(name.size() - 2, 2, "_b") == 0 || name.compare(name.size() - 2, 2, "_w") == 0);
+}
+
+}  // namespace
+
+TEST_CASE("adaptive_pipe steady phase: a pair starts when both its inputs are there, and hides more EP time there") {
+  const auto s = moe_scenario({spec("adaptive_pipe")});
+  const auto run = simulate_step(s);
+  const auto& graph = run.step.graph;
+  REQUIRE(run.step.steady_phases.size() == 2);  // one per stage, one step
+  for (const auto& phase : run.step.steady_phases) {
+    CHECK(phase.first_op < phase.end_op);
+    CHECK(phase.ranks.size() == 4);
+    // every gradient received from the next stage inside the phase is waited for by a forward compute op too (the
+    // paired forward), not only by the backward's ops
+    std::map<model::OpId, bool> gradient_waited_by_forward;
+    for (std::size_t id = phase.first_op; id < phase.end_op; ++id) {
+      const auto& op = graph.ops[id];
+      for (auto dep : op.deps) {
+        if (graph.ops[static_cast<std::size_t>(dep)].stream != 5) continue;  // gradient receive stream
+        auto& seen = gradient_waited_by_forward[dep];
+        seen = seen || (op.kind == model::OpKind::Compute && op.stream == 0 && !backward_op(op.name));
+      }
+    }
+    if (phase.stage == 0) {  // stage 1 holds the last virtual stage's chunk too, whose gradient is the loss
+      REQUIRE_FALSE(gradient_waited_by_forward.empty());
+      for (const auto& [recv, waited] : gradient_waited_by_forward) CHECK(waited);
+    }
+  }
+  const auto ep = metrics::ep_overlap(graph, run.result, run.step.steady_phases);
+  REQUIRE(ep.steady_ranks == 8);
+  CHECK(ep.steady_share > 0.2);
+  CHECK(ep.steady_share < 1.0);
+  CHECK(ep.steady_hidden_fraction > ep.hidden_fraction);  // warm-up forwards have little to hide under
+  CHECK(ep.steady_hidden_fraction <= 1.0);
+  const auto m = metrics::training_metrics(s, graph, run.result, run.step.step_first_op, run.step.steady_phases);
+  CHECK(m["ep_comm_hidden_fraction_steady"].get<double>() == Approx(ep.steady_hidden_fraction));
+  CHECK(m["ep_comm_steady_share"].get<double>() == Approx(ep.steady_share));
 }
 
 TEST_CASE("adaptive_pipe: 1F1B pairs and warm-up/cool-down hiding each hide part of the EP time") {
