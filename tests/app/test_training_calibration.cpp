@@ -40,7 +40,33 @@ TEST_CASE("every training calibration scenario passes check") {
   const auto ultra = run_moesim({"check", "scenarios/calibration/ultra_moe_718b_train_6144.json"});
   CHECK(ultra.out.find("published   mfu = 0.3 (+-10%, fit)") != std::string::npos);
   CHECK(ultra.out.find("published   tokens_per_s = 1.46e+06 (+-10%, fit)") != std::string::npos);
+  CHECK(ultra.out.find("published   ep_comm_hidden_fraction_steady = 0.98 (+-10%, check)") != std::string::npos);
   CHECK(ultra.out.find("hierarchical_ep") != std::string::npos);
+}
+
+TEST_CASE("Ultra MoE calibration layout, 512-NPU slice (all 16 stages, 32 micro-batches): Adaptive Pipe hides >= 90 "
+          "% of the EP time of the steady 1F1B phase, warm-up forwards keep the whole-step figure lower") {
+  const auto dir = temp_dir("ultra_slice_ep");
+  const auto result = run_moesim({"run", "scenarios/calibration/ultra_moe_718b_train_6144.json", "--out", dir,
+                                  "--quiet", "--set", "ranks=512", "--set", "parallel.dp=4", "--set",
+                                  "training.global_batch_size=256"});
+  INFO(result.err);
+  REQUIRE(result.exit_code == 0);
+  const auto m = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  const double steady = m["ep_comm_hidden_fraction_steady"].get<double>();
+  const double whole = m["ep_comm_hidden_fraction"].get<double>();
+  const double share = m["ep_comm_steady_share"].get<double>();
+  std::cout << "Ultra MoE calibration layout, 512-NPU slice: EP hidden " << whole << " over the step, " << steady
+            << " in the steady phase (" << share << " of the EP time)\n";
+  CHECK(m["micro_batches"].get<int>() == 32);
+  CHECK(steady >= 0.90);
+  CHECK(steady <= 1.0);
+  // the steady phase holds about half of the EP time at 32 micro-batches over PP16 x VPP2; the rest hides little
+  CHECK(share > 0.4);
+  CHECK(share < 0.65);
+  CHECK(whole > 0.6);
+  CHECK(whole < steady);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE(
