@@ -125,9 +125,14 @@ json validate_row(const config::ScenarioConfig& scenario, const config::Publishe
 
 std::string table_text(const json& rows) {
   std::string out;
-  char line[512];
-  std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12s %12s %9s %6s  %s\n", "scenario", "metric", "role",
-                "published", "predicted", "rel.err", "tol", "within");
+  char line[1024];
+  int name_width = 34, metric_width = 20;  // columns widen to the longest scenario / metric name
+  for (const auto& row : rows) {
+    name_width = std::max(name_width, static_cast<int>(row["scenario"].get<std::string>().size()));
+    metric_width = std::max(metric_width, static_cast<int>(row["metric"].get<std::string>().size()));
+  }
+  std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12s %12s %9s %6s  %s\n", name_width, "scenario", metric_width,
+                "metric", "role", "published", "predicted", "rel.err", "tol", "within");
   out += line;
   int within = 0;
   for (const auto& row : rows) {
@@ -135,14 +140,14 @@ std::string table_text(const json& rows) {
     const std::string metric = row["metric"].get<std::string>();
     const std::string role = row["role"].get<std::string>();
     if (row.contains("error")) {
-      std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name.c_str(),
-                    metric.c_str(), role.c_str(), row["published"].get<double>(), "-", "-", row["tolerance_rel"].get<double>() * 100,
+      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name_width,
+                    name.c_str(), metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(), "-", "-", row["tolerance_rel"].get<double>() * 100,
                     row["error"].get<std::string>().c_str());
     } else {
       const bool ok = row["within_tolerance"].get<bool>();
       within += ok ? 1 : 0;
-      std::snprintf(line, sizeof line, "%-34s %-20s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name.c_str(),
-                    metric.c_str(), role.c_str(), row["published"].get<double>(), row["predicted"].get<double>(),
+      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name_width,
+                    name.c_str(), metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(), row["predicted"].get<double>(),
                     row["relative_error"].get<double>() * 100, row["tolerance_rel"].get<double>() * 100,
                     ok ? "yes" : "no");
     }
