@@ -29,8 +29,7 @@ namespace {
 // `step_first_op` receives the first op of each training step (training.steps), `steady_phases` the stages' steady
 // (1F1B) phases.
 model::OpGraph build_graph(const config::ScenarioConfig& scenario, bool full_simulation,
-                           std::vector<std::size_t>& step_first_op,
-                           std::vector<strategy::SteadyPhase>& steady_phases) {
+                           std::vector<std::size_t>& step_first_op, std::vector<strategy::SteadyPhase>& steady_phases) {
   switch (scenario.type) {
     case config::ScenarioType::Microbenchmark:
       return model::build_microbenchmark_graph(*scenario.microbenchmark, scenario.ranks, scenario.seed);

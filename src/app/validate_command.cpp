@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
@@ -140,16 +140,16 @@ std::string table_text(const json& rows) {
     const std::string metric = row["metric"].get<std::string>();
     const std::string role = row["role"].get<std::string>();
     if (row.contains("error")) {
-      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name_width,
-                    name.c_str(), metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(), "-", "-", row["tolerance_rel"].get<double>() * 100,
-                    row["error"].get<std::string>().c_str());
+      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12s %9s %5.0f%%  ERROR: %s\n", name_width, name.c_str(),
+                    metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(), "-", "-",
+                    row["tolerance_rel"].get<double>() * 100, row["error"].get<std::string>().c_str());
     } else {
       const bool ok = row["within_tolerance"].get<bool>();
       within += ok ? 1 : 0;
-      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name_width,
-                    name.c_str(), metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(), row["predicted"].get<double>(),
-                    row["relative_error"].get<double>() * 100, row["tolerance_rel"].get<double>() * 100,
-                    ok ? "yes" : "no");
+      std::snprintf(line, sizeof line, "%-*s %-*s %-5s %12.4g %12.4g %+8.1f%% %5.0f%%  %s\n", name_width, name.c_str(),
+                    metric_width, metric.c_str(), role.c_str(), row["published"].get<double>(),
+                    row["predicted"].get<double>(), row["relative_error"].get<double>() * 100,
+                    row["tolerance_rel"].get<double>() * 100, ok ? "yes" : "no");
     }
     out += line;
   }

@@ -17,10 +17,10 @@
 namespace moesim::metrics {
 
 struct EpOverlap {
-  int ranks = 0;                 // ranks with EP communication (0: the step has none)
-  double hidden_fraction = 0.0;  // mean of per-rank hidden / EP time
-  double ep_time_s = 0.0;        // mean per-rank EP time (union)
-  double exposed_s = 0.0;        // mean per-rank EP time not covered by compute
+  int ranks = 0;                        // ranks with EP communication (0: the step has none)
+  double hidden_fraction = 0.0;         // mean of per-rank hidden / EP time
+  double ep_time_s = 0.0;               // mean per-rank EP time (union)
+  double exposed_s = 0.0;               // mean per-rank EP time not covered by compute
   int steady_ranks = 0;                 // ranks with EP time inside a steady phase
   double steady_hidden_fraction = 0.0;  // mean over them of hidden / EP time, both inside the steady windows
   double steady_share = 0.0;            // mean over the ranks with EP time of the part of it in steady windows

@@ -11,8 +11,8 @@
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
-#include "strategy/moe_comm.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/moe_comm.hpp"
 #include "strategy/overlap.hpp"
 
 namespace moesim::metrics {
@@ -139,7 +139,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   const double tokens = double(t.global_batch_size) * t.seq_len;
   const double flops = training_model_flops(scenario);
   const double peak = scenario.topology.device.peak(config::Dtype::BF16);  // the roofline's
-  const double mfu_peak = scenario.topology.device.mfu_peak();            // the convention of published MFUs
+  const double mfu_peak = scenario.topology.device.mfu_peak();             // the convention of published MFUs
   // timeline figures of the last step (the steady state when several are simulated)
   const auto timeline = pipeline_timeline(graph, result, steps.last_step_first_op);
   const auto overlap = strategy::make_overlap_strategy(scenario);

@@ -44,12 +44,13 @@ TEST_CASE("every training calibration scenario passes check") {
   CHECK(ultra.out.find("hierarchical_ep") != std::string::npos);
 }
 
-TEST_CASE("Ultra MoE calibration layout, 512-NPU slice (all 16 stages, 32 micro-batches): Adaptive Pipe hides >= 90 "
-          "% of the EP time of the steady 1F1B phase, warm-up forwards keep the whole-step figure lower") {
+TEST_CASE(
+    "Ultra MoE calibration layout, 512-NPU slice (all 16 stages, 32 micro-batches): Adaptive Pipe hides >= 90 "
+    "% of the EP time of the steady 1F1B phase, warm-up forwards keep the whole-step figure lower") {
   const auto dir = temp_dir("ultra_slice_ep");
-  const auto result = run_moesim({"run", "scenarios/calibration/ultra_moe_718b_train_6144.json", "--out", dir,
-                                  "--quiet", "--set", "ranks=512", "--set", "parallel.dp=4", "--set",
-                                  "training.global_batch_size=256"});
+  const auto result =
+      run_moesim({"run", "scenarios/calibration/ultra_moe_718b_train_6144.json", "--out", dir, "--quiet", "--set",
+                  "ranks=512", "--set", "parallel.dp=4", "--set", "training.global_batch_size=256"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
   const auto m = json::parse(read_text_file(dir + "/summary.json"))["metrics"];

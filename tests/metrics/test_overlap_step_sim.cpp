@@ -74,7 +74,8 @@ TEST_CASE("adaptive_pipe shortens the step and hides EP all-to-all time under co
 namespace {
 
 bool backward_op(const std::string& name) {
-  return name.size() > 2 && (name.compare(name.size() - 2, 2, "_b") == 0 || name.compare(name.size() - 2, 2, "_w") == 0);
+  return name.size() > 2 &&
+         (name.compare(name.size() - 2, 2, "_b") == 0 || name.compare(name.size() - 2, 2, "_w") == 0);
 }
 
 }  // namespace

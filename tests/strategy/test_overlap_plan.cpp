@@ -135,8 +135,9 @@ TEST_CASE("hierarchical EP pair: each whole EP stage runs under the other side's
   CHECK(position(n, "F:ep_rs~") < position(n, "B:attn_core_b"));  // Attn(B) || Combine(F) stage
 }
 
-TEST_CASE("pair with a whole backward: the routed experts' dw runs under the forward's combine, before the "
-          "attention dx (pair_expert_dw_early)") {
+TEST_CASE(
+    "pair with a whole backward: the routed experts' dw runs under the forward's combine, before the "
+    "attention dx (pair_expert_dw_early)") {
   const auto l = moe_layer(hierarchical());
   const auto plan = strategy::interleaved_pair_plan(l.backward_whole, l.forward);
   check_each_op_once(plan, {l.backward_whole.size(), l.forward.size()});
@@ -147,14 +148,14 @@ TEST_CASE("pair with a whole backward: the routed experts' dw runs under the for
   CHECK(position(n, "B:experts_w!") < position(n, "B:attn_core_b"));
   CHECK(position(n, "B:ep_ag_b~") < position(n, "B:experts_w!"));  // after its layer's dispatch is issued
   // off: the dw keeps its place after the layer's input gradient, the plan is the plain alternation
-  const auto off = names(strategy::interleaved_pair_plan(l.backward_whole, l.forward, {}, false),
-                         {&l.backward_whole, &l.forward});
+  const auto off =
+      names(strategy::interleaved_pair_plan(l.backward_whole, l.forward, {}, false), {&l.backward_whole, &l.forward});
   CHECK(position(off, "B:attn_core_b") < position(off, "B:experts_w"));
   CHECK(position(off, "F:ep_rs~") + 1 == position(off, "B:router_b"));
   // the backward list of B tasks (no dw) is unchanged by the option
-  CHECK(names(strategy::interleaved_pair_plan(l.backward_input, l.forward), {&l.backward_input, &l.forward}) ==
-        names(strategy::interleaved_pair_plan(l.backward_input, l.forward, {}, false),
-              {&l.backward_input, &l.forward}));
+  CHECK(
+      names(strategy::interleaved_pair_plan(l.backward_input, l.forward), {&l.backward_input, &l.forward}) ==
+      names(strategy::interleaved_pair_plan(l.backward_input, l.forward, {}, false), {&l.backward_input, &l.forward}));
 }
 
 TEST_CASE("same-direction pair (pair_warmup_cooldown): two forwards alternate, the earlier one first") {
