@@ -131,6 +131,7 @@ std::vector<bool> swap_virtual_stages(const config::ParallelLayout& p,
   for (int s = 0; s < p.pp && static_cast<std::size_t>(s) < stage_orders.size(); ++s) {
     std::vector<int> live(static_cast<std::size_t>(p.vpp), 0), most(static_cast<std::size_t>(p.vpp), 0);
     for (const auto& task : stage_orders[static_cast<std::size_t>(s)]) {
+      if (!task.forward && !task.releases()) continue;  // B alone frees nothing (W reads the layer inputs)
       auto& n = live[static_cast<std::size_t>(task.chunk)];
       n += task.forward ? 1 : -1;
       most[static_cast<std::size_t>(task.chunk)] = std::max(most[static_cast<std::size_t>(task.chunk)], n);
