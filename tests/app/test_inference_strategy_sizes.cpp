@@ -28,7 +28,7 @@ std::vector<std::string> tp8(int ep, int expert_tp) {
 
 }  // namespace
 
-TEST_CASE("300I Duo batch 80: H2P beats pure TP8 and TP8 + EP8; pure TP8 pays 8x the expert activation traffic") {
+TEST_CASE("300I Duo batch 80: H2P beats pure TP8 and TP8 + EP8, and pure TP8 pays 8x the expert activation traffic") {
   const auto h2p = run_summary({}, "h2p");
   const auto pure = run_summary(tp8(1, 8), "pure");
   const auto ep8 = run_summary(tp8(8, 1), "ep8");
