@@ -106,10 +106,6 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
     issues.error("/training/global_batch_size", str(micro_batches) + " micro-batches per DP rank do not fill " +
                                                     str(p.pp) + " pipeline stages (need at least pp)");
   }
-  if (p.vpp > 1 && micro_batches % p.pp != 0) {
-    issues.error("/training/global_batch_size", "interleaved pipeline (vpp > 1) needs micro-batches (" +
-                                                    str(micro_batches) + ") to be a multiple of pp (" + str(p.pp) + ")");
-  }
   if (scenario.model && t.seq_len > scenario.model->max_seq_len) {
     issues.error("/training/seq_len", "exceeds the model's max_seq_len (" + str(scenario.model->max_seq_len) + ")");
   }

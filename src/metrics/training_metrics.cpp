@@ -82,7 +82,7 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
 
 json training_memory_json(const config::ScenarioConfig& scenario,
                           const std::vector<std::vector<strategy::PipelineTask>>& stage_orders) {
-  const auto stages = model::assign_layers(*scenario.model, scenario.parallel);
+  const auto stages = model::assign_layers(*scenario.model, scenario.parallel, strategy::chunk_placement(scenario));
   const auto& p = scenario.parallel;
   const auto moe_comm = strategy::moe_comm_plan(scenario);
   const auto plan = strategy::resolve_memory_plan(scenario, stage_orders).plan;

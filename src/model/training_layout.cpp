@@ -162,11 +162,47 @@ int TrainingLayout::ep_span_replicas() const {
   return group <= replica ? 1 : (group + replica - 1) / replica;
 }
 
+int pipeline_position(ChunkPlacement placement, int pp, int stage, int chunk) {
+  if (placement == ChunkPlacement::VShape && chunk == 1) return 2 * pp - 1 - stage;
+  return chunk * pp + stage;
+}
+
+StageChunk at_pipeline_position(ChunkPlacement placement, int pp, int position) {
+  if (placement == ChunkPlacement::VShape && position >= pp) return {2 * pp - 1 - position, 1};
+  return {position % pp, position / pp};
+}
+
 namespace {
 
-// parallel.layers_per_virtual_stage: the given number of layers per virtual stage, MTP modules in the last one.
-std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& model,
-                                                 const config::ParallelLayout& parallel) {
+// The virtual stages in storage order (chunk x pp + stage), each told its place: embedding at pipeline position 0,
+// head at the last one.
+std::vector<VirtualStage> empty_stages(const config::ParallelLayout& parallel, ChunkPlacement placement) {
+  const int virtual_stages = parallel.pp * parallel.vpp;
+  if (placement == ChunkPlacement::VShape && parallel.vpp != 2) {
+    throw std::invalid_argument("the V-shaped chunk placement needs vpp = 2 (got " + std::to_string(parallel.vpp) +
+                                ")");
+  }
+  std::vector<VirtualStage> stages(static_cast<std::size_t>(virtual_stages));
+  for (int v = 0; v < virtual_stages; ++v) {
+    auto& vs = stages[static_cast<std::size_t>(v)];
+    vs.stage = v % parallel.pp;
+    vs.chunk = v / parallel.pp;
+    const int position = pipeline_position(placement, parallel.pp, vs.stage, vs.chunk);
+    vs.embedding = position == 0;
+    vs.head = position == virtual_stages - 1;
+  }
+  return stages;
+}
+
+VirtualStage& at_position(std::vector<VirtualStage>& stages, const config::ParallelLayout& parallel,
+                          ChunkPlacement placement, int position) {
+  const auto where = at_pipeline_position(placement, parallel.pp, position);
+  return stages[static_cast<std::size_t>(where.chunk * parallel.pp + where.stage)];
+}
+
+// parallel.layers_per_virtual_stage: the given number of layers per pipeline position, MTP modules in the last one.
+std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& model, const config::ParallelLayout& parallel,
+                                                 ChunkPlacement placement) {
   const auto& counts = parallel.layers_per_virtual_stage;
   const int virtual_stages = parallel.pp * parallel.vpp;
   int sum = 0;
@@ -176,24 +212,22 @@ std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& mode
                                 " counts summing to the " + std::to_string(model.num_layers) +
                                 " layers, and no padding layers");
   }
-  std::vector<VirtualStage> stages(static_cast<std::size_t>(virtual_stages));
+  auto stages = empty_stages(parallel, placement);
   int layer = 0;
   for (int v = 0; v < virtual_stages; ++v) {
-    auto& vs = stages[static_cast<std::size_t>(v)];
-    vs.stage = v % parallel.pp;
-    vs.chunk = v / parallel.pp;
-    vs.embedding = v == 0;
-    vs.head = v == virtual_stages - 1;
+    auto& vs = at_position(stages, parallel, placement, v);
     for (int i = 0; i < counts[static_cast<std::size_t>(v)]; ++i) vs.slots.push_back({SlotKind::Layer, layer++});
   }
-  for (int m = 0; m < model.mtp_layers; ++m) stages.back().slots.push_back({SlotKind::Mtp, m});
+  auto& last = at_position(stages, parallel, placement, virtual_stages - 1);
+  for (int m = 0; m < model.mtp_layers; ++m) last.slots.push_back({SlotKind::Mtp, m});
   return stages;
 }
 
 }  // namespace
 
-std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel) {
-  if (!parallel.layers_per_virtual_stage.empty()) return assign_layers_explicit(model, parallel);
+std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel,
+                                        ChunkPlacement placement) {
+  if (!parallel.layers_per_virtual_stage.empty()) return assign_layers_explicit(model, parallel, placement);
   std::vector<LayerSlot> slots;
   const int front_padding = parallel.padding_layers / 2;
   for (int i = 0; i < front_padding; ++i) slots.push_back({SlotKind::Padding, i});
@@ -206,15 +240,10 @@ std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const 
                                 std::to_string(slots.size()) + " pipeline slots (layers + MTP + padding)");
   }
   const std::size_t per_stage = slots.size() / static_cast<std::size_t>(virtual_stages);
-  std::vector<VirtualStage> stages(static_cast<std::size_t>(virtual_stages));
+  auto stages = empty_stages(parallel, placement);
   for (int v = 0; v < virtual_stages; ++v) {
-    auto& vs = stages[static_cast<std::size_t>(v)];
-    vs.stage = v % parallel.pp;
-    vs.chunk = v / parallel.pp;
-    vs.embedding = v == 0;
-    vs.head = v == virtual_stages - 1;
     const auto begin = slots.begin() + static_cast<std::ptrdiff_t>(per_stage * static_cast<std::size_t>(v));
-    vs.slots.assign(begin, begin + static_cast<std::ptrdiff_t>(per_stage));
+    at_position(stages, parallel, placement, v).slots.assign(begin, begin + static_cast<std::ptrdiff_t>(per_stage));
   }
   return stages;
 }

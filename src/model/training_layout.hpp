@@ -68,20 +68,36 @@ struct LayerSlot {
   int index = 0;  // transformer layer (Layer) or MTP module (Mtp); unused for Padding
 };
 
-// One virtual stage: chunk `chunk` of pipeline stage `stage`; virtual index = chunk x pp + stage (Megatron).
+// How a stage's model chunks sit along the pipeline. Interleaved (Megatron's virtual pipeline): chunk c of stage s
+// is pipeline position c x pp + s, so activations run down the stages vpp times. VShape (DualPipeV, vpp 2): chunk 0
+// of stage s is position s and chunk 1 is position 2 pp - 1 - s, so they run down the stages and back up; the
+// embedding and the LM head both sit on stage 0 and the last stage hands chunk 0's output to its own chunk 1.
+enum class ChunkPlacement { Interleaved, VShape };
+
+struct StageChunk {
+  int stage = 0;
+  int chunk = 0;
+};
+int pipeline_position(ChunkPlacement placement, int pp, int stage, int chunk);
+StageChunk at_pipeline_position(ChunkPlacement placement, int pp, int position);
+
+// One virtual stage: chunk `chunk` of pipeline stage `stage`. Stored at index chunk x pp + stage whatever the
+// placement (the index the memory model and the activation plan use); its place in the data flow is
+// pipeline_position().
 struct VirtualStage {
   int stage = 0;
   int chunk = 0;
   std::vector<LayerSlot> slots;
-  bool embedding = false;  // virtual stage 0
-  bool head = false;       // last virtual stage: final norm, LM head and loss
+  bool embedding = false;  // pipeline position 0
+  bool head = false;       // last pipeline position: final norm, LM head and loss
 };
 
 // Slots in order: half the padding layers (rounded down), the transformer layers, the rest of the padding, the
-// MTP modules; cut contiguously into pp x vpp equal virtual stages. Indexed by chunk x pp + stage. With
-// parallel.layers_per_virtual_stage: that many layers per virtual stage, in order, and the MTP modules in the last
-// one. Throws std::invalid_argument when pp x vpp does not divide the slots, or the counts do not fit the model
-// (config validation reports both first).
-std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel);
+// MTP modules; cut contiguously, in pipeline-position order, into pp x vpp equal virtual stages. Indexed by
+// chunk x pp + stage. With parallel.layers_per_virtual_stage: that many layers per pipeline position, in order, and
+// the MTP modules in the last one. Throws std::invalid_argument when pp x vpp does not divide the slots, the counts
+// do not fit the model (config validation reports both first) or VShape is asked for with vpp other than 2.
+std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const config::ParallelLayout& parallel,
+                                        ChunkPlacement placement = ChunkPlacement::Interleaved);
 
 }  // namespace moesim::model

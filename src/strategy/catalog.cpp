@@ -16,6 +16,7 @@
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/overlap.hpp"
 #include "strategy/overlap_adaptive_pipe.hpp"
+#include "strategy/pipeline_schedule.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
 
 namespace moesim::strategy {
@@ -34,6 +35,10 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "ZB-H1: backward split into B and W, W deferred into the cool-down at 1F1B's peak memory (Qi et al., arXiv "
        "2401.10241); vpp > 1: same rule on the interleaved order",
        check_zero_bubble_params},
+      {"pipeline_schedule", "dualpipev",
+       "DualPipeV: two chunks per stage in a V, overlapped forward-backward chunks in the steady phase, B/W split in "
+       "the ramps (DeepSeek-AI DualPipe dualpipev.py, arXiv 2412.19437; MindSpeed --schedules-method dualpipev)",
+       no_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
@@ -78,6 +83,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_moe_comm_layout(scenario, issues);
   check_memory_strategy(scenario, issues);
   check_overlap_layout(scenario, issues);
+  check_pipeline_layout(scenario, issues);
 }
 
 }  // namespace moesim::strategy

@@ -31,7 +31,7 @@ double per_peer_bytes(const model::BlockOp& op, double p) {
 MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
                                          const std::vector<std::vector<PipelineTask>>& orders)
     : scenario_(scenario),
-      virtual_stages_(model::assign_layers(*scenario.model, scenario.parallel)),
+      virtual_stages_(model::assign_layers(*scenario.model, scenario.parallel, chunk_placement(scenario))),
       shape_(model::training_shape(scenario)),
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {

@@ -84,6 +84,14 @@ std::vector<std::vector<Piece>> pair_pieces(const std::vector<BlockOp>& ops, boo
 }  // namespace
 
 std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::size_t i) const {
+  switch (order[i].pairing) {
+    case Pairing::WithNext:
+      return options_.pair_forward_backward && i + 1 < order.size() ? 2 : 1;
+    case Pairing::Alone:
+      return 1;
+    case Pairing::ByStrategy:
+      break;
+  }
   if (order[i].forward) {
     const bool two_forwards = i + 1 < order.size() && order[i + 1].forward;
     return options_.pair_warmup_cooldown && two_forwards ? 2 : 1;
@@ -99,6 +107,11 @@ std::size_t AdaptivePipe::group(const std::vector<PipelineTask>& order, std::siz
 
 std::vector<PlannedOp> AdaptivePipe::plan(const std::vector<PipelineTask>& tasks,
                                           const std::vector<const std::vector<BlockOp>*>& lists) const {
+  if (tasks.size() == 2 && tasks[0].forward && !tasks[1].forward) {  // a schedule's (forward, backward) chunk
+    auto plan = interleaved_pair_plan(*lists[1], *lists[0], {}, options_.pair_expert_dw_early);
+    for (auto& step : plan) step.task = 1 - step.task;
+    return plan;
+  }
   if (tasks.size() >= 2) {
     return interleaved_pair_plan(*lists.front(), *lists.back(), {lists.begin() + 1, lists.end() - 1},
                                  options_.pair_expert_dw_early);

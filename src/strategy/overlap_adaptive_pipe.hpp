@@ -34,6 +34,8 @@ class AdaptivePipe final : public OverlapStrategy {
   // A backward carrying the input gradient (Whole or B), the W tasks right after it (zero_bubble) and the forward
   // that follows them: one pair (the W's are emitted as backward compute, after the B's last piece). With
   // pair_warmup_cooldown also two consecutive forwards, or a backward, its W's and the next input-gradient backward.
+  // A schedule that marks its pairs (PipelineTask::pairing, DualPipeV) gets exactly those: a (forward, backward)
+  // chunk is interleaved like a (backward, forward) pair, backward pieces first.
   std::size_t group(const std::vector<PipelineTask>& order, std::size_t i) const override;
   std::vector<PlannedOp> plan(const std::vector<PipelineTask>& tasks,
                               const std::vector<const std::vector<model::BlockOp>*>& lists) const override;

@@ -2,13 +2,16 @@
 // Family "pipeline_schedule": the order in which each pipeline stage runs the forward and backward passes of the
 // step's micro-batches over its model chunks. A schedule only orders work; the step builder
 // (training_step_builder) turns the order into ops, PP send/recv and dependencies, and the engine measures the
-// resulting bubbles. Selected by {"name": "1f1b"} / {"name": "interleaved_1f1b"} / {"name": "zero_bubble"} in a
-// scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1 (docs/training.md).
+// resulting bubbles. Selected by {"name": "1f1b"} / {"name": "interleaved_1f1b"} / {"name": "zero_bubble"} /
+// {"name": "dualpipev"} in a scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1
+// (docs/training.md).
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "config/config_error.hpp"
 #include "config/scenario_config.hpp"
+#include "model/training_layout.hpp"
 
 namespace moesim::strategy {
 
@@ -17,11 +20,18 @@ namespace moesim::strategy {
 // only, sent on at once; Weight = W, the weight gradients (dw) only (Qi et al., arXiv 2401.10241).
 enum class BackwardPart { Whole, Input, Weight };
 
+// Which tasks an overlap strategy may run as one interleaved group. ByStrategy: the strategy decides from the order
+// (adaptive_pipe pairs a backward with the forward after it). WithNext: the schedule runs this task overlapped with
+// the next one of the order (DualPipe's overlapped forward-backward chunk), and nothing else pairs. Alone: never
+// grouped.
+enum class Pairing { ByStrategy, WithNext, Alone };
+
 struct PipelineTask {
   int micro_batch = 0;
   int chunk = 0;                            // model chunk on this stage (virtual stage = chunk x pp + stage)
   bool forward = true;                      // false: backward, of `part`
   BackwardPart part = BackwardPart::Whole;  // backward tasks only
+  Pairing pairing = Pairing::ByStrategy;
   // Receives the output gradient from the next virtual stage and sends the input gradient on (Whole or Input).
   bool input_gradient() const { return !forward && part != BackwardPart::Weight; }
   // Ends the micro-batch's use of its activations on this chunk (Whole or Weight: W still reads the layer inputs).
@@ -37,12 +47,19 @@ class PipelineSchedule {
   // stages with blocking receives, cannot deadlock.
   // Throws std::invalid_argument when the layout does not suit the schedule (e.g. 1f1b with vpp > 1).
   virtual std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const = 0;
+  // Where the chunks sit along the pipeline (which neighbour a chunk's output goes to).
+  virtual model::ChunkPlacement placement() const { return model::ChunkPlacement::Interleaved; }
 };
 
 // The schedule a training scenario asks for (its "pipeline_schedule" strategy, or the default above).
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioConfig& scenario);
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name);
 std::vector<std::string> pipeline_schedule_names();
+// The chunk placement of the scenario's schedule (model::assign_layers needs it).
+model::ChunkPlacement chunk_placement(const config::ScenarioConfig& scenario);
+// Layout checks of the scenario's schedule, into `issues`: the interleaved orders need micro-batches % pp == 0,
+// dualpipev needs vpp = 2 and at least 2 pp micro-batches.
+void check_pipeline_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues);
 
 // Largest number of (micro-batch, chunk) forwards whose releasing backward (Whole or Weight) has not run yet, over
 // the order: the micro-batch activations a stage holds at its peak (B alone frees nothing: W reads the inputs).

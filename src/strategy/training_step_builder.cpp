@@ -9,12 +9,13 @@ namespace moesim::strategy {
 namespace training_step_detail {
 
 Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan,
-                 const OverlapStrategy* overlap)
+                 const OverlapStrategy* overlap, model::ChunkPlacement placement)
     : scenario_(scenario),
       overlap_(overlap),
+      placement_(placement),
       p_(scenario.parallel),
       layout_(scenario.parallel, dp, scenario.topology.ranks_per_node()),
-      stages_(model::assign_layers(*scenario.model, scenario.parallel)),
+      stages_(model::assign_layers(*scenario.model, scenario.parallel, placement)),
       shape_(model::training_shape(scenario)),
       last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
@@ -271,22 +272,30 @@ void Builder::emit_task(int stage, const Task& task) {
 // Activations (forward) or input gradients (backward) to the neighbouring virtual stage, rank by rank.
 void Builder::send(int stage, const Task& task) {
   const int pp = p_.pp;
-  const int to_virtual = task.virtual_stage + (task.forward ? 1 : -1);
-  const int to_stage = to_virtual % pp;
-  const Task arrival{to_virtual, task.micro_batch, task.forward};
-  std::vector<OpId> receives;
+  const auto to = model::at_pipeline_position(placement_, pp, position(task) + (task.forward ? 1 : -1));
+  const Task arrival{to.chunk * pp + to.stage, task.micro_batch, task.forward};
+  std::vector<std::vector<OpId>> receives;
+  if (to.stage == stage) {
+    for (int r : layout_.stage_ranks(stage)) receives.push_back(member_deps(r));
+    received_[arrival] = std::move(receives);
+    return;
+  }
+  // Streams by direction along the stage ring, as Megatron's send_next / recv_prev pairs: activations go down the
+  // ring (to stage + 1) and gradients back up, except in the V's second chunk, where both turn round.
+  const bool chunk_runs_up = placement_ == model::ChunkPlacement::VShape && task.virtual_stage / pp == 1;
+  const bool down = task.forward != chunk_runs_up;
   for (int r : layout_.stage_ranks(stage)) {
     Collective c;
     c.kind = CollectiveKind::SendRecv;
-    c.ranks = {r, layout_.at_stage(r, to_stage)};
+    c.ranks = {r, layout_.at_stage(r, to.stage)};
     c.dtype = shape_.dtype;
     c.elements = shape_.tokens_sp() * scenario_.model->hidden;
     const auto deps = member_deps(r);
     const std::vector<int> streams =
-        task.forward ? std::vector<int>{kSendNext, kRecvPrev} : std::vector<int>{kSendPrev, kRecvNext};
+        down ? std::vector<int>{kSendNext, kRecvPrev} : std::vector<int>{kSendPrev, kRecvNext};
     const auto ids =
         add_collective(task.forward ? "pp_send_act" : "pp_send_grad", "pp_comm", std::move(c), streams, {deps, deps});
-    receives.push_back(ids[1]);
+    receives.push_back({ids[1]});
   }
   received_[arrival] = std::move(receives);
 }
@@ -310,7 +319,7 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   step.steps = std::max(1, scenario.training->steps);
   const auto overlap = make_overlap_strategy(scenario);
   if (overlap) step.overlap = overlap->name();
-  Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get());
+  Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get(), schedule.placement());
   step.graph = builder.run(step.stage_orders, step.micro_batches, step.steps, &step.step_first_op);
   step.steady_phases = builder.take_steady_phases();
   return step;

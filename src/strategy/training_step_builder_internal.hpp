@@ -28,6 +28,7 @@ using model::CollectiveKind;
 using model::Op;
 using model::OpId;
 
+// PP streams by direction: 2/3 send to the next stage / receive from the previous one, 4/5 the other way.
 constexpr int kCompute = 0, kLayerComm = 1, kSendNext = 2, kRecvPrev = 3, kSendPrev = 4, kRecvNext = 5, kDpComm = 6;
 constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device copies of swapped activations
 // Async EP work of an overlap strategy: one stream per EP communicator (torch_npu runs each process group's HCCL
@@ -77,7 +78,7 @@ inline BlockOp host_copy(model::HostCopy kind, std::size_t part, double bytes) {
 class Builder {
  public:
   Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan,
-          const OverlapStrategy* overlap);
+          const OverlapStrategy* overlap, model::ChunkPlacement placement);
 
   // `steps` consecutive steps; each step's first forward waits for the previous step's parameter AllGathers.
   model::OpGraph run(const std::vector<std::vector<PipelineTask>>& orders, int micro_batches, int steps,
@@ -126,7 +127,10 @@ class Builder {
     if (!needs_receive(task)) return;
     const auto ranks = layout_.stage_ranks(stage);
     const auto& recv = received_.at(task);
-    for (std::size_t i = 0; i < ranks.size(); ++i) pending_[static_cast<std::size_t>(ranks[i])].push_back(recv[i]);
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      auto& deps = pending_[static_cast<std::size_t>(ranks[i])];
+      deps.insert(deps.end(), recv[i].begin(), recv[i].end());
+    }
     received_.erase(task);
   }
 
@@ -148,10 +152,15 @@ class Builder {
     return op;
   }
 
+  // Place of a task's virtual stage along the pipeline (the chunk placement of the schedule).
+  int position(const Task& t) const {
+    return model::pipeline_position(placement_, p_.pp, t.virtual_stage % p_.pp, t.virtual_stage / p_.pp);
+  }
+
   bool needs_receive(const Task& t) const {
     const int last = p_.pp * p_.vpp - 1;
     if (!t.forward && t.part == BackwardPart::Weight) return false;
-    return t.forward ? t.virtual_stage > 0 : t.virtual_stage < last;
+    return t.forward ? position(t) > 0 : position(t) < last;
   }
 
   std::vector<OpId> member_deps(int rank) const {
@@ -199,10 +208,11 @@ class Builder {
   bool needs_send(const Task& t) const {
     const int last = p_.pp * p_.vpp - 1;
     if (!t.forward && t.part == BackwardPart::Weight) return false;
-    return t.forward ? t.virtual_stage < last : t.virtual_stage > 0;
+    return t.forward ? position(t) < last : position(t) > 0;
   }
 
-  // Activations (forward) or input gradients (backward) to the neighbouring virtual stage, rank by rank.
+  // Activations (forward) or input gradients (backward) to the neighbouring pipeline position, rank by rank; on the
+  // same stage (the turn of a V-shaped placement) the next task just waits for this one's last ops.
   void send(int stage, const Task& task);
 
   void dp_collective(int stage, const std::string& name, CollectiveKind kind, double elements_per_rank,
@@ -220,6 +230,7 @@ class Builder {
 
   const config::ScenarioConfig& scenario_;
   const OverlapStrategy* overlap_;  // nullptr: every collective blocks the next compute op of its task
+  model::ChunkPlacement placement_;
   const config::ParallelLayout& p_;
   model::TrainingLayout layout_;
   std::vector<model::VirtualStage> stages_;
@@ -230,7 +241,7 @@ class Builder {
   std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;          // per rank: ops the next op of the compute chain waits for
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
-  std::map<Task, std::vector<OpId>> received_;      // receive ops (per stage rank) of data not consumed yet
+  std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
   std::vector<SteadyPhase> steady_;
   struct SwapKey {

@@ -60,3 +60,35 @@ TEST_CASE("layers are assigned contiguously, and padding split front/back, and M
   bad.padding_layers = 1;
   CHECK_THROWS_AS(model::assign_layers(model, bad), std::invalid_argument);
 }
+
+TEST_CASE("V-shaped placement: chunk 0 runs down the stages, chunk 1 back up, embedding and head on stage 0") {
+  using model::ChunkPlacement;
+  CHECK(model::pipeline_position(ChunkPlacement::VShape, 16, 15, 0) == 15);
+  CHECK(model::pipeline_position(ChunkPlacement::VShape, 16, 15, 1) == 16);  // the turn: same stage
+  CHECK(model::pipeline_position(ChunkPlacement::VShape, 16, 0, 1) == 31);
+  CHECK(model::pipeline_position(ChunkPlacement::Interleaved, 16, 0, 1) == 16);
+  for (int v = 0; v < 32; ++v) {
+    for (auto placement : {ChunkPlacement::VShape, ChunkPlacement::Interleaved}) {
+      const auto at = model::at_pipeline_position(placement, 16, v);
+      CHECK(model::pipeline_position(placement, 16, at.stage, at.chunk) == v);
+    }
+  }
+  const auto model = config::load_model(std::string(MOESIM_SOURCE_DIR) + "/models/pangu_ultra_moe_718b.json");
+  auto p = test::layout(8, 16, 48, 2, 1, 4, true, true, 2);
+  const auto stages = model::assign_layers(model, p, ChunkPlacement::VShape);
+  REQUIRE(stages.size() == 32);  // stored at chunk x pp + stage, as for the interleaved placement
+  CHECK(stages[0].embedding);
+  CHECK(stages[16].head);  // stage 0, chunk 1: the last pipeline position
+  CHECK(stages[16].slots[1].kind == model::SlotKind::Mtp);
+  CHECK(stages[15].slots[0].index == 29);  // position 15: layers 29, 30 (after the front padding)
+  CHECK(stages[31].slots[0].index == 31);  // stage 15, chunk 1 = position 16
+  p.layers_per_virtual_stage.assign(32, 2);  // explicit counts follow pipeline positions
+  p.layers_per_virtual_stage[0] = 1;
+  p.layers_per_virtual_stage[31] = 0;
+  p.padding_layers = 0;
+  const auto explicit_stages = model::assign_layers(model, p, ChunkPlacement::VShape);
+  CHECK(explicit_stages[16].slots.size() == 1);  // only the MTP module with the head
+  CHECK(explicit_stages[31].slots[0].index == 31);
+  p.vpp = 4;
+  CHECK_THROWS_AS(model::assign_layers(model, p, ChunkPlacement::VShape), std::invalid_argument);
+}

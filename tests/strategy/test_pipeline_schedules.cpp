@@ -1,7 +1,6 @@
 // Pipeline schedules: completeness, in-flight counts, and bubbles on a unit-time list simulation (forward 1,
 // backward 2, no communication): 1F1B reaches the (p-1)/(m+p-1) bubble exactly, interleaved is smaller.
 #include <catch2/catch.hpp>
-#include <map>
 #include <set>
 #include <tuple>
 
@@ -9,6 +8,7 @@
 #include "strategy/pipeline_1f1b.hpp"
 #include "strategy/pipeline_interleaved_1f1b.hpp"
 #include "strategy/pipeline_schedule.hpp"
+#include "unit_time_pipeline.hpp"
 
 using namespace moesim;
 using strategy::PipelineTask;
@@ -27,47 +27,9 @@ void check_complete(const strategy::PipelineSchedule& schedule, int pp, int vpp,
   }
 }
 
-// Runs every stage's order with forward = 1, backward = 2 time units, data passed between virtual stages
-// instantly; returns idle fraction over [0, makespan] averaged over stages.
+// forward = 1, backward = 2 time units per stage (a chunk's task 1/vpp of that)
 double unit_time_bubble(const strategy::PipelineSchedule& schedule, int pp, int vpp, int m) {
-  std::vector<std::vector<PipelineTask>> orders;
-  for (int s = 0; s < pp; ++s) orders.push_back(schedule.stage_order(s, pp, vpp, m));
-  std::map<std::tuple<int, int, bool>, double> done;  // (virtual stage, micro-batch, forward) -> end time
-  std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
-  std::vector<double> clock(static_cast<std::size_t>(pp), 0.0);
-  const int last = pp * vpp - 1;
-  bool progressed = true;
-  while (progressed) {
-    progressed = false;
-    for (int s = 0; s < pp; ++s) {
-      auto& i = next[static_cast<std::size_t>(s)];
-      while (i < orders[static_cast<std::size_t>(s)].size()) {
-        const auto& t = orders[static_cast<std::size_t>(s)][i];
-        const int v = t.chunk * pp + s;
-        double ready = 0.0;
-        if (t.forward && v > 0) {
-          auto it = done.find({v - 1, t.micro_batch, true});
-          if (it == done.end()) break;
-          ready = it->second;
-        }
-        if (!t.forward && v < last) {
-          auto it = done.find({v + 1, t.micro_batch, false});
-          if (it == done.end()) break;
-          ready = it->second;
-        }
-        const double start = std::max(ready, clock[static_cast<std::size_t>(s)]);
-        clock[static_cast<std::size_t>(s)] = start + (t.forward ? 1.0 : 2.0) / vpp;
-        done[{v, t.micro_batch, t.forward}] = clock[static_cast<std::size_t>(s)];
-        ++i;
-        progressed = true;
-      }
-    }
-  }
-  for (int s = 0; s < pp; ++s) REQUIRE(next[static_cast<std::size_t>(s)] == orders[static_cast<std::size_t>(s)].size());
-  double makespan = 0.0;
-  for (double c : clock) makespan = std::max(makespan, c);
-  const double busy = 3.0 * m;  // per stage: m x (1 + 2), whatever vpp
-  return 1.0 - busy / makespan;
+  return test::run_unit_time(schedule, pp, vpp, m).bubble();
 }
 
 }  // namespace
@@ -125,10 +87,10 @@ TEST_CASE("the scenario picks the schedule: explicit strategy, else 1f1b for vpp
   CHECK(strategy::make_pipeline_schedule(s)->name() == "1f1b");
 }
 
-TEST_CASE("the catalog lists the three schedules and rejects two schedules in one scenario") {
+TEST_CASE("the catalog lists the four schedules and rejects two schedules in one scenario") {
   int found = 0;
   for (const auto& info : strategy::strategy_catalog()) found += info.family == "pipeline_schedule";
-  CHECK(found == 3);
+  CHECK(found == 4);
   config::ScenarioConfig s;
   s.file = "x.json";
   s.strategies.push_back({"1f1b", nlohmann::json::object(), "/strategies/0"});

@@ -3,6 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "../model/training_fixtures.hpp"
+#include "config/scenario_config.hpp"
+#include "strategy_issues.hpp"
 #include "model/model_stats.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
@@ -77,4 +79,50 @@ TEST_CASE("DP-symmetry reduction keeps an EP group's replicas plus 2 and scales 
   CHECK(reduced.simulated_dp == 4);
   CHECK(reduced.graph.num_ranks == 2 * 4 * 2);
   REQUIRE_NOTHROW(model::validate(reduced.graph));
+}
+
+TEST_CASE("dualpipev: PP sends follow the V (down chunk 0, back up chunk 1), the last stage turns it locally") {
+  auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 2, 1, 2), 512, 1, 4);
+  s.strategies.push_back({"dualpipev", nlohmann::json::object(), "/strategies/0"});
+  const auto schedule = strategy::make_pipeline_schedule(s);
+  const auto step = strategy::build_training_step(s, *schedule);
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  CHECK(step.schedule == "dualpipev");
+  CHECK(graph_model_flops(step.graph) ==
+        Approx(3.0 * model::flops_per_token_forward(*s.model, 512) * 4 * 512).epsilon(1e-9));
+  int down = 0, up = 0, other = 0;
+  for (const auto& op : step.graph.ops) {
+    if (op.phase == "head" || op.phase == "embedding") CHECK(op.rank == 0);  // both ends of the V on stage 0
+    if (op.kind != model::OpKind::Collective || op.phase != "pp_comm") continue;
+    const auto& c = step.graph.collectives[static_cast<std::size_t>(op.collective)];
+    if (op.rank != c.ranks[0]) continue;  // count senders
+    if (c.ranks == std::vector<int>{0, 1}) {
+      ++down;  // chunk 0 forward, chunk 1 backward
+    } else if (c.ranks == std::vector<int>{1, 0}) {
+      ++up;  // chunk 1 forward, chunk 0 backward
+    } else {
+      ++other;
+    }
+  }
+  // 4 micro-batches cross 2 stage boundaries forward and backward; the turn (stage 1 chunk 0 -> chunk 1) sends nothing
+  CHECK(down == 8);
+  CHECK(up == 8);
+  CHECK(other == 0);
+}
+
+TEST_CASE("schedule layout checks: 1f1b with vpp > 1, interleaved micro-batches, dualpipev vpp and micro-batches") {
+  const std::string file = std::string(MOESIM_SOURCE_DIR) + "/scenarios/ultra_moe_718b_train_6144.json";
+  const auto issues = [&](std::vector<std::string> overrides) {
+    return test::strategy_issues(config::load_scenario(file, overrides));
+  };
+  CHECK(test::has_issue(issues({"training.global_batch_size=1632"}), "/training/global_batch_size",
+                        "to be a multiple of pp (16)"));
+  CHECK(test::has_issue(issues({R"(strategies=[{"name": "1f1b"}])"}), "/parallel/vpp", "use interleaved_1f1b"));
+  CHECK(test::has_issue(issues({R"(strategies=[{"name": "dualpipev"}])", "parallel.vpp=4"}),
+                        "/parallel/vpp", "needs vpp = 2"));
+  CHECK(test::has_issue(issues({R"(strategies=[{"name": "dualpipev"}])", "training.global_batch_size=1536"}),
+                        "/training/global_batch_size", "at least 2 x pp = 32"));
+  // dualpipev needs no multiple of pp: 33 micro-batches per DP rank
+  CHECK(issues({R"(strategies=[{"name": "dualpipev"}])", "training.global_batch_size=3168"}).empty());
+  CHECK(issues({"training.global_batch_size=1536"}).empty());
 }

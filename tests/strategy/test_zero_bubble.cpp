@@ -2,7 +2,6 @@
 // count on every stage, deadlock-free, and on a unit-time pipeline (F = B = W = 1) the bubble of the paper,
 // (p-1)(T_F + T_B - T_W) per stage, i.e. (p-1)/(3m + p-1), against 1F1B's (p-1)/(m + p-1).
 #include <catch2/catch.hpp>
-#include <map>
 #include <set>
 #include <tuple>
 
@@ -11,6 +10,7 @@
 #include "strategy/pipeline_interleaved_1f1b.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
+#include "unit_time_pipeline.hpp"
 
 using namespace moesim;
 using strategy::BackwardPart;
@@ -38,47 +38,9 @@ void check_split_complete(const strategy::PipelineSchedule& schedule, int pp, in
   }
 }
 
-// Runs every stage's order, data passed between virtual stages instantly; times per kind (divided by vpp: a
-// chunk holds 1/vpp of the stage's layers). Returns idle fraction over [0, makespan] averaged over stages; fails
-// (REQUIRE) if some stage cannot finish its order, i.e. the orders deadlock.
+// Unit times F = B = W = 1 (whole backward `whole`) per stage; idle fraction averaged over stages.
 double unit_time_bubble(const strategy::PipelineSchedule& schedule, int pp, int vpp, int m, double whole = 2.0) {
-  const double duration[4] = {1.0, 1.0, 1.0, whole};
-  std::vector<std::vector<PipelineTask>> orders;
-  for (int s = 0; s < pp; ++s) orders.push_back(schedule.stage_order(s, pp, vpp, m));
-  std::map<std::tuple<int, int, bool>, double> done;  // (virtual stage, micro-batch, forward) -> data ready
-  std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
-  std::vector<double> clock(static_cast<std::size_t>(pp), 0.0), busy(static_cast<std::size_t>(pp), 0.0);
-  const int last = pp * vpp - 1;
-  bool progressed = true;
-  while (progressed) {
-    progressed = false;
-    for (int s = 0; s < pp; ++s) {
-      const auto u = static_cast<std::size_t>(s);
-      while (next[u] < orders[u].size()) {
-        const auto& t = orders[u][next[u]];
-        const int v = t.chunk * pp + s;
-        double ready = 0.0;
-        if ((t.forward && v > 0) || (t.input_gradient() && v < last)) {
-          auto it = done.find({t.forward ? v - 1 : v + 1, t.micro_batch, t.forward});
-          if (it == done.end()) break;
-          ready = it->second;
-        }
-        const double d = duration[kind_of(t)] / vpp;
-        clock[u] = std::max(ready, clock[u]) + d;
-        busy[u] += d;
-        if (t.forward || t.input_gradient()) done[{v, t.micro_batch, t.forward}] = clock[u];
-        ++next[u];
-        progressed = true;
-      }
-    }
-  }
-  for (int s = 0; s < pp; ++s) REQUIRE(next[static_cast<std::size_t>(s)] == orders[static_cast<std::size_t>(s)].size());
-  double makespan = 0.0, work = 0.0;
-  for (int s = 0; s < pp; ++s) {
-    makespan = std::max(makespan, clock[static_cast<std::size_t>(s)]);
-    work += busy[static_cast<std::size_t>(s)];
-  }
-  return 1.0 - work / (makespan * pp);
+  return test::run_unit_time(schedule, pp, vpp, m, {1.0, 1.0, 1.0, whole}).bubble();
 }
 
 }  // namespace
