@@ -355,3 +355,44 @@ TEST_CASE("adaptive_pipe without pipeline parallelism pairs consecutive micro-ba
   CHECK(total == 8 * per_task);
   CHECK(async == 6 * per_task);
 }
+
+TEST_CASE("adaptive_pipe follows a schedule's own pairs (dualpipev): its (forward, backward) chunks, nothing else") {
+  const strategy::AdaptivePipe pipe;
+  strategy::PipelineTask f{3, 0, true}, b{0, 1, false};
+  f.pairing = strategy::Pairing::WithNext;
+  b.pairing = strategy::Pairing::Alone;
+  auto lone_f = f;
+  lone_f.pairing = strategy::Pairing::Alone;
+  using Order = std::vector<strategy::PipelineTask>;
+  CHECK(pipe.group(Order{f, b}, 0) == 2);
+  CHECK(pipe.group(Order{b, lone_f}, 0) == 1);  // a backward then a forward, but the schedule did not overlap them
+  const strategy::AdaptivePipe unpaired(
+      strategy::adaptive_pipe_options({{"pair_forward_backward", false}}, test::layout(1, 2, 4, 2)));
+  CHECK(unpaired.group(Order{f, b}, 0) == 1);
+  // the plan of a (forward, backward) chunk is the (backward, forward) pair plan with the task indices swapped
+  const auto l = moe_layer();
+  const auto chunk = pipe.plan({f, b}, {&l.forward, &l.backward_whole});
+  auto pair = strategy::interleaved_pair_plan(l.backward_whole, l.forward);
+  REQUIRE(chunk.size() == pair.size());
+  for (std::size_t i = 0; i < pair.size(); ++i) {
+    CHECK(chunk[i].task == 1 - pair[i].task);
+    CHECK(chunk[i].op == pair[i].op);
+    CHECK(chunk[i].async == pair[i].async);
+    CHECK(chunk[i].join == pair[i].join);
+  }
+}
+
+TEST_CASE("adaptive_pipe with dualpipev builds a valid graph with every op, paired all-to-alls on the EP stream") {
+  auto s =
+      test::training_scenario(test::tiny_moe_model(), test::layout(1, 2, 4, 2, 1, 4, false, false, 1), 1024, 1, 32);
+  s.strategies.push_back({"dualpipev", nlohmann::json::object(), "/strategies/0"});
+  const auto plain = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  s.strategies.push_back({"adaptive_pipe", nlohmann::json::object(), "/strategies/1"});
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  CHECK(step.schedule == "dualpipev");
+  CHECK(step.graph.ops.size() == plain.graph.ops.size());
+  int async = 0;
+  for (const auto& op : step.graph.ops) async += op.phase == "ep_comm" && op.stream == 9;
+  CHECK(async > 0);
+}
