@@ -201,8 +201,8 @@ VirtualStage& at_position(std::vector<VirtualStage>& stages, const config::Paral
 }
 
 // parallel.layers_per_virtual_stage: the given number of layers per pipeline position, MTP modules in the last one.
-std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& model, const config::ParallelLayout& parallel,
-                                                 ChunkPlacement placement) {
+std::vector<VirtualStage> assign_layers_explicit(const config::ModelConfig& model,
+                                                 const config::ParallelLayout& parallel, ChunkPlacement placement) {
   const auto& counts = parallel.layers_per_virtual_stage;
   const int virtual_stages = parallel.pp * parallel.vpp;
   int sum = 0;

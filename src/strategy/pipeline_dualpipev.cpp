@@ -46,17 +46,19 @@ class OrderWriter {
 }  // namespace
 
 std::vector<PipelineTask> DualPipeV::stage_order(int stage, int pp, int vpp, int micro_batches) const {
-  if (stage < 0 || stage >= pp || micro_batches < 1) throw std::invalid_argument("dualpipev: bad stage or micro-batches");
-  if (vpp != 2) throw std::invalid_argument("dualpipev needs vpp = 2 (two chunks per stage), got " + std::to_string(vpp));
+  if (stage < 0 || stage >= pp || micro_batches < 1)
+    throw std::invalid_argument("dualpipev: bad stage or micro-batches");
+  if (vpp != 2)
+    throw std::invalid_argument("dualpipev needs vpp = 2 (two chunks per stage), got " + std::to_string(vpp));
   if (micro_batches < 2 * pp) {
-    throw std::invalid_argument("dualpipev needs at least 2 x pp = " + std::to_string(2 * pp) +
-                                " micro-batches, got " + std::to_string(micro_batches));
+    throw std::invalid_argument("dualpipev needs at least 2 x pp = " + std::to_string(2 * pp) + " micro-batches, got " +
+                                std::to_string(micro_batches));
   }
   const int s = stage, down = pp - stage - 1;  // stages below this one
   const bool last = stage == pp - 1;
   OrderWriter w;
   for (int i = 0; i < 2 * down; ++i) w.forward(0);  // 1
-  for (int i = 0; i <= s; ++i) {                     // 2
+  for (int i = 0; i <= s; ++i) {                    // 2
     w.forward(0);
     w.forward(1);
   }

@@ -47,7 +47,8 @@ void check_pipeline_layout(const config::ScenarioConfig& scenario, config::Issue
     issues.error("/parallel/vpp", "pipeline schedule 1f1b runs one model chunk per stage, but vpp = " + str(p.vpp) +
                                       "; use interleaved_1f1b (or vpp 1)");
   } else if (name == "dualpipev" && p.vpp != 2) {
-    issues.error("/parallel/vpp", "dualpipev places two model chunks per stage in a V: needs vpp = 2, got " + str(p.vpp));
+    issues.error("/parallel/vpp",
+                 "dualpipev places two model chunks per stage in a V: needs vpp = 2, got " + str(p.vpp));
   } else if (name == "dualpipev" && micro_batches < 2 * p.pp) {
     issues.error("/training/global_batch_size", "dualpipev needs at least 2 x pp = " + str(2 * p.pp) +
                                                     " micro-batches per DP rank, got " + str(micro_batches));

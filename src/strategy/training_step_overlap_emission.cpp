@@ -27,7 +27,8 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   for (const Task& t : tasks) {
     if (!needs_receive(t)) continue;
     const auto& recv = received_.at(t);
-    for (std::size_t i = 0; i < ranks.size(); ++i) receives[i].insert(receives[i].end(), recv[i].begin(), recv[i].end());
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      receives[i].insert(receives[i].end(), recv[i].begin(), recv[i].end());
     received_.erase(t);
   }
   for (std::size_t k = 0; k < tasks.size(); ++k) {

@@ -56,6 +56,7 @@ TEST_CASE("dualpipev on the dense baseline at vpp 2: bubble and step below inter
   for (const auto& stage : dpv["memory_per_stage"]) CHECK(stage["in_flight_micro_batches"] == 9);
   CHECK(interleaved["memory_per_stage"][0]["in_flight_micro_batches"] == 11);
   CHECK(dpv["peak_memory_gib"].get<double>() < interleaved["peak_memory_gib"].get<double>());
-  const auto again = run_metrics("dpv_again", {"--set", "parallel.vpp=2", "--set", "strategies=[{\"name\": \"dualpipev\"}]"});
+  const auto again =
+      run_metrics("dpv_again", {"--set", "parallel.vpp=2", "--set", "strategies=[{\"name\": \"dualpipev\"}]"});
   CHECK(again["step_time_s"].get<double>() == dpv["step_time_s"].get<double>());  // deterministic
 }

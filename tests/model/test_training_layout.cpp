@@ -42,7 +42,8 @@ TEST_CASE("plain EP groups sit inside the TP x CP block when ep <= tp") {
   CHECK(l.expert_dp_group(6).size() == 8);
 }
 
-TEST_CASE("layers are assigned contiguously, and padding split front/back, and MTP and head in the last virtual stage") {
+TEST_CASE(
+    "layers are assigned contiguously, and padding split front/back, and MTP and head in the last virtual stage") {
   const auto model = config::load_model(std::string(MOESIM_SOURCE_DIR) + "/models/pangu_ultra_moe_718b.json");
   const auto p = test::layout(8, 16, 48, 2, 1, 4, true, true, 2);
   const auto stages = model::assign_layers(model, p);
@@ -80,8 +81,8 @@ TEST_CASE("V-shaped placement: chunk 0 runs down the stages, chunk 1 back up, em
   CHECK(stages[0].embedding);
   CHECK(stages[16].head);  // stage 0, chunk 1: the last pipeline position
   CHECK(stages[16].slots[1].kind == model::SlotKind::Mtp);
-  CHECK(stages[15].slots[0].index == 29);  // position 15: layers 29, 30 (after the front padding)
-  CHECK(stages[31].slots[0].index == 31);  // stage 15, chunk 1 = position 16
+  CHECK(stages[15].slots[0].index == 29);    // position 15: layers 29, 30 (after the front padding)
+  CHECK(stages[31].slots[0].index == 31);    // stage 15, chunk 1 = position 16
   p.layers_per_virtual_stage.assign(32, 2);  // explicit counts follow pipeline positions
   p.layers_per_virtual_stage[0] = 1;
   p.layers_per_virtual_stage[31] = 0;

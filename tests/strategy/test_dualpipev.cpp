@@ -66,15 +66,14 @@ TEST_CASE("dualpipev orders of dualpipev.py, pp 2 and 4 micro-batches") {
   CHECK(text(schedule.stage_order(0, 2, 2, 4)) == "f0 f0 f0 f1 B1 w1 f1 f0* b1 f1* b0 b1 f1* b0 b1 B0 w0 B0 w0");
   // last stage: 2 x (F0 F1), its first F0 B1 not overlapped, F1&B0, F0&B1, F1&B0, (B1, B0) x 2 with the second
   // pair split, W, W
-  CHECK(text(schedule.stage_order(1, 2, 2, 4)) ==
-        "f0 f1 f0 f1 f0 b1 f1* b0 f0* b1 f1* b0 b1 b0 B1 B0 w1 w0");
+  CHECK(text(schedule.stage_order(1, 2, 2, 4)) == "f0 f1 f0 f1 f0 b1 f1* b0 f0* b1 f1* b0 b1 b0 B1 B0 w1 w0");
   CHECK(schedule.stage_order(1, 2, 2, 4)[8].micro_batch == 3);  // the fourth chunk-0 forward
 }
 
 TEST_CASE("dualpipev: unit-time bubble (pp - 1)(F&B + B - 3W) per stage, below interleaved 1F1B") {
   const strategy::DualPipeV schedule;
-  for (auto [pp, m] : {std::pair{2, 4}, std::pair{4, 8}, std::pair{4, 10}, std::pair{8, 16}, std::pair{8, 20},
-                       std::pair{16, 32}}) {
+  for (auto [pp, m] :
+       {std::pair{2, 4}, std::pair{4, 8}, std::pair{4, 10}, std::pair{8, 16}, std::pair{8, 20}, std::pair{16, 32}}) {
     INFO("pp " << pp << " m " << m);
     const auto run = test::run_unit_time(schedule, pp, 2, m, {1.0, 1.0, 1.0, 2.0});
     // chunk times: F = B = W = 1/2, a whole backward 1, an overlapped chunk F&B = 3/2 (no overlap in this model)

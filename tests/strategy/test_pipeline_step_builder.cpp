@@ -4,10 +4,10 @@
 
 #include "../model/training_fixtures.hpp"
 #include "config/scenario_config.hpp"
-#include "strategy_issues.hpp"
 #include "model/model_stats.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
+#include "strategy_issues.hpp"
 
 using namespace moesim;
 
@@ -118,8 +118,8 @@ TEST_CASE("schedule layout checks: 1f1b with vpp > 1, interleaved micro-batches,
   CHECK(test::has_issue(issues({"training.global_batch_size=1632"}), "/training/global_batch_size",
                         "to be a multiple of pp (16)"));
   CHECK(test::has_issue(issues({R"(strategies=[{"name": "1f1b"}])"}), "/parallel/vpp", "use interleaved_1f1b"));
-  CHECK(test::has_issue(issues({R"(strategies=[{"name": "dualpipev"}])", "parallel.vpp=4"}),
-                        "/parallel/vpp", "needs vpp = 2"));
+  CHECK(test::has_issue(issues({R"(strategies=[{"name": "dualpipev"}])", "parallel.vpp=4"}), "/parallel/vpp",
+                        "needs vpp = 2"));
   CHECK(test::has_issue(issues({R"(strategies=[{"name": "dualpipev"}])", "training.global_batch_size=1536"}),
                         "/training/global_batch_size", "at least 2 x pp = 32"));
   // dualpipev needs no multiple of pp: 33 micro-batches per DP rank

@@ -4,8 +4,8 @@
 // there; data moves instantly. A task marked Pairing::WithNext runs with the next one as one unit (DualPipe's
 // overlapped chunk: it waits for both inputs, both outputs leave at its end). Used to check schedules against the
 // papers' bubble formulas. Fails (REQUIRE) when the orders deadlock.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <map>
 #include <tuple>
 #include <vector>
