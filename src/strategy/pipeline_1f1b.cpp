@@ -6,11 +6,14 @@
 
 namespace moesim::strategy {
 
+std::optional<LayoutProblem> OneFOneB::layout_problem(int, int vpp, int) const {
+  if (vpp == 1) return std::nullopt;
+  return LayoutProblem{"/parallel/vpp", "pipeline schedule 1f1b runs one model chunk per stage, but vpp = " +
+                                            std::to_string(vpp) + "; use interleaved_1f1b (or vpp 1)"};
+}
+
 std::vector<PipelineTask> OneFOneB::stage_order(int stage, int pp, int vpp, int micro_batches) const {
-  if (vpp != 1) {
-    throw std::invalid_argument("pipeline schedule 1f1b runs one model chunk per stage, but vpp = " +
-                                std::to_string(vpp) + "; use interleaved_1f1b (or vpp 1)");
-  }
+  if (const auto problem = layout_problem(pp, vpp, micro_batches)) throw std::invalid_argument(problem->message);
   if (stage < 0 || stage >= pp || micro_batches < 1) throw std::invalid_argument("1f1b: bad stage or micro-batches");
   const int warmup = std::min(pp - stage - 1, micro_batches);
   std::vector<PipelineTask> order;

@@ -9,6 +9,7 @@ class OneFOneB final : public PipelineSchedule {
  public:
   std::string name() const override { return "1f1b"; }
   std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const override;
+  std::optional<LayoutProblem> layout_problem(int pp, int vpp, int micro_batches) const override;
 };
 
 }  // namespace moesim::strategy

@@ -45,15 +45,23 @@ class OrderWriter {
 
 }  // namespace
 
+std::optional<LayoutProblem> DualPipeV::layout_problem(int pp, int vpp, int micro_batches) const {
+  if (vpp != 2) {
+    return LayoutProblem{"/parallel/vpp", "dualpipev places two model chunks per stage in a V: needs vpp = 2, got " +
+                                              std::to_string(vpp)};
+  }
+  if (micro_batches < 2 * pp) {
+    return LayoutProblem{"/training/global_batch_size", "dualpipev needs at least 2 x pp = " + std::to_string(2 * pp) +
+                                                            " micro-batches per DP rank, got " +
+                                                            std::to_string(micro_batches)};
+  }
+  return std::nullopt;
+}
+
 std::vector<PipelineTask> DualPipeV::stage_order(int stage, int pp, int vpp, int micro_batches) const {
   if (stage < 0 || stage >= pp || micro_batches < 1)
     throw std::invalid_argument("dualpipev: bad stage or micro-batches");
-  if (vpp != 2)
-    throw std::invalid_argument("dualpipev needs vpp = 2 (two chunks per stage), got " + std::to_string(vpp));
-  if (micro_batches < 2 * pp) {
-    throw std::invalid_argument("dualpipev needs at least 2 x pp = " + std::to_string(2 * pp) + " micro-batches, got " +
-                                std::to_string(micro_batches));
-  }
+  if (const auto problem = layout_problem(pp, vpp, micro_batches)) throw std::invalid_argument(problem->message);
   const int s = stage, down = pp - stage - 1;  // stages below this one
   const bool last = stage == pp - 1;
   OrderWriter w;

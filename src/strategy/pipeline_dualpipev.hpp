@@ -18,6 +18,7 @@ class DualPipeV final : public PipelineSchedule {
  public:
   std::string name() const override { return "dualpipev"; }
   std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const override;
+  std::optional<LayoutProblem> layout_problem(int pp, int vpp, int micro_batches) const override;
   model::ChunkPlacement placement() const override { return model::ChunkPlacement::VShape; }
 };
 

@@ -6,12 +6,19 @@
 
 namespace moesim::strategy {
 
+std::optional<LayoutProblem> InterleavedOneFOneB::layout_problem(int pp, int vpp, int micro_batches) const {
+  if (vpp == 1 || micro_batches % pp == 0) return std::nullopt;
+  return LayoutProblem{"/training/global_batch_size", "interleaved pipeline (vpp > 1) needs micro-batches (" +
+                                                          std::to_string(micro_batches) + ") to be a multiple of pp (" +
+                                                          std::to_string(pp) + ")"};
+}
+
 std::vector<PipelineTask> InterleavedOneFOneB::stage_order(int stage, int pp, int vpp, int micro_batches) const {
   if (stage < 0 || stage >= pp || vpp < 1 || micro_batches < 1) {
     throw std::invalid_argument("interleaved_1f1b: bad stage, vpp or micro-batches");
   }
-  if (micro_batches % pp != 0) {
-    throw std::invalid_argument("interleaved_1f1b needs micro-batches (" + std::to_string(micro_batches) +
+  if (micro_batches % pp != 0) {  // also at vpp 1, where layout_problem lets the default 1f1b take it
+    throw std::invalid_argument("interleaved pipeline needs micro-batches (" + std::to_string(micro_batches) +
                                 ") to be a multiple of pp (" + std::to_string(pp) + ")");
   }
   const int total = micro_batches * vpp;

@@ -10,6 +10,7 @@ class InterleavedOneFOneB final : public PipelineSchedule {
  public:
   std::string name() const override { return "interleaved_1f1b"; }
   std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const override;
+  std::optional<LayoutProblem> layout_problem(int pp, int vpp, int micro_batches) const override;
 };
 
 }  // namespace moesim::strategy

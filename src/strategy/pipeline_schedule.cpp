@@ -40,22 +40,9 @@ model::ChunkPlacement chunk_placement(const config::ScenarioConfig& scenario) {
 void check_pipeline_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   if (scenario.type != config::ScenarioType::Training || !scenario.training) return;
   const auto& p = scenario.parallel;
-  const std::string name = make_pipeline_schedule(scenario)->name();
-  const int micro_batches = config::micro_batches_per_step(scenario);
-  const auto str = [](int n) { return std::to_string(n); };
-  if (name == "1f1b" && p.vpp != 1) {
-    issues.error("/parallel/vpp", "pipeline schedule 1f1b runs one model chunk per stage, but vpp = " + str(p.vpp) +
-                                      "; use interleaved_1f1b (or vpp 1)");
-  } else if (name == "dualpipev" && p.vpp != 2) {
-    issues.error("/parallel/vpp",
-                 "dualpipev places two model chunks per stage in a V: needs vpp = 2, got " + str(p.vpp));
-  } else if (name == "dualpipev" && micro_batches < 2 * p.pp) {
-    issues.error("/training/global_batch_size", "dualpipev needs at least 2 x pp = " + str(2 * p.pp) +
-                                                    " micro-batches per DP rank, got " + str(micro_batches));
-  } else if (name != "dualpipev" && p.vpp > 1 && micro_batches % p.pp != 0) {
-    issues.error("/training/global_batch_size", "interleaved pipeline (vpp > 1) needs micro-batches (" +
-                                                    str(micro_batches) + ") to be a multiple of pp (" + str(p.pp) +
-                                                    ")");
+  if (const auto problem =
+          make_pipeline_schedule(scenario)->layout_problem(p.pp, p.vpp, config::micro_batches_per_step(scenario))) {
+    issues.error(problem->pointer, problem->message);
   }
 }
 

@@ -6,6 +6,7 @@
 // {"name": "dualpipev"} in a scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1
 // (docs/training.md).
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ struct PipelineTask {
   bool releases() const { return !forward && part != BackwardPart::Input; }
 };
 
+// Why a schedule cannot run a layout: the scenario key to blame and the message.
+struct LayoutProblem {
+  std::string pointer, message;
+};
+
 class PipelineSchedule {
  public:
   virtual ~PipelineSchedule() = default;
@@ -45,8 +51,11 @@ class PipelineSchedule {
   // Contract: for 0 <= stage < pp, returns for every (micro_batch, chunk) its forward and either one Whole backward
   // or one Input and one later Weight backward, each backward after its forward, in an order that, run on all
   // stages with blocking receives, cannot deadlock.
-  // Throws std::invalid_argument when the layout does not suit the schedule (e.g. 1f1b with vpp > 1).
+  // Throws std::invalid_argument with layout_problem's message when the layout does not suit the schedule.
   virtual std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const = 0;
+  // Contract: the reason pp x vpp with `micro_batches` per DP rank does not suit the schedule (e.g. 1f1b with
+  // vpp > 1), or nullopt; check_pipeline_layout reports it, stage_order throws it.
+  virtual std::optional<LayoutProblem> layout_problem(int pp, int vpp, int micro_batches) const = 0;
   // Where the chunks sit along the pipeline (which neighbour a chunk's output goes to).
   virtual model::ChunkPlacement placement() const { return model::ChunkPlacement::Interleaved; }
 };
@@ -57,8 +66,7 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name
 std::vector<std::string> pipeline_schedule_names();
 // The chunk placement of the scenario's schedule (model::assign_layers needs it).
 model::ChunkPlacement chunk_placement(const config::ScenarioConfig& scenario);
-// Layout checks of the scenario's schedule, into `issues`: the interleaved orders need micro-batches % pp == 0,
-// dualpipev needs vpp = 2 and at least 2 pp micro-batches.
+// Layout checks of the scenario's schedule (its layout_problem), into `issues`.
 void check_pipeline_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues);
 
 // Largest number of (micro-batch, chunk) forwards whose releasing backward (Whole or Weight) has not run yet, over

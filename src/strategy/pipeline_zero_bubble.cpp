@@ -30,6 +30,10 @@ std::vector<PipelineTask> defer_weight_gradients(const std::vector<PipelineTask>
   return out;
 }
 
+std::optional<LayoutProblem> ZeroBubbleH1::layout_problem(int pp, int vpp, int micro_batches) const {
+  return InterleavedOneFOneB().layout_problem(pp, vpp, micro_batches);  // its base order at vpp > 1
+}
+
 std::vector<PipelineTask> ZeroBubbleH1::stage_order(int stage, int pp, int vpp, int micro_batches) const {
   if (stage < 0 || stage >= pp || vpp < 1 || micro_batches < 1) {
     throw std::invalid_argument("zero_bubble: bad stage, vpp or micro-batches");

@@ -25,6 +25,7 @@ class ZeroBubbleH1 final : public PipelineSchedule {
   explicit ZeroBubbleH1(int max_deferred = kUnlimited) : max_deferred_(max_deferred) {}
   std::string name() const override { return "zero_bubble"; }
   std::vector<PipelineTask> stage_order(int stage, int pp, int vpp, int micro_batches) const override;
+  std::optional<LayoutProblem> layout_problem(int pp, int vpp, int micro_batches) const override;
 
  private:
   int max_deferred_;
