@@ -37,7 +37,7 @@ std::vector<std::vector<Interval>> steady_windows(const model::OpGraph& graph, c
 }  // namespace
 
 EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result,
-                     const std::vector<strategy::SteadyPhase>& steady) {
+                     const std::vector<strategy::SteadyPhase>& steady, const std::string& phase) {
   EpOverlap out;
   if (result.ops.size() != graph.ops.size()) return out;
   const auto ranks = static_cast<std::size_t>(graph.num_ranks);
@@ -47,7 +47,7 @@ EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult
     const Interval i{result.ops[id].start_s, result.ops[id].end_s};
     if (op.kind == model::OpKind::Compute) {
       compute[static_cast<std::size_t>(op.rank)].push_back(i);
-    } else if (op.kind == model::OpKind::Collective && op.phase == "ep_comm") {
+    } else if (op.kind == model::OpKind::Collective && op.phase == phase) {
       ep[static_cast<std::size_t>(op.rank)].push_back(i);
     }
   }

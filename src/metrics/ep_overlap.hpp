@@ -8,6 +8,7 @@
 // Steady (1F1B) phase: the same measure restricted, per rank, to the windows of its stage's steady phases (from the
 // start of its first compute op in the phase to the end of its last: strategy::SteadyPhase), the phase that
 // MindSpeed's "100 % hidden in 1F1B, 50 % in warm-up / cool-down" figures (facts T15) refer to.
+#include <string>
 #include <vector>
 
 #include "engine/simulation.hpp"
@@ -26,8 +27,9 @@ struct EpOverlap {
   double steady_share = 0.0;            // mean over the ranks with EP time of the part of it in steady windows
 };
 
-// Needs result.ops (record_ops on).
+// Needs result.ops (record_ops on). `phase`: the same measure for the collectives of another phase (e.g.
+// "tp_comm": tensor-parallel collectives, which the tp_comm_overlap strategy hides under their matmuls).
 EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult& result,
-                     const std::vector<strategy::SteadyPhase>& steady = {});
+                     const std::vector<strategy::SteadyPhase>& steady = {}, const std::string& phase = "ep_comm");
 
 }  // namespace moesim::metrics

@@ -5,6 +5,7 @@
 
 #include "config/units.hpp"
 #include "metrics/ep_overlap.hpp"
+#include "strategy/tp_comm_overlap_coc.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
 #include "metrics/training_plan_metrics.hpp"
@@ -163,6 +164,10 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
             {"full_dp", p.dp}};
   m["ep_comm_hidden_fraction"] = ep.ranks > 0 ? json(ep.hidden_fraction) : json(nullptr);
   m["ep_comm_exposed_s"] = ep.exposed_s;
+  const auto tp = ep_overlap(graph, result, {}, "tp_comm");
+  m["tp_comm_hidden_fraction"] = tp.ranks > 0 ? json(tp.hidden_fraction) : json(nullptr);
+  m["tp_comm_exposed_s"] = tp.exposed_s;
+  m["tp_comm_overlap"] = strategy::tp_chunking(scenario).chunks > 1 ? strategy::kCocName : "none";
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);
     m["ep_comm_steady_share"] = ep.ranks > 0 ? json(ep.steady_share) : json(nullptr);

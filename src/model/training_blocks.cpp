@@ -35,10 +35,12 @@ BlockOp compute(const std::string& name, const std::string& phase, ComputeCost c
 BlockOp matmul(const Ctx& c, const std::string& name, const std::string& phase, double tokens, double params_local,
                double in_local, double out_local, OpClass op_class = OpClass::Matmul) {
   const double b = c.act_bytes();
-  return compute(
+  BlockOp op = compute(
       name, phase,
       {op_class, c.s.dtype, 2.0 * tokens * params_local, params_local * b + tokens * (in_local + out_local) * b}, 1.0,
       true);
+  op.weight_bytes = params_local * b;
+  return op;
 }
 
 BlockOp vector(const Ctx& c, const std::string& name, const std::string& phase, double elements,
@@ -273,6 +275,7 @@ std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass
     if (op.dx_factor <= 0.0) continue;
     op.cost.flops *= op.dx_factor;
     op.cost.bytes *= op.dx_factor;
+    op.weight_bytes *= op.dx_factor;
     op.name += "_b";
     op.weights = false;
     out.push_back(std::move(op));

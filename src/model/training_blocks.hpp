@@ -39,6 +39,16 @@ struct BlockOp {
   // swap markers only (not produced by the block builders): cost.bytes = bytes copied; part = task part (slot)
   HostCopy host_copy = HostCopy::None;
   int part = -1;
+  // matmuls: the part of cost.bytes that reads the weights (a token chunk of the matmul still reads all of them)
+  double weight_bytes = 0.0;
+  // TP communication chunking (model/tp_comm_chunks, strategy tp_comm_overlap): an op of a chunked TP collective +
+  // matmul group. Its collectives (`tp_async`) run on the TP overlap stream without blocking the compute chain;
+  // its matmul chunks wait, besides the chain, only for the op at index `chunk_input` of the same list (their
+  // AllGather chunk, -1: none). The first op after the group that is not part of it waits for all the group's
+  // collectives.
+  bool tp_chunk = false;
+  bool tp_async = false;
+  long chunk_input = -1;
 };
 
 // Per-micro-batch, per-rank shape of the work.

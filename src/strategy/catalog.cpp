@@ -18,6 +18,7 @@
 #include "strategy/overlap_adaptive_pipe.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
+#include "strategy/tp_comm_overlap_coc.hpp"
 
 namespace moesim::strategy {
 
@@ -40,6 +41,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "the ramps (DeepSeek-AI DualPipe dualpipev.py, arXiv 2412.19437; MindSpeed --schedules-method dualpipev)",
        no_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
+      {"tp_comm_overlap", kCocName, kCocDescription, check_coc_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
@@ -83,6 +85,9 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_moe_comm_layout(scenario, issues);
   check_memory_strategy(scenario, issues);
   check_overlap_layout(scenario, issues);
+  for (const auto& spec : scenario.strategies) {
+    if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);
+  }
   check_pipeline_layout(scenario, issues);
 }
 

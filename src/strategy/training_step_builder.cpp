@@ -2,6 +2,7 @@
 // collectives and pipeline sends. The other concerns: training_step_builder_internal.hpp.
 #include "strategy/training_step_builder.hpp"
 
+#include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
 
 namespace moesim::strategy {
@@ -9,7 +10,8 @@ namespace moesim::strategy {
 namespace training_step_detail {
 
 Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan,
-                 const OverlapStrategy* overlap, model::ChunkPlacement placement)
+                 const OverlapStrategy* overlap, model::ChunkPlacement placement,
+                 const model::TpChunking& tp_chunking)
     : scenario_(scenario),
       overlap_(overlap),
       placement_(placement),
@@ -21,7 +23,8 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
-      in_flight_(static_cast<std::size_t>(layout_.num_ranks())) {
+      in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
+      tp_flying_(static_cast<std::size_t>(layout_.num_ranks())) {
   graph_.num_ranks = layout_.num_ranks();
   shape_.moe_comm = moe_comm_plan(scenario);
   for (const auto& vs : stages_) {
@@ -70,6 +73,8 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
         lists.backward_weight.push_back(lists.backward.back());
       }
     }
+    for (auto* list : {&lists.forward, &lists.backward, &lists.backward_input})
+      *list = model::chunk_tp_collectives(*list, tp_chunking);
     lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
     lists_.push_back(std::move(lists));
   }
@@ -222,8 +227,11 @@ std::vector<std::vector<int>> Builder::checked(std::vector<std::vector<int>> gro
 
 // async: on the EP stream of its communicator, after the task's ops in flight, tracked in flight until a join
 // (overlap plans); else on the layer stream, pending.
-void Builder::layer_collective(int stage, const BlockOp& op, bool async) {
+void Builder::layer_collective(int stage, const BlockOp& op, bool async, long index) {
+  // A chunked TP collective stays on the layer stream, with the TP group's other collectives (one HCCL stream per
+  // process group), but off the compute chain.
   const int async_stream = op.group == model::GroupKind::EpOuter ? kEpOuterComm : kEpComm;
+  async = async && !op.tp_async;
   for (const auto& ranks : groups(stage, op.group)) {
     Collective c;
     c.kind = op.kind;
@@ -245,8 +253,14 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async) {
     }
     const auto ids =
         add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, async ? async_stream : kLayerComm), deps);
-    auto& into = async ? in_flight_ : pending_;
-    for (std::size_t m = 0; m < n; ++m) into[static_cast<std::size_t>(ranks[m])].push_back(ids[m]);
+    for (std::size_t m = 0; m < n; ++m) {
+      const auto r = static_cast<std::size_t>(ranks[m]);
+      if (op.tp_async) {
+        tp_flying_[r].push_back({index, ids[m]});
+      } else {
+        (async ? in_flight_ : pending_)[r].push_back(ids[m]);
+      }
+    }
   }
 }
 
@@ -255,18 +269,30 @@ void Builder::emit_task(int stage, const Task& task) {
   begin_task(ranks);
   std::map<int, std::vector<OpId>> prefetched;  // swap-in ops of this task's parts (per stage rank)
   take_receive(stage, task);
-  for (const BlockOp& op : ops_of(task)) {
-    if (op.host_copy != model::HostCopy::None) {
-      host_transfer(task, op, ranks, prefetched);
+  const auto& ops = ops_of(task);
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (ops[i].host_copy != model::HostCopy::None) {
+      host_transfer(task, ops[i], ranks, prefetched);
       continue;
     }
-    if (op.collective) {
-      layer_collective(stage, op);
-      continue;
-    }
+    emit_layer_op(stage, ops[i], static_cast<long>(i), ranks, false);
+  }
+  join_tp_chunks(ranks);
+  if (needs_send(task)) send(stage, task);
+}
+
+void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std::vector<int>& ranks, bool async) {
+  if (!op.tp_chunk) join_tp_chunks(ranks);
+  if (op.collective) {
+    layer_collective(stage, op, async, index);
+    return;
+  }
+  if (op.chunk_input >= 0) wait_chunk_input(ranks, op.chunk_input);
+  if (async) {
+    for (int r : ranks) add_stage_compute(r, op);
+  } else {
     for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
   }
-  if (needs_send(task)) send(stage, task);
 }
 
 // Activations (forward) or input gradients (backward) to the neighbouring virtual stage, rank by rank.
@@ -319,7 +345,8 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   step.steps = std::max(1, scenario.training->steps);
   const auto overlap = make_overlap_strategy(scenario);
   if (overlap) step.overlap = overlap->name();
-  Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get(), schedule.placement());
+  Builder builder(scenario, step.simulated_dp, step.activation_plan, overlap.get(), schedule.placement(),
+                  tp_chunking(scenario));
   step.graph = builder.run(step.stage_orders, step.micro_batches, step.steps, &step.step_first_op);
   step.steady_phases = builder.take_steady_phases();
   return step;

@@ -11,7 +11,7 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   std::vector<const std::vector<BlockOp>*> lists;
   for (const Task& t : tasks) lists.push_back(&ops_of(t));
   std::vector<Chain> chains(tasks.size());
-  for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_};
+  for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_, tp_flying_};
   begin_task(ranks);  // a pair counts as one task for swap prefetch triggers
   std::vector<std::map<int, std::vector<OpId>>> prefetched(tasks.size());  // per task: its parts' swap-in ops
   std::size_t active = 0;
@@ -46,16 +46,13 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
     if (op.host_copy != model::HostCopy::None) {
       host_transfer(tasks[static_cast<std::size_t>(step.task)], op, ranks,
                     prefetched[static_cast<std::size_t>(step.task)]);
-    } else if (op.collective) {
-      layer_collective(stage, op, step.async);
-    } else if (step.async) {
-      for (int r : ranks) add_stage_compute(r, op);
     } else {
-      for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
+      emit_layer_op(stage, op, static_cast<long>(step.op), ranks, step.async);
     }
   }
   for (std::size_t k = 0; k < tasks.size(); ++k) {
     activate(k);
+    join_tp_chunks(ranks);
     join_in_flight(ranks);
     if (needs_send(tasks[k])) send(stage, tasks[k]);
   }
