@@ -1,5 +1,6 @@
 #include "strategy/tp_comm_overlap_coc.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace moesim::strategy {
@@ -9,8 +10,16 @@ namespace {
 constexpr int kDefaultChunks = 4;  // estimate: MindSpeed's script version offers 2, 4 or 8; the fused kernel's
                                    // internal split is unpublished
 
+// The "chunks" param; 0 when it is not an integer (check_coc_params reports that).
 int chunks_of(const nlohmann::json& params) {
-  return params.is_object() ? params.value("chunks", kDefaultChunks) : kDefaultChunks;
+  if (!params.is_object() || !params.contains("chunks")) return kDefaultChunks;
+  const auto& chunks = params.at("chunks");
+  return chunks.is_number_integer() ? chunks.get<int>() : 0;
+}
+
+bool flag(const nlohmann::json& params, const char* key, bool fallback) {
+  if (!params.is_object() || !params.contains(key) || !params.at(key).is_boolean()) return fallback;
+  return params.at(key).get<bool>();
 }
 
 }  // namespace
@@ -41,7 +50,8 @@ void check_coc_layout(const config::ScenarioConfig& scenario, const config::Stra
   const double tokens = double(scenario.training->micro_batch_size) * scenario.training->seq_len / p.cp;
   const int chunks = chunks_of(spec.params);
   const double shard = p.sequence_parallel ? tokens / p.tp : tokens;  // rows each rank contributes per chunk
-  if (chunks > 0 && std::fmod(shard, chunks) != 0.0) {
+  const bool valid_chunks = chunks == 2 || chunks == 4 || chunks == 8;  // else check_coc_params reports it
+  if (valid_chunks && std::fmod(shard, chunks) != 0.0) {
     issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "chunks"),
                  "the " + std::to_string(static_cast<long long>(shard)) +
                      " tokens each TP rank holds per micro-batch do not split into " + std::to_string(chunks) +
@@ -53,11 +63,9 @@ model::TpChunking tp_chunking(const config::ScenarioConfig& scenario) {
   model::TpChunking plan;
   for (const auto& spec : scenario.strategies) {
     if (spec.name != kCocName) continue;
-    plan.chunks = chunks_of(spec.params);
-    if (spec.params.is_object()) {
-      plan.fused_kernel = spec.params.value("fused_kernel", true);
-      plan.shared_experts = spec.params.value("shared_experts", true);
-    }
+    plan.chunks = std::max(1, chunks_of(spec.params));
+    plan.fused_kernel = flag(spec.params, "fused_kernel", true);
+    plan.shared_experts = flag(spec.params, "shared_experts", true);
   }
   return plan;
 }

@@ -19,8 +19,10 @@ std::string temp_dir(const std::string& name) {
   return dir.string();
 }
 
-json run_metrics(const std::string& file, const std::string& dir) {
-  const auto result = run_moesim({"run", file, "--out", dir, "--quiet"});
+json run_metrics(const std::string& file, const std::string& dir, const std::vector<std::string>& sets = {}) {
+  std::vector<std::string> args{"run", file, "--out", dir, "--quiet"};
+  for (const auto& set : sets) args.insert(args.end(), {"--set", set});
+  const auto result = run_moesim(args);
   INFO(file << "\n" << result.err);
   REQUIRE(result.exit_code == 0);
   return json::parse(read_text_file(dir + "/summary.json"))["metrics"];
@@ -82,9 +84,33 @@ TEST_CASE(
             << base["step_time_s"].get<double>() << " s), optimized MFU " << opt["mfu"].get<double>() << " (step "
             << opt["step_time_s"].get<double>() << " s): relative gain " << 100.0 * gain
             << " % (published +35 %, facts T12)\n";
-  CHECK(gain > 0.0);
+  CHECK(gain > 0.10);  // regression guard: +15.7 % measured (docs/training.md), short of the published +35 %
   CHECK_FALSE(base["oom"].get<bool>());
   CHECK_FALSE(opt["oom"].get<bool>());
   CHECK(opt["simulated_dp"].get<int>() < opt["full_dp"].get<int>());  // the DP-symmetry reduction is on
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("CoC on Llama 2 70B at ModelLink's TP8 PP8 VPP2 layout: throughput gain near MindSpeed's +7.85 %") {
+  const auto dir = temp_dir("llama_coc");
+  const std::string file = "scenarios/llama2_70b_train_64_tp8_coc.json";
+  // 64 of the file's 512 micro-batches keep the test short; the gain is the same to 0.1 % (docs/training.md)
+  const std::string batch = "training.global_batch_size=128";
+  const auto plain = run_metrics(file, dir + "/plain", {batch, R"(strategies=[{"name": "interleaved_1f1b"}])"});
+  const auto coc = run_metrics(file, dir + "/coc", {batch});
+  const double gain = plain["step_time_s"].get<double>() / coc["step_time_s"].get<double>() - 1.0;
+  std::cout << "Llama 2 70B, TP8 PP8 VPP2, 64 NPUs: CoC gain " << 100.0 * gain << " % (MindSpeed: +7.85 %), TP time "
+            << "hidden " << coc["tp_comm_hidden_fraction"].get<double>() << ", exposed "
+            << plain["tp_comm_exposed_s"].get<double>() << " -> " << coc["tp_comm_exposed_s"].get<double>() << " s\n";
+  CHECK(coc["tp_comm_overlap"] == "coc");
+  CHECK(plain["tp_comm_overlap"] == "none");
+  CHECK(plain["tp_comm_hidden_fraction"].get<double>() < 0.05);
+  CHECK(coc["tp_comm_hidden_fraction"].get<double>() > 0.6);
+  // within +-50 % of the published gain (its layout is unstated); measured +4.9 %
+  CHECK(gain > 0.5 * 0.0785);
+  CHECK(gain < 1.5 * 0.0785);
+  // the step gets shorter by less than the TP time the plain run exposed
+  CHECK(plain["step_time_s"].get<double>() - coc["step_time_s"].get<double>() <
+        plain["tp_comm_exposed_s"].get<double>());
   std::filesystem::remove_all(dir);
 }
