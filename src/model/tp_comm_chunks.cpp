@@ -6,12 +6,12 @@ namespace {
 
 bool tp_collective(const BlockOp& op, CollectiveKind kind) {
   return op.collective && op.host_copy == HostCopy::None && op.group == GroupKind::Tp && op.kind == kind &&
-         !op.tp_chunk;
+         !op.chunked;
 }
 
 bool dense_matmul(const BlockOp& op) {
   return !op.collective && op.host_copy == HostCopy::None && op.cost.op_class == config::OpClass::Matmul &&
-         !op.tp_chunk;
+         !op.chunked;
 }
 
 // Module name without the slot prefix ("L3.shared_exp" -> "shared_exp").
@@ -23,10 +23,10 @@ bool shared_expert(const BlockOp& op) {
 BlockOp chunk_of(const BlockOp& op, int k, int chunks) {
   BlockOp c = op;
   c.name += "#c" + std::to_string(k);
-  c.tp_chunk = true;
+  c.chunked = true;
   const double n = chunks;
   if (op.collective) {
-    c.tp_async = true;
+    c.chunk_async = true;
     c.elements = op.elements / n;
   } else {
     c.cost.flops = op.cost.flops / n;

@@ -83,6 +83,19 @@ double kv_width_local(const Ctx& c) {
   return 2.0 * std::max(1.0, double(a.num_kv_heads) / c.s.tp) * a.head_dim;
 }
 
+}  // namespace
+
+double ulysses_qkv_width(const config::ModelConfig& model, int tp, int cp) {
+  const auto& a = model.attention;
+  const double heads_local = double(a.num_heads) / tp;
+  if (a.kind == config::AttentionKind::MLA) return heads_local * (2.0 * qk_head_dim(model) + a.v_head_dim);
+  // each CP rank needs the K, V heads of its query heads: one at least (repeated when there are fewer than cp)
+  const double kv_local = std::max(1.0, double(a.num_kv_heads) / tp);
+  return (heads_local + 2.0 * std::max(kv_local, double(cp))) * a.head_dim;
+}
+
+namespace {
+
 void attention(std::vector<BlockOp>& ops, const Ctx& c) {
   const double T = c.s.tokens;
   const double tp = c.s.tp;
@@ -98,14 +111,27 @@ void attention(std::vector<BlockOp>& ops, const Ctx& c) {
   BlockOp in = matmul(c, "attn_in", "attention", T, params / tp, 0.0, 0.0);
   in.cost.bytes = params / tp * c.act_bytes() + T * widths * c.act_bytes();
   ops.push_back(in);
-  if (c.s.cp > 1) {  // ring/all-gather context parallelism: every rank needs the K, V of the whole sequence
+  const double heads_local = c.model.attention.num_heads / tp;
+  const bool cp = c.s.cp > 1;
+  if (cp && c.s.cp_algorithm == CpAlgorithm::KvAllGather) {  // every rank needs the K, V of the whole sequence
     ops.push_back(collective("cp_kv_ag", "cp_comm", CollectiveKind::AllGather, GroupKind::Cp,
                              T * c.s.cp * kv_width_local(c), c.s.dtype));
+  } else if (cp && c.s.cp_algorithm == CpAlgorithm::Ring) {  // one K/V shard per ring step (model/cp_ring)
+    BlockOp shift =
+        collective("cp_ring", "cp_comm", CollectiveKind::AllToAllV, GroupKind::Cp, T * kv_width_local(c), c.s.dtype);
+    shift.ring = true;
+    ops.push_back(shift);
+  } else if (cp && c.s.cp_algorithm == CpAlgorithm::Ulysses) {  // sequence shards -> head shards of the sequence
+    ops.push_back(collective("cp_a2a_qkv", "cp_comm", CollectiveKind::AllToAll, GroupKind::Cp,
+                             T * ulysses_qkv_width(c.model, c.s.tp, c.s.cp), c.s.dtype));
   }
-  const double heads_local = c.model.attention.num_heads / tp;
   ComputeCost core{OpClass::Attention, c.s.dtype, T * attention_core_flops(c.model, c.s.seq_len / 2.0) / tp,
                    T * heads_local * 2.0 * (qk_head_dim(c.model) + v_head_dim(c.model)) * c.act_bytes()};
   ops.push_back(compute("attn_core", "attention", core, 2.0));  // backward of QK^T and AV: twice the forward
+  if (cp && c.s.cp_algorithm == CpAlgorithm::Ulysses) {  // the output back to sequence shards
+    ops.push_back(collective("cp_a2a_o", "cp_comm", CollectiveKind::AllToAll, GroupKind::Cp,
+                             T * heads_local * v_head_dim(c.model), c.s.dtype));
+  }
   const auto& o = shapes.back();
   ops.push_back(matmul(c, "o_proj", "attention", T, o.params() / tp, o.in_features / tp, o.out_features));
   tp_exit(ops, c, c.s.sequence_parallel ? "attn_rs" : "attn_ar");

@@ -42,14 +42,24 @@ struct BlockOp {
   // matmuls: the part of cost.bytes that reads the weights (a token chunk of the matmul still reads all of them)
   double weight_bytes = 0.0;
   // TP communication chunking (model/tp_comm_chunks, strategy tp_comm_overlap): an op of a chunked TP collective +
-  // matmul group. Its collectives (`tp_async`) run on the TP overlap stream without blocking the compute chain;
+  // matmul group. Its collectives (`chunk_async`) run on the TP overlap stream without blocking the compute chain;
   // its matmul chunks wait, besides the chain, only for the op at index `chunk_input` of the same list (their
   // AllGather chunk, -1: none). The first op after the group that is not part of it waits for all the group's
   // collectives.
-  bool tp_chunk = false;
-  bool tp_async = false;
+  // AllToAllV collectives: `elements` from each member to the next one of its group only (a ring shift, the K/V
+  // block of Ring Attention), not spread over the group.
+  bool ring = false;
+  bool chunked = false;
+  bool chunk_async = false;
   long chunk_input = -1;
 };
+
+// How attention crosses the context-parallel (CP) group (strategy family "context_parallel"; docs/training.md,
+// "Context parallelism"): KvAllGather = AllGather of K and V before the attention core (Llama 3, MindSpeed
+// kvallgather_cp_algo; the default); Ring = K/V blocks passed round the CP ring, one attention block per step
+// (Ring Attention, MindSpeed megatron_cp_algo; model/cp_ring); Ulysses = AllToAll of Q, K, V from sequence to head
+// shards and back for the output (DeepSpeed-Ulysses, MindSpeed ulysses_cp_algo).
+enum class CpAlgorithm { KvAllGather, Ring, Ulysses };
 
 // Per-micro-batch, per-rank shape of the work.
 struct TrainingShape {
@@ -62,6 +72,7 @@ struct TrainingShape {
   bool sequence_parallel = false;
   Dtype dtype = Dtype::BF16;
   MoeCommPlan moe_comm;  // set by the moe_comm strategy (default: AllToAllV over the EP group)
+  CpAlgorithm cp_algorithm = CpAlgorithm::KvAllGather;  // set by the context_parallel strategy
   double tokens_sp() const { return sequence_parallel ? tokens / tp : tokens; }  // tokens held between TP blocks
   double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)
 };
@@ -82,6 +93,10 @@ std::vector<BlockOp> slot_forward(const config::ModelConfig& model, const Traini
 // dx: the forward list reversed, compute ops scaled by dx_factor, collectives mirrored. dw: one op per forward op
 // with weights, in backward order, with the forward cost (dW = X^T dY costs what Y = X W costs).
 std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass);
+
+// Ulysses: elements per token that each rank sends in the Q/K/V AllToAll (all its TP heads of Q, K and V; GQA K/V
+// heads repeated up to cp when fewer).
+double ulysses_qkv_width(const config::ModelConfig& model, int tp, int cp);
 
 // Sum of compute FLOPs of a list, optionally only the "model FLOPs" classes (matmul, grouped matmul, attention).
 double block_flops(const std::vector<BlockOp>& ops, bool model_flops_only);

@@ -2,6 +2,10 @@
 
 #include <set>
 
+#include "strategy/context_parallel.hpp"
+#include "strategy/context_parallel_kv_allgather.hpp"
+#include "strategy/context_parallel_ring.hpp"
+#include "strategy/context_parallel_ulysses.hpp"
 #include "strategy/inference_duo_stream.hpp"
 #include "strategy/inference_flashcomm.hpp"
 #include "strategy/inference_h2p.hpp"
@@ -42,6 +46,9 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        no_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"tp_comm_overlap", kCocName, kCocDescription, check_coc_params},
+      {"context_parallel", kKvAllGatherName, kKvAllGatherDescription, no_params},
+      {"context_parallel", kRingAttentionName, kRingAttentionDescription, no_params},
+      {"context_parallel", kUlyssesName, kUlyssesDescription, no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
@@ -85,6 +92,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_moe_comm_layout(scenario, issues);
   check_memory_strategy(scenario, issues);
   check_overlap_layout(scenario, issues);
+  check_context_parallel_layout(scenario, issues);
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);
   }

@@ -5,6 +5,7 @@
 #include "model/activation_recompute.hpp"
 #include "model/roofline.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/context_parallel.hpp"
 #include "strategy/moe_comm.hpp"
 
 namespace moesim::strategy {
@@ -35,6 +36,7 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       shape_(model::training_shape(scenario)),
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
+  shape_.cp_algorithm = cp_algorithm(scenario);
   const auto& p = scenario.parallel;
   const auto& model = *scenario.model;
   for (int s = 0; s < p.pp; ++s) {

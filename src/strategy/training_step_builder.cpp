@@ -2,6 +2,7 @@
 // collectives and pipeline sends. The other concerns: training_step_builder_internal.hpp.
 #include "strategy/training_step_builder.hpp"
 
+#include "strategy/context_parallel.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
 
@@ -24,9 +25,10 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
-      tp_flying_(static_cast<std::size_t>(layout_.num_ranks())) {
+      chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())) {
   graph_.num_ranks = layout_.num_ranks();
   shape_.moe_comm = moe_comm_plan(scenario);
+  shape_.cp_algorithm = cp_algorithm(scenario);
   for (const auto& vs : stages_) {
     struct Part {
       std::string label;
@@ -74,7 +76,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       }
     }
     for (auto* list : {&lists.forward, &lists.backward, &lists.backward_input})
-      *list = model::chunk_tp_collectives(*list, tp_chunking);
+      *list = model::chunk_tp_collectives(model::expand_cp_ring(*list, p_.cp), tp_chunking);
     lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
     lists_.push_back(std::move(lists));
   }
@@ -231,7 +233,7 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
   // A chunked TP collective stays on the layer stream, with the TP group's other collectives (one HCCL stream per
   // process group), but off the compute chain.
   const int async_stream = op.group == model::GroupKind::EpOuter ? kEpOuterComm : kEpComm;
-  async = async && !op.tp_async;
+  async = async && !op.chunk_async;
   for (const auto& ranks : groups(stage, op.group)) {
     Collective c;
     c.kind = op.kind;
@@ -239,7 +241,10 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
     c.dtype = op.dtype;
     c.elements = op.elements;
     const std::size_t n = ranks.size();
-    if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer
+    if (op.kind == CollectiveKind::AllToAllV && op.ring) {  // ring shift: all of it to the next member
+      c.per_pair_elements.assign(n * n, 0.0);
+      for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + (i + 1) % n] = op.elements;
+    } else if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer
       c.per_pair_elements.assign(n * n, op.elements / double(n));
       for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + i] = 0.0;
     }
@@ -255,8 +260,8 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
         add_collective(op.name, op.phase, std::move(c), std::vector<int>(n, async ? async_stream : kLayerComm), deps);
     for (std::size_t m = 0; m < n; ++m) {
       const auto r = static_cast<std::size_t>(ranks[m]);
-      if (op.tp_async) {
-        tp_flying_[r].push_back({index, ids[m]});
+      if (op.chunk_async) {
+        chunk_flying_[r].push_back({index, ids[m]});
       } else {
         (async ? in_flight_ : pending_)[r].push_back(ids[m]);
       }
@@ -277,12 +282,12 @@ void Builder::emit_task(int stage, const Task& task) {
     }
     emit_layer_op(stage, ops[i], static_cast<long>(i), ranks, false);
   }
-  join_tp_chunks(ranks);
+  join_chunks(ranks);
   if (needs_send(task)) send(stage, task);
 }
 
 void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std::vector<int>& ranks, bool async) {
-  if (!op.tp_chunk) join_tp_chunks(ranks);
+  if (!op.chunked) join_chunks(ranks);
   if (op.collective) {
     layer_collective(stage, op, async, index);
     return;

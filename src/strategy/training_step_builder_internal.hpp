@@ -13,6 +13,7 @@
 #include "model/activation_recompute.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
+#include "model/cp_ring.hpp"
 #include "model/tp_comm_chunks.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
@@ -98,18 +99,18 @@ class Builder {
   // A task's own dependency state on every rank: its last compute op, the collectives its next op waits for, and
   // its async (EP stream) collectives not joined yet. The active chain lives in the members below.
   // Chunked TP collectives issued and not joined yet, with the index of their op in the task's list.
-  using TpFlying = std::vector<std::pair<long, OpId>>;
+  using ChunkFlying = std::vector<std::pair<long, OpId>>;
   struct Chain {
     std::vector<OpId> last_compute;
     std::vector<std::vector<OpId>> pending, in_flight;
-    std::vector<TpFlying> tp_flying;
+    std::vector<ChunkFlying> chunk_flying;
   };
 
   void swap_chain(Chain& c) {
     std::swap(last_compute_, c.last_compute);
     std::swap(pending_, c.pending);
     std::swap(in_flight_, c.in_flight);
-    std::swap(tp_flying_, c.tp_flying);
+    std::swap(chunk_flying_, c.chunk_flying);
   }
 
   const std::vector<BlockOp>& ops_of(const Task& t) const {
@@ -140,9 +141,9 @@ class Builder {
   }
 
   // Chunked TP collectives: every one in flight (before an op outside its group), or one matmul chunk's input.
-  void join_tp_chunks(const std::vector<int>& ranks) {
+  void join_chunks(const std::vector<int>& ranks) {
     for (int r : ranks) {
-      auto& flying = tp_flying_[static_cast<std::size_t>(r)];
+      auto& flying = chunk_flying_[static_cast<std::size_t>(r)];
       auto& deps = pending_[static_cast<std::size_t>(r)];
       for (const auto& [index, id] : flying) deps.push_back(id);
       flying.clear();
@@ -150,7 +151,7 @@ class Builder {
   }
   void wait_chunk_input(const std::vector<int>& ranks, long index) {
     for (int r : ranks) {
-      for (const auto& [i, id] : tp_flying_[static_cast<std::size_t>(r)]) {
+      for (const auto& [i, id] : chunk_flying_[static_cast<std::size_t>(r)]) {
         if (i == index) pending_[static_cast<std::size_t>(r)].push_back(id);
       }
     }
@@ -213,7 +214,7 @@ class Builder {
 
   // async: on the EP stream of its communicator, after the task's ops in flight, tracked in flight until a join
   // (overlap plans); else on the layer stream, pending.
-  // tp_async ops (chunked TP collectives): on the layer stream but off the chain, recorded with `index` until joined.
+  // chunk_async ops (chunked TP collectives): on the layer stream but off the chain, recorded with `index` until joined.
   void layer_collective(int stage, const BlockOp& op, bool async = false, long index = -1);
 
   // Swap prefetch triggers: the first compute op of the task being emitted and of the one before it, per rank.
@@ -268,7 +269,7 @@ class Builder {
   std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;          // per rank: ops the next op of the compute chain waits for
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
-  std::vector<TpFlying> tp_flying_;                 // per rank: chunked TP collectives of the chain not joined yet
+  std::vector<ChunkFlying> chunk_flying_;                 // per rank: chunked TP collectives of the chain not joined yet
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
   std::vector<SteadyPhase> steady_;

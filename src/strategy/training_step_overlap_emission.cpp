@@ -11,7 +11,7 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   std::vector<const std::vector<BlockOp>*> lists;
   for (const Task& t : tasks) lists.push_back(&ops_of(t));
   std::vector<Chain> chains(tasks.size());
-  for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_, tp_flying_};
+  for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_, chunk_flying_};
   begin_task(ranks);  // a pair counts as one task for swap prefetch triggers
   std::vector<std::map<int, std::vector<OpId>>> prefetched(tasks.size());  // per task: its parts' swap-in ops
   std::size_t active = 0;
@@ -52,7 +52,7 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   }
   for (std::size_t k = 0; k < tasks.size(); ++k) {
     activate(k);
-    join_tp_chunks(ranks);
+    join_chunks(ranks);
     join_in_flight(ranks);
     if (needs_send(tasks[k])) send(stage, tasks[k]);
   }

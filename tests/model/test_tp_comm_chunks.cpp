@@ -59,8 +59,8 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
   // collectives: async, half the elements; matmuls: half the FLOPs, the weights read by each chunk
   for (const auto* name : {"attn_ag", "attn_rs", "ffn_ag", "ffn_rs"}) {
     const auto& c = find(chunked, std::string(name) + "#c1");
-    CHECK(c.tp_async);
-    CHECK(c.tp_chunk);
+    CHECK(c.chunk_async);
+    CHECK(c.chunked);
     CHECK(c.elements == Approx(find(forward, name).elements / 2));
   }
   for (const auto* name : {"attn_in", "o_proj", "ffn"}) {
@@ -68,8 +68,8 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
     REQUIRE(whole.weight_bytes > 0.0);
     for (const auto* k : {"#c0", "#c1"}) {
       const auto& c = find(chunked, std::string(name) + k);
-      CHECK(c.tp_chunk);
-      CHECK_FALSE(c.tp_async);
+      CHECK(c.chunked);
+      CHECK_FALSE(c.chunk_async);
       CHECK(c.cost.flops == Approx(whole.cost.flops / 2));
       CHECK(c.cost.bytes == Approx(whole.weight_bytes + (whole.cost.bytes - whole.weight_bytes) / 2));
     }
@@ -77,7 +77,7 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
     CHECK(find(chunked, std::string(name) + "#c0").cost.launched);
     CHECK_FALSE(find(chunked, std::string(name) + "#c1").cost.launched);
   }
-  CHECK_FALSE(find(chunked, "attn_core").tp_chunk);
+  CHECK_FALSE(find(chunked, "attn_core").chunked);
   // the script version launches every chunk
   const auto script = model::chunk_tp_collectives(forward, {4, false, true});
   CHECK(find(script, "ffn#c3").cost.launched);
@@ -106,7 +106,7 @@ TEST_CASE("without SP the matmul + AllReduce is chunked, and one chunk or no TP 
   const auto forward = model::layer_forward(test::tiny_dense_model(), dense_shape(false), false);
   const auto chunked = model::chunk_tp_collectives(forward, {2, true, true});
   CHECK(find(chunked, "attn_ar#c0").kind == model::CollectiveKind::AllReduce);
-  CHECK(find(chunked, "ffn_ar#c1").tp_async);
+  CHECK(find(chunked, "ffn_ar#c1").chunk_async);
   CHECK(index_of(chunked, "attn_in#c0") == -1);  // no AllGather in front of it without SP
   CHECK(names(model::chunk_tp_collectives(forward, {1, true, true})) == names(forward));
   const auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 1, 1), 1024, 1, 1);
@@ -122,7 +122,7 @@ TEST_CASE("MoE layer: the shared experts' collectives are chunked unless shared_
   CHECK(index_of(chunked, "shared_exp#c1") >= 0);
   CHECK(index_of(chunked, "shared_rs#c1") >= 0);
   for (const auto& op : chunked) {
-    if (op.phase == "ep_comm") CHECK_FALSE(op.tp_chunk);
+    if (op.phase == "ep_comm") CHECK_FALSE(op.chunked);
   }
   const auto mc2 = model::chunk_tp_collectives(forward, {2, true, false});
   CHECK(index_of(mc2, "shared_exp") >= 0);

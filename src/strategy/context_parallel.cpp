@@ -1,0 +1,35 @@
+#include "strategy/context_parallel.hpp"
+
+#include "strategy/context_parallel_kv_allgather.hpp"
+#include "strategy/context_parallel_ring.hpp"
+#include "strategy/context_parallel_ulysses.hpp"
+
+namespace moesim::strategy {
+
+model::CpAlgorithm cp_algorithm(const config::ScenarioConfig& scenario) {
+  for (const auto& spec : scenario.strategies) {
+    if (spec.name == kRingAttentionName) return model::CpAlgorithm::Ring;
+    if (spec.name == kUlyssesName) return model::CpAlgorithm::Ulysses;
+  }
+  return model::CpAlgorithm::KvAllGather;
+}
+
+void check_context_parallel_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
+  for (const auto& spec : scenario.strategies) {
+    if (spec.name != kKvAllGatherName && spec.name != kRingAttentionName && spec.name != kUlyssesName) continue;
+    const auto name = config::pointer_child(spec.pointer, "name");
+    if (scenario.type != config::ScenarioType::Training || !scenario.training || !scenario.model) {
+      issues.error(name, spec.name + " is a context-parallel algorithm of training: it needs a training scenario");
+      continue;
+    }
+    if (scenario.parallel.cp < 2) {
+      issues.error(name, spec.name + " splits attention over the context-parallel group: it needs cp > 1, got cp = " +
+                             std::to_string(scenario.parallel.cp));
+      continue;
+    }
+    if (spec.name == kRingAttentionName) check_ring_attention_layout(scenario, spec, issues);
+    if (spec.name == kUlyssesName) check_ulysses_layout(scenario, spec, issues);
+  }
+}
+
+}  // namespace moesim::strategy

@@ -1,0 +1,67 @@
+// The context_parallel family: which algorithm a scenario selects, its layout checks with their JSON paths, and
+// step graphs that keep the FLOPs whatever the algorithm.
+#include <catch2/catch.hpp>
+
+#include "../model/training_fixtures.hpp"
+#include "model/op_graph.hpp"
+#include "strategy/context_parallel.hpp"
+#include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_step_builder.hpp"
+#include "strategy_issues.hpp"
+
+using namespace moesim;
+
+namespace {
+
+config::ScenarioConfig cp_scenario(const std::string& algorithm, int cp = 4, int seq = 1024, int tp = 2) {
+  auto s = test::training_scenario(test::tiny_dense_model(), test::layout(tp, 1, 1, 1, cp), seq, 1, 2);
+  s.file = "x.json";
+  if (!algorithm.empty()) s.strategies.push_back({algorithm, nlohmann::json::object(), "/strategies/0"});
+  return s;
+}
+
+double compute_flops(const model::OpGraph& g) {
+  double f = 0.0;
+  for (const auto& op : g.ops) f += op.kind == model::OpKind::Compute ? op.compute.flops : 0.0;
+  return f;
+}
+
+}  // namespace
+
+TEST_CASE("context_parallel: the selected algorithm, kv_allgather by default") {
+  CHECK(strategy::cp_algorithm(cp_scenario("")) == model::CpAlgorithm::KvAllGather);
+  CHECK(strategy::cp_algorithm(cp_scenario("kv_allgather")) == model::CpAlgorithm::KvAllGather);
+  CHECK(strategy::cp_algorithm(cp_scenario("ring_attention")) == model::CpAlgorithm::Ring);
+  CHECK(strategy::cp_algorithm(cp_scenario("ulysses")) == model::CpAlgorithm::Ulysses);
+  for (const char* name : {"kv_allgather", "ring_attention", "ulysses"}) {
+    INFO(name);
+    CHECK(test::strategy_issues(cp_scenario(name)).empty());
+  }
+}
+
+TEST_CASE("context_parallel layout checks: cp > 1, ring chunks, Ulysses heads, one algorithm") {
+  auto issues = test::strategy_issues(cp_scenario("ring_attention", 1));
+  CHECK(test::has_issue(issues, "/strategies/0/name", "needs cp > 1, got cp = 1"));
+  // 1004 tokens do not split into 2 x 4 chunks
+  issues = test::strategy_issues(cp_scenario("ring_attention", 4, 1004));
+  CHECK(test::has_issue(issues, "/training/seq_len", "2 x cp = 8 equal chunks"));
+  // 16 heads over tp 2 x cp 16 = 32 ranks
+  issues = test::strategy_issues(cp_scenario("ulysses", 16, 1024, 2));
+  CHECK(test::has_issue(issues, "/parallel/cp", "tp x cp = 32 ranks a share of the 16 attention heads"));
+  auto both = cp_scenario("ulysses");
+  both.strategies.push_back({"ring_attention", nlohmann::json::object(), "/strategies/1"});
+  issues = test::strategy_issues(both);
+  CHECK(test::has_issue(issues, "/strategies/1/name", "more than one \"context_parallel\" strategy"));
+}
+
+TEST_CASE("every CP algorithm builds a valid step graph with the same FLOPs") {
+  const auto base = cp_scenario("");
+  const auto reference = strategy::build_training_step(base, *strategy::make_pipeline_schedule(base));
+  for (const char* name : {"ring_attention", "ulysses"}) {
+    INFO(name);
+    const auto s = cp_scenario(name);
+    const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+    REQUIRE_NOTHROW(model::validate(step.graph));
+    CHECK(compute_flops(step.graph) == Approx(compute_flops(reference.graph)).epsilon(1e-12));
+  }
+}
