@@ -55,6 +55,38 @@ ParallelLayout read_parallel(ObjectReader reader) {
   return layout;
 }
 
+ExpertLoadSpec read_expert_load(ObjectReader reader) {
+  ExpertLoadSpec spec;
+  const auto distribution = reader.choice("distribution", {"uniform", "zipf", "shares"});
+  if (distribution == "zipf") {
+    spec.distribution = ExpertLoadDistribution::Zipf;
+    spec.exponent = reader.number("exponent", Range::NonNegative);
+  } else if (distribution == "shares") {
+    spec.distribution = ExpertLoadDistribution::Shares;
+    for (const auto& [row, row_pointer] : reader.array("shares")) {
+      if (!row->is_array() || row->empty()) {
+        reader.issues().error(row_pointer, "expected a non-empty array of per-expert shares");
+        continue;
+      }
+      std::vector<double> values;
+      double sum = 0.0;
+      for (std::size_t e = 0; e < row->size(); ++e) {
+        const auto& v = (*row)[e];
+        if (!v.is_number() || v.get<double>() < 0.0) {
+          reader.issues().error(pointer_index(row_pointer, e), "expected a number >= 0");
+          continue;
+        }
+        values.push_back(v.get<double>());
+        sum += values.back();
+      }
+      if (!(sum > 0.0)) reader.issues().error(row_pointer, "expected at least one share > 0");
+      spec.shares.push_back(std::move(values));
+    }
+  }
+  reader.finish();
+  return spec;
+}
+
 TrainingWorkload read_training(ObjectReader reader) {
   TrainingWorkload workload;
   workload.seq_len = static_cast<int>(reader.integer("seq_len"));
@@ -62,6 +94,7 @@ TrainingWorkload read_training(ObjectReader reader) {
   workload.global_batch_size = static_cast<int>(reader.integer("global_batch_size"));
   workload.dtype = read_dtype(reader, "dtype", std::nullopt);
   workload.steps = static_cast<int>(reader.optional_integer("steps").value_or(1));
+  if (auto load = reader.optional_object("expert_load")) workload.expert_load = read_expert_load(*load);
   reader.finish();
   return workload;
 }

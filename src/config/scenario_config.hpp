@@ -35,12 +35,24 @@ struct ParallelLayout {
   int expert_parallel_size() const { return tp_extend_ep ? ep * tp : ep; }
 };
 
+// How a training step's token-expert assignments spread over the routed experts (docs/training.md, "Expert load").
+// Uniform: every expert gets tokens x top_k / experts (the expected load of a balanced router). Zipf: in each MoE
+// layer, the expert of popularity rank r gets a share proportional to r^-exponent, the ranks a seeded permutation
+// per layer. Shares: given per expert, one row for every MoE layer or one row per MoE layer.
+enum class ExpertLoadDistribution { Uniform, Zipf, Shares };
+struct ExpertLoadSpec {
+  ExpertLoadDistribution distribution = ExpertLoadDistribution::Uniform;
+  double exponent = 0.0;                    // zipf
+  std::vector<std::vector<double>> shares;  // shares: rows of num_routed_experts non-negative numbers
+};
+
 struct TrainingWorkload {
   int seq_len = 0;
   int micro_batch_size = 0;   // sequences per micro-batch per DP rank
   int global_batch_size = 0;  // sequences per step
   Dtype dtype = Dtype::BF16;
   int steps = 1;
+  ExpertLoadSpec expert_load;
 };
 
 enum class InferencePhase { Prefill, Decode };

@@ -34,6 +34,12 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                        {"micro_batches_per_step", micro_batches_per_step(scenario)},
                        {"dtype", to_string(t.dtype)},
                        {"steps", t.steps}};
+    const auto& load = t.expert_load;
+    if (load.distribution == ExpertLoadDistribution::Zipf) {
+      out["training"]["expert_load"] = {{"distribution", "zipf"}, {"exponent", load.exponent}};
+    } else if (load.distribution == ExpertLoadDistribution::Shares) {
+      out["training"]["expert_load"] = {{"distribution", "shares"}, {"shares", load.shares}};
+    }
   }
   if (scenario.inference) {
     const auto& w = *scenario.inference;

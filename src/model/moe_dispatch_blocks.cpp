@@ -9,6 +9,7 @@ namespace {
 BlockOp ep_collective(const std::string& name, CollectiveKind kind, GroupKind group, double elements,
                       const TrainingShape& shape) {
   BlockOp op;
+  if (kind == CollectiveKind::AllToAllV) op.expert_flow = name == "dispatch" ? 1 : -1;
   op.name = name;
   op.phase = "ep_comm";
   op.collective = true;

@@ -173,7 +173,8 @@ void moe_block(std::vector<BlockOp>& ops, const Ctx& c) {
   const double local_experts = double(m.num_routed_experts) / c.s.ep_size;
   const double expert_local = expert_params(c.model) / c.s.etp;
   BlockOp gmm = matmul(c, "experts", "moe", routed, expert_local, 0.0, 0.0, OpClass::GroupedMatmul);
-  gmm.cost.bytes = local_experts * expert_local * c.act_bytes() + routed * c.s.etp * 2.0 * h * c.act_bytes();
+  gmm.weight_bytes = local_experts * expert_local * c.act_bytes();
+  gmm.cost.bytes = gmm.weight_bytes + routed * c.s.etp * 2.0 * h * c.act_bytes();
   ops.push_back(gmm);
   if (c.s.etp > 1) {
     ops.push_back(collective("etp_rs", "ep_comm", CollectiveKind::ReduceScatter, GroupKind::ExpertTp,
@@ -295,6 +296,7 @@ std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass
         op.kind = CollectiveKind::AllGather;
       }
       op.name += "_b";
+      op.expert_flow = -op.expert_flow;
       out.push_back(std::move(op));
       continue;
     }

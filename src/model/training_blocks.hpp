@@ -41,6 +41,11 @@ struct BlockOp {
   int part = -1;
   // matmuls: the part of cost.bytes that reads the weights (a token chunk of the matmul still reads all of them)
   double weight_bytes = 0.0;
+  // Expert load (model/expert_load): the model layer an op of a MoE layer belongs to (-1: none; set by the step
+  // builder), and for the MoE AllToAllVs the direction of their rows: +1 to the experts' ranks (dispatch, and the
+  // combine's backward), -1 back to the tokens' owners (combine, and the dispatch's backward).
+  int layer = -1;
+  int expert_flow = 0;
   // TP communication chunking (model/tp_comm_chunks, strategy tp_comm_overlap): an op of a chunked TP collective +
   // matmul group. Its collectives (`chunk_async`) run on the TP overlap stream without blocking the compute chain;
   // its matmul chunks wait, besides the chain, only for the op at index `chunk_input` of the same list (their

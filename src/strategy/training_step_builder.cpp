@@ -2,6 +2,7 @@
 // collectives and pipeline sends. The other concerns: training_step_builder_internal.hpp.
 #include "strategy/training_step_builder.hpp"
 
+#include "model/expert_load.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
@@ -25,8 +26,17 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
-      chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())) {
+      chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
+      expert_load_(model::expert_load(scenario)) {
   graph_.num_ranks = layout_.num_ranks();
+  if (!expert_load_.uniform()) {
+    ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);
+    for (int r = 0; r < layout_.num_ranks(); ++r) {
+      const auto group = layout_.ep_group(r);
+      ep_index_[static_cast<std::size_t>(r)] =
+          static_cast<int>(std::find(group.begin(), group.end(), r) - group.begin());
+    }
+  }
   shape_.moe_comm = moe_comm_plan(scenario);
   shape_.cp_algorithm = cp_algorithm(scenario);
   for (const auto& vs : stages_) {
@@ -41,6 +51,13 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
     for (const auto& slot : vs.slots) {
       Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
       part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, plan);
+      // the model layer whose expert load the slot's MoE ops follow (an MTP module: the last layer's)
+      const int layer = slot.kind == model::SlotKind::Layer ? slot.index
+                        : slot.kind == model::SlotKind::Mtp ? scenario.model->num_layers - 1
+                                                            : -1;
+      for (auto* ops : {&part.ops, &part.recompute}) {
+        for (auto& op : *ops) op.layer = layer;
+      }
       part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, plan, vs.chunk * p_.pp + vs.stage);
       parts.push_back(std::move(part));
     }
@@ -244,6 +261,20 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
     if (op.kind == CollectiveKind::AllToAllV && op.ring) {  // ring shift: all of it to the next member
       c.per_pair_elements.assign(n * n, 0.0);
       for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + (i + 1) % n] = op.elements;
+    } else if (op.kind == CollectiveKind::AllToAllV && op.expert_flow != 0 && !ep_index_.empty()) {
+      // expert load: the rows for (or from) a rank's experts follow its share of the layer's rows; a group of n of
+      // the EP group's ep members (hierarchical: one node) carries ep / n of each sender's rows in total
+      c.per_pair_elements.assign(n * n, 0.0);
+      const double scale = op.elements * expert_load_.ep_size / double(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          if (i == j) continue;
+          const int expert_rank = ranks[op.expert_flow > 0 ? j : i];
+          c.per_pair_elements[i * n + j] =
+              scale * expert_load_.factor(op.layer, ep_index_[static_cast<std::size_t>(expert_rank)]) /
+              expert_load_.ep_size;
+        }
+      }
     } else if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer
       c.per_pair_elements.assign(n * n, op.elements / double(n));
       for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + i] = 0.0;
@@ -296,8 +327,19 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
   if (async) {
     for (int r : ranks) add_stage_compute(r, op);
   } else {
-    for (int r : ranks) add_compute(r, op.name, op.phase, op.cost);
+    for (int r : ranks) add_compute(r, op.name, op.phase, loaded_cost(op, r));
   }
+}
+
+// Routed-expert compute (grouped matmuls of a MoE layer) on `rank`: its rows, hence FLOPs and activation bytes,
+// scale with the rank's expert load; the weights are read once either way.
+model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
+  if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;
+  const double f = expert_load_.factor(op.layer, ep_index_[static_cast<std::size_t>(rank)]);
+  model::ComputeCost cost = op.cost;
+  cost.flops *= f;
+  cost.bytes = op.weight_bytes + (op.cost.bytes - op.weight_bytes) * f;
+  return cost;
 }
 
 // Activations (forward) or input gradients (backward) to the neighbouring virtual stage, rank by rank.

@@ -14,6 +14,7 @@
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "model/cp_ring.hpp"
+#include "model/expert_load.hpp"
 #include "model/tp_comm_chunks.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
@@ -198,6 +199,7 @@ class Builder {
   }
 
   OpId add_compute(int rank, const std::string& name, const std::string& phase, const model::ComputeCost& cost);
+  model::ComputeCost loaded_cost(const BlockOp& op, int rank) const;
 
   // Compute inside an EP stage, off the task's compute chain: on the overlap stream, after the task's ops in flight
   // (the stage's previous collective), in flight itself until the task joins.
@@ -269,7 +271,9 @@ class Builder {
   std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;          // per rank: ops the next op of the compute chain waits for
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
-  std::vector<ChunkFlying> chunk_flying_;                 // per rank: chunked TP collectives of the chain not joined yet
+  std::vector<ChunkFlying> chunk_flying_;  // per rank: chunked collectives of the chain not joined yet
+  model::ExpertLoad expert_load_;
+  std::vector<int> ep_index_;  // per rank: its position in its EP group (empty when the expert load is uniform)
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
   std::vector<SteadyPhase> steady_;

@@ -106,3 +106,34 @@ TEST_CASE("resolved_json reports the layout and workload") {
   CHECK(j["inference"]["phase"] == "decode");
   CHECK(j["model"]["name"] == s.model->name);
 }
+
+TEST_CASE("training.expert_load: uniform by default, zipf and shares read, bad values reported with their path") {
+  const std::string pro = "scenarios/calibration/pro_moe_72b_train_baseline.json";
+  CHECK(load_scenario(repo(pro)).training->expert_load.distribution == ExpertLoadDistribution::Uniform);
+  const auto zipf = load_scenario(repo(pro), {R"(training.expert_load={"distribution": "zipf", "exponent": 0.5})"});
+  CHECK(zipf.training->expert_load.distribution == ExpertLoadDistribution::Zipf);
+  CHECK(zipf.training->expert_load.exponent == 0.5);
+  std::string row = "[";
+  for (int e = 0; e < 64; ++e) row += (e ? ", " : "") + std::to_string(e % 4 + 1);
+  row += "]";
+  const auto shares =
+      load_scenario(repo(pro), {"training.expert_load={\"distribution\": \"shares\", \"shares\": [" + row + "]}"});
+  REQUIRE(shares.training->expert_load.shares.size() == 1);
+  CHECK(shares.training->expert_load.shares[0].size() == 64);
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "zipf", "exponent": -1})"}),
+                     "/training/expert_load/exponent: expected a number >= 0"));
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "skewed"})"}),
+                     "/training/expert_load/distribution: expected one of"));
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "uniform", "exponent": 1})"}),
+                     "/training/expert_load/exponent: unknown key"));
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "shares", "shares": [[1, 2]]})"}),
+                     "/training/expert_load/shares/0: expected 64 shares (one per routed expert), got 2"));
+  CHECK(any_contains(
+      issues_of(pro, {"training.expert_load={\"distribution\": \"shares\", \"shares\": [" + row + ", " + row + "]}"}),
+      "/training/expert_load/shares: expected 1 row (every MoE layer) or one per MoE layer (48), got 2"));
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "shares", "shares": [[1, -2]]})"}),
+                     "/training/expert_load/shares/0/1: expected a number >= 0"));
+  CHECK(any_contains(issues_of("scenarios/llama2_70b_train_64.json",
+                               {R"(training.expert_load={"distribution": "zipf", "exponent": 1})"}),
+                     "/training/expert_load: the model has no routed experts to load"));
+}

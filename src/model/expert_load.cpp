@@ -1,0 +1,105 @@
+#include "model/expert_load.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "model/model_stats.hpp"
+
+namespace moesim::model {
+
+namespace {
+
+// Fisher-Yates with the raw mt19937_64 stream (fully specified by the standard, so byte-identical everywhere).
+std::vector<int> seeded_permutation(int n, std::uint64_t seed, int layer) {
+  std::mt19937_64 rng(seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL);
+  std::vector<int> order(static_cast<std::size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  for (int i = n - 1; i > 0; --i) {
+    const auto j = static_cast<int>(rng() % static_cast<std::uint64_t>(i + 1));
+    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
+  }
+  return order;
+}
+
+std::vector<double> normalised(std::vector<double> v) {
+  const double sum = std::accumulate(v.begin(), v.end(), 0.0);
+  for (double& x : v) x = sum > 0.0 ? x / sum : 1.0 / static_cast<double>(v.size());
+  return v;
+}
+
+}  // namespace
+
+std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer) {
+  const auto& moe = *scenario.model->moe;
+  const int experts = moe.num_routed_experts;
+  const auto& spec = scenario.training->expert_load;
+  std::vector<double> share(static_cast<std::size_t>(experts), 1.0);
+  switch (spec.distribution) {
+    case config::ExpertLoadDistribution::Uniform:
+      break;
+    case config::ExpertLoadDistribution::Zipf: {
+      const auto rank_of = seeded_permutation(experts, scenario.seed, layer);
+      for (int r = 0; r < experts; ++r)
+        share[static_cast<std::size_t>(rank_of[static_cast<std::size_t>(r)])] = std::pow(r + 1.0, -spec.exponent);
+      break;
+    }
+    case config::ExpertLoadDistribution::Shares: {
+      const std::size_t row =
+          spec.shares.size() == 1 ? 0 : static_cast<std::size_t>(layer - scenario.model->num_dense_layers);
+      share = spec.shares.at(row);
+      break;
+    }
+  }
+  share = normalised(std::move(share));
+  if (moe.routing == config::RoutingKind::MoGE && moe.num_groups > 1) {
+    const int per_group = experts / moe.num_groups;
+    for (int g = 0; g < moe.num_groups; ++g) {
+      const auto first = share.begin() + g * per_group;
+      std::vector<double> group(first, first + per_group);
+      group = normalised(std::move(group));
+      for (int e = 0; e < per_group; ++e)
+        *(first + e) = group[static_cast<std::size_t>(e)] / static_cast<double>(moe.num_groups);
+    }
+  }
+  return share;
+}
+
+ExpertLoad expert_load(const config::ScenarioConfig& scenario) {
+  ExpertLoad load;
+  const auto& model = *scenario.model;
+  if (!model.moe || !scenario.training) return load;
+  load.ep_size = scenario.parallel.expert_parallel_size();
+  const int per_rank = model.moe->num_routed_experts / load.ep_size;
+  load.rank_share.resize(static_cast<std::size_t>(model.num_layers));
+  for (int layer = 0; layer < model.num_layers; ++layer) {
+    if (!is_moe_layer(model, layer)) continue;
+    const auto share = expert_shares(scenario, layer);
+    auto& ranks = load.rank_share[static_cast<std::size_t>(layer)];
+    ranks.assign(static_cast<std::size_t>(load.ep_size), 0.0);
+    for (std::size_t e = 0; e < share.size(); ++e) ranks[e / static_cast<std::size_t>(per_rank)] += share[e];
+  }
+  return load;
+}
+
+bool ExpertLoad::uniform() const {
+  return max_factor() <= 1.0 + 1e-12;
+}
+
+double ExpertLoad::factor(int layer, int ep_index) const {
+  if (layer < 0 || static_cast<std::size_t>(layer) >= rank_share.size()) return 1.0;
+  const auto& row = rank_share[static_cast<std::size_t>(layer)];
+  if (row.empty()) return 1.0;
+  return ep_size * row.at(static_cast<std::size_t>(ep_index));
+}
+
+double ExpertLoad::max_factor() const {
+  double m = 1.0;
+  for (const auto& row : rank_share) {
+    for (double q : row) m = std::max(m, ep_size * q);
+  }
+  return m;
+}
+
+}  // namespace moesim::model

@@ -1,0 +1,95 @@
+// Expert load: per-expert shares (uniform, Zipf over a seeded permutation per layer, given shares), MoGE's group
+// renormalisation, and the per-EP-rank shares of contiguous expert placement.
+#include <catch2/catch.hpp>
+#include <numeric>
+
+#include "model/expert_load.hpp"
+#include "training_fixtures.hpp"
+
+using namespace moesim;
+
+namespace {
+
+// tiny MoE: 6 layers (layer 0 dense), 16 routed experts top-2; EP 4 -> 4 experts per rank
+config::ScenarioConfig scenario(config::ExpertLoadSpec load, std::uint64_t seed = 1) {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 4);
+  s.training->expert_load = std::move(load);
+  s.seed = seed;
+  return s;
+}
+
+config::ExpertLoadSpec zipf(double exponent) {
+  config::ExpertLoadSpec spec;
+  spec.distribution = config::ExpertLoadDistribution::Zipf;
+  spec.exponent = exponent;
+  return spec;
+}
+
+double sum(const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0); }
+
+}  // namespace
+
+TEST_CASE("uniform load: every expert 1/E, every EP rank factor 1") {
+  const auto s = scenario({});
+  const auto shares = model::expert_shares(s, 1);
+  for (double x : shares) CHECK(x == Approx(1.0 / 16));
+  const auto load = model::expert_load(s);
+  CHECK(load.uniform());
+  CHECK(load.max_factor() == Approx(1.0));
+  CHECK(load.factor(0, 0) == 1.0);  // the dense layer
+  CHECK(load.factor(3, 2) == Approx(1.0));
+}
+
+TEST_CASE("zipf load: shares r^-s over a seeded permutation, different per layer, same for the same seed") {
+  const auto s = scenario(zipf(1.0));
+  const auto a = model::expert_shares(s, 1);
+  CHECK(sum(a) == Approx(1.0));
+  std::vector<double> sorted = a;
+  std::sort(sorted.rbegin(), sorted.rend());
+  double h = 0.0;
+  for (int r = 1; r <= 16; ++r) h += 1.0 / r;
+  for (int r = 0; r < 16; ++r) CHECK(sorted[static_cast<std::size_t>(r)] == Approx(1.0 / (r + 1) / h));
+  CHECK(model::expert_shares(s, 2) != a);                       // another layer, another permutation
+  CHECK(model::expert_shares(scenario(zipf(1.0)), 1) == a);      // deterministic
+  CHECK(model::expert_shares(scenario(zipf(1.0), 7), 1) != a);  // the seed matters
+  const auto load = model::expert_load(s);
+  CHECK_FALSE(load.uniform());
+  CHECK(load.max_factor() > 1.2);
+  for (int layer = 1; layer < 6; ++layer) {
+    double f = 0.0;
+    for (int j = 0; j < 4; ++j) f += load.factor(layer, j);
+    CHECK(f == Approx(4.0));  // the factors of a layer average 1
+  }
+  // exponent 0: uniform
+  CHECK(model::expert_load(scenario(zipf(0.0))).uniform());
+}
+
+TEST_CASE("given shares: normalised, contiguous placement sums each rank's block") {
+  config::ExpertLoadSpec spec;
+  spec.distribution = config::ExpertLoadDistribution::Shares;
+  std::vector<double> row(16, 1.0);
+  for (int e = 0; e < 4; ++e) row[static_cast<std::size_t>(e)] = 4.0;  // rank 0's experts: 4x as popular
+  spec.shares = {row};
+  const auto load = model::expert_load(scenario(spec));
+  // rank 0: 16 / (16 + 12) of the rows; the others 4 / 28 each
+  CHECK(load.factor(1, 0) == Approx(4.0 * 16.0 / 28.0));
+  CHECK(load.factor(5, 3) == Approx(4.0 * 4.0 / 28.0));
+  CHECK(load.max_factor() == Approx(4.0 * 16.0 / 28.0));
+}
+
+TEST_CASE("MoGE: each group keeps 1/M of the rows, so an EP rank holding whole groups is balanced") {
+  auto s = scenario(zipf(1.0));
+  s.model->moe->routing = config::RoutingKind::MoGE;
+  s.model->moe->num_groups = 4;  // 4 groups of 4 experts = one group per EP rank
+  s.model->moe->top_k_per_group = 1;
+  s.model->moe->top_k = 4;
+  const auto shares = model::expert_shares(s, 1);
+  for (int g = 0; g < 4; ++g) {
+    CHECK(std::accumulate(shares.begin() + 4 * g, shares.begin() + 4 * g + 4, 0.0) == Approx(0.25));
+  }
+  CHECK(model::expert_load(s).max_factor() == Approx(1.0));
+  // two groups of 8 over 4 ranks: half a group per rank, the skew inside the group shows
+  s.model->moe->num_groups = 2;
+  s.model->moe->top_k_per_group = 2;
+  CHECK(model::expert_load(s).max_factor() > 1.05);
+}

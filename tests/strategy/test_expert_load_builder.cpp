@@ -1,0 +1,85 @@
+// The step builder under a skewed expert load: each rank's routed-expert FLOPs follow its load factor (the EP
+// group's total is the uniform one), and the dispatch rows sent to a rank follow its share (the combine's come
+// back the same way).
+#include <catch2/catch.hpp>
+#include <map>
+
+#include "../model/training_fixtures.hpp"
+#include "model/expert_load.hpp"
+#include "model/training_layout.hpp"
+#include "strategy/pipeline_schedule.hpp"
+#include "strategy/training_step_builder.hpp"
+
+using namespace moesim;
+
+namespace {
+
+// Tiny MoE, TP1 PP1 DP4 = EP4 (4 experts per rank), 2 micro-batches per rank.
+config::ScenarioConfig scenario(double exponent) {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 8);
+  if (exponent > 0.0) {
+    s.training->expert_load.distribution = config::ExpertLoadDistribution::Zipf;
+    s.training->expert_load.exponent = exponent;
+  }
+  return s;
+}
+
+// Per rank: FLOPs of grouped-matmul ops.
+std::map<int, double> expert_flops(const model::OpGraph& g) {
+  std::map<int, double> out;
+  for (const auto& op : g.ops) {
+    if (op.kind == model::OpKind::Compute && op.compute.op_class == config::OpClass::GroupedMatmul)
+      out[op.rank] += op.compute.flops;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("skewed expert load: per-rank expert FLOPs follow the load factors, the group total is unchanged") {
+  const auto uniform_s = scenario(0.0);
+  const auto skewed_s = scenario(1.0);
+  strategy::TrainingStepOptions full;
+  full.reduce_dp = false;
+  const auto uniform = strategy::build_training_step(uniform_s, *strategy::make_pipeline_schedule(uniform_s), full);
+  const auto skewed = strategy::build_training_step(skewed_s, *strategy::make_pipeline_schedule(skewed_s), full);
+  REQUIRE_NOTHROW(model::validate(skewed.graph));
+  const auto u = expert_flops(uniform.graph), k = expert_flops(skewed.graph);
+  double total_u = 0.0, total_k = 0.0;
+  for (const auto& [r, f] : u) total_u += f;
+  for (const auto& [r, f] : k) total_k += f;
+  CHECK(total_k == Approx(total_u).epsilon(1e-9));
+  const auto load = model::expert_load(skewed_s);
+  const model::TrainingLayout layout(skewed_s.parallel, 4, skewed_s.topology.ranks_per_node());
+  for (int r = 0; r < 4; ++r) {
+    const auto group = layout.ep_group(r);
+    const int index = static_cast<int>(std::find(group.begin(), group.end(), r) - group.begin());
+    // every MoE layer has its own factor: the rank's FLOPs lie between its smallest and largest
+    double lo = 1e9, hi = 0.0;
+    for (int layer = 1; layer < 6; ++layer) {
+      lo = std::min(lo, load.factor(layer, index));
+      hi = std::max(hi, load.factor(layer, index));
+    }
+    INFO("rank " << r);
+    CHECK(k.at(r) >= lo * u.at(r) * (1 - 1e-9));
+    CHECK(k.at(r) <= hi * u.at(r) * (1 + 1e-9));
+  }
+  // the first MoE layer's dispatch: what each member receives is proportional to its share
+  for (const auto& op : skewed.graph.ops) {
+    if (op.kind != model::OpKind::Collective || op.name != "L1.dispatch" || op.rank != 0) continue;
+    const auto& c = skewed.graph.collectives[static_cast<std::size_t>(op.collective)];
+    REQUIRE(c.kind == model::CollectiveKind::AllToAllV);
+    const std::size_t n = c.ranks.size();  // one EP group, in EP order
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        for (std::size_t k = 0; k < n; ++k) {
+          if (j == i || k == i) continue;
+          INFO("sender " << i << ", receivers " << j << " and " << k);
+          CHECK(c.per_pair_elements[i * n + j] * load.factor(1, static_cast<int>(k)) ==
+                Approx(c.per_pair_elements[i * n + k] * load.factor(1, static_cast<int>(j))));
+        }
+      }
+    }
+    break;
+  }
+}
