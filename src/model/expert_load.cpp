@@ -66,19 +66,47 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
   return share;
 }
 
-ExpertLoad expert_load(const config::ScenarioConfig& scenario) {
+std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement) {
+  const auto experts = static_cast<int>(shares.size());
+  const int per_rank = experts / ep_size;
+  std::vector<int> rank(shares.size());
+  if (placement == ExpertPlacement::Contiguous) {
+    for (int e = 0; e < experts; ++e) rank[static_cast<std::size_t>(e)] = e / per_rank;
+    return rank;
+  }
+  std::vector<int> order(shares.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return shares[static_cast<std::size_t>(a)] > shares[static_cast<std::size_t>(b)];
+  });
+  std::vector<double> load(static_cast<std::size_t>(ep_size), 0.0);
+  std::vector<int> used(static_cast<std::size_t>(ep_size), 0);
+  for (int e : order) {
+    int best = -1;
+    for (int r = 0; r < ep_size; ++r) {  // least loaded rank with a free slot; ties to the lowest index
+      if (used[static_cast<std::size_t>(r)] == per_rank) continue;
+      if (best < 0 || load[static_cast<std::size_t>(r)] < load[static_cast<std::size_t>(best)]) best = r;
+    }
+    rank[static_cast<std::size_t>(e)] = best;
+    load[static_cast<std::size_t>(best)] += shares[static_cast<std::size_t>(e)];
+    ++used[static_cast<std::size_t>(best)];
+  }
+  return rank;
+}
+
+ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement) {
   ExpertLoad load;
   const auto& model = *scenario.model;
   if (!model.moe || !scenario.training) return load;
   load.ep_size = scenario.parallel.expert_parallel_size();
-  const int per_rank = model.moe->num_routed_experts / load.ep_size;
   load.rank_share.resize(static_cast<std::size_t>(model.num_layers));
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;
     const auto share = expert_shares(scenario, layer);
+    const auto where = place_experts(share, load.ep_size, placement);
     auto& ranks = load.rank_share[static_cast<std::size_t>(layer)];
     ranks.assign(static_cast<std::size_t>(load.ep_size), 0.0);
-    for (std::size_t e = 0; e < share.size(); ++e) ranks[e / static_cast<std::size_t>(per_rank)] += share[e];
+    for (std::size_t e = 0; e < share.size(); ++e) ranks[static_cast<std::size_t>(where[e])] += share[e];
   }
   return load;
 }

@@ -22,8 +22,15 @@ struct ExpertLoad {
   double max_factor() const;  // over MoE layers and EP ranks (1 when uniform)
 };
 
+// Where each layer's experts sit (strategy family "expert_placement"): Contiguous = Megatron's blocks (expert e on
+// EP rank e / (experts / ep)); Balanced = per layer, experts in falling share order each onto the least-loaded EP
+// rank that still has a free slot (greedy longest-processing-time; every rank keeps experts / ep experts).
+enum class ExpertPlacement { Contiguous, Balanced };
+
 // Per-expert shares of one MoE layer (model layer index), before placement: sum 1.
 std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer);
-ExpertLoad expert_load(const config::ScenarioConfig& scenario);
+// The EP rank of each expert of a layer with these shares.
+std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
+ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous);
 
 }  // namespace moesim::model

@@ -6,6 +6,7 @@
 #include "strategy/context_parallel_kv_allgather.hpp"
 #include "strategy/context_parallel_ring.hpp"
 #include "strategy/context_parallel_ulysses.hpp"
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/inference_duo_stream.hpp"
 #include "strategy/inference_flashcomm.hpp"
 #include "strategy/inference_h2p.hpp"
@@ -49,6 +50,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"context_parallel", kKvAllGatherName, kKvAllGatherDescription, no_params},
       {"context_parallel", kRingAttentionName, kRingAttentionDescription, no_params},
       {"context_parallel", kUlyssesName, kUlyssesDescription, no_params},
+      {"expert_placement", kBalancedPlacementName, kBalancedPlacementDescription, no_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
@@ -93,6 +95,9 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_memory_strategy(scenario, issues);
   check_overlap_layout(scenario, issues);
   check_context_parallel_layout(scenario, issues);
+  for (const auto& spec : scenario.strategies) {
+    if (spec.name == kBalancedPlacementName) check_balanced_placement_layout(scenario, spec, issues);
+  }
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);
   }

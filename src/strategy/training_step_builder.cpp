@@ -4,6 +4,7 @@
 
 #include "model/expert_load.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
 
@@ -27,7 +28,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
       chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
-      expert_load_(model::expert_load(scenario)) {
+      expert_load_(model::expert_load(scenario, expert_placement(scenario))) {
   graph_.num_ranks = layout_.num_ranks();
   if (!expert_load_.uniform()) {
     ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);

@@ -6,6 +6,7 @@
 #include "../engine/test_fixtures.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
+#include "strategy/catalog.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
 
@@ -45,4 +46,20 @@ TEST_CASE("a skewed expert load lengthens the step, MoGE with whole groups per r
   const double moge_uniform = makespan(moe_scenario(0.0, true));
   const double moge_skewed = makespan(moe_scenario(1.0, true));
   CHECK(moge_skewed == Approx(moge_uniform).epsilon(1e-9));
+}
+
+TEST_CASE("balanced expert placement shortens a skewed step, and is checked for an EP layout") {
+  const double skewed = makespan(moe_scenario(1.0));
+  auto balanced_s = moe_scenario(1.0);
+  balanced_s.strategies = {{"balanced", nlohmann::json::object(), "/strategies/0"}};
+  const double balanced = makespan(balanced_s);
+  const double uniform = makespan(moe_scenario(0.0));
+  CHECK(balanced < 0.97 * skewed);
+  CHECK(balanced >= uniform * (1 - 1e-9));  // whole experts: no better than a perfectly even load
+  auto dense = test::training_scenario(test::tiny_dense_model(), test::layout(1, 1, 4), 1024, 1, 4);
+  dense.file = "d.json";
+  dense.strategies = {{"balanced", nlohmann::json::object(), "/strategies/0"}};
+  config::IssueCollector issues("d.json");
+  strategy::validate_strategies(dense, issues);
+  CHECK_THROWS_WITH(issues.throw_if_any(), Catch::Contains("/strategies/0/name: balanced places routed experts"));
 }

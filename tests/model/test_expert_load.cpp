@@ -93,3 +93,30 @@ TEST_CASE("MoGE: each group keeps 1/M of the rows, so an EP rank holding whole g
   s.model->moe->top_k_per_group = 2;
   CHECK(model::expert_load(s).max_factor() > 1.05);
 }
+
+TEST_CASE("balanced placement: every rank keeps experts / ep experts, the hottest rank is no hotter than contiguous") {
+  const std::vector<double> shares{0.30, 0.20, 0.10, 0.10, 0.08, 0.07, 0.05, 0.04, 0.03, 0.01, 0.01, 0.01};
+  const auto where = model::place_experts(shares, 3, model::ExpertPlacement::Balanced);
+  std::vector<int> count(3, 0);
+  std::vector<double> load(3, 0.0);
+  for (std::size_t e = 0; e < shares.size(); ++e) {
+    ++count[static_cast<std::size_t>(where[e])];
+    load[static_cast<std::size_t>(where[e])] += shares[e];
+  }
+  CHECK(count == std::vector<int>{4, 4, 4});
+  // greedy by falling share: 0.30 | 0.20 | 0.10, then the lightest with room each time
+  CHECK(where[0] == 0);
+  CHECK(where[1] == 1);
+  CHECK(where[2] == 2);
+  // by hand: 0.30 | 0.20 0.08 0.04 0.01 | 0.10 0.10 0.07 0.05, then 0.03 0.01 0.01 on rank 0 (contiguous: 0.70)
+  CHECK(load[0] == Approx(0.35));
+  CHECK(load[1] == Approx(0.33));
+  CHECK(load[2] == Approx(0.32));
+  const auto contiguous = model::place_experts(shares, 3, model::ExpertPlacement::Contiguous);
+  CHECK(contiguous == std::vector<int>{0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2});  // 0.70 on rank 0
+  // on a Zipf load the balanced placement lowers the worst factor
+  const auto s = scenario(zipf(1.0));
+  CHECK(model::expert_load(s, model::ExpertPlacement::Balanced).max_factor() <
+        model::expert_load(s, model::ExpertPlacement::Contiguous).max_factor());
+  CHECK(model::expert_load(scenario({}), model::ExpertPlacement::Balanced).uniform());
+}

@@ -1,0 +1,25 @@
+#pragma once
+// Family "expert_placement", strategy "balanced": each MoE layer's experts re-placed over the EP ranks so that the
+// layer's expert load (training.expert_load) is as even as whole experts allow, every rank keeping experts / ep of
+// them (greedy longest-processing-time, model/expert_load). The expert-balancing part of Pangu Ultra MoE's EDPB
+// (facts section 5: predict per-expert load, migrate experts) and OmniPlacement's "rearrange" mode (omni-infer
+// omni-eplb), here as a static placement from the given load: no migration cost, no redundant experts.
+// docs/training.md ("Expert load").
+#include "config/config_error.hpp"
+#include "config/scenario_config.hpp"
+#include "model/expert_load.hpp"
+
+namespace moesim::strategy {
+
+inline constexpr const char* kBalancedPlacementName = "balanced";
+inline constexpr const char* kBalancedPlacementDescription =
+    "balanced expert placement: each MoE layer's experts re-placed so the EP ranks' loads are as even as whole "
+    "experts allow (EDPB expert balancing, Pangu Ultra MoE; OmniPlacement rearrange)";
+
+// Needs a training scenario of an MoE model with an expert-parallel size above 1.
+void check_balanced_placement_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
+                                     config::IssueCollector& issues);
+// The scenario's expert placement: Balanced with this strategy, else Contiguous.
+model::ExpertPlacement expert_placement(const config::ScenarioConfig& scenario);
+
+}  // namespace moesim::strategy
