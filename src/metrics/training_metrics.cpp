@@ -89,6 +89,7 @@ json training_memory_json(const config::ScenarioConfig& scenario,
   const auto& p = scenario.parallel;
   const auto moe_comm = strategy::moe_comm_plan(scenario);
   const auto plan = strategy::resolve_memory_plan(scenario, stage_orders).plan;
+  const auto load = model::expert_load(scenario, strategy::expert_placement(scenario));
   json per_stage = json::array();
   model::StageMemory worst;
   bool first = true;
@@ -96,7 +97,7 @@ json training_memory_json(const config::ScenarioConfig& scenario,
   for (int s = 0; s < p.pp; ++s) {
     std::vector<int> per_chunk;
     strategy::peak_in_flight(stage_orders[static_cast<std::size_t>(s)], p.vpp, &per_chunk);
-    const auto memory = model::stage_memory(scenario, stages, s, per_chunk, plan, moe_comm);
+    const auto memory = model::stage_memory(scenario, stages, s, per_chunk, plan, moe_comm, load);
     activations = std::max(activations, memory.breakdown.activations_bytes);
     activations_keep_all = std::max(activations_keep_all, memory.breakdown.activations_keep_all_bytes);
     per_stage.push_back({{"stage", s},

@@ -18,6 +18,9 @@ constexpr double kRuntimeReserveBytes = 1.0 * kGiB;
 // Adam m, v (12 B/param, sharded over the data-parallel group).
 constexpr double kGradBytesPerParam = 4.0;
 constexpr double kOptimizerBytesPerParam = 12.0;
+// Activation modules held on the rank of the experts that process the rows (their size follows the expert load):
+// the dispatched rows (the grouped matmul's saved input), FC1's output and the activation's output.
+constexpr const char* kExpertSideModules[] = {"permute", "expert_fc1", "activation"};
 
 double slot_dense_params(const config::ModelConfig& model, const LayerSlot& slot) {
   if (slot.kind == SlotKind::Padding) return 0.0;
@@ -125,7 +128,7 @@ double MemoryBreakdown::total() const {
 
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
                          const std::vector<int>& in_flight_per_chunk, const ActivationPlan& plan,
-                         const MoeCommPlan& moe_comm) {
+                         const MoeCommPlan& moe_comm, const ExpertLoad& load) {
   const auto& model = *scenario.model;
   const auto& p = scenario.parallel;
   TrainingShape shape = training_shape(scenario);
@@ -138,6 +141,15 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
   MemoryBreakdown& m = out.breakdown;
   double logits_bytes = 0.0;
   double max_recomputed = 0.0, max_swapped = 0.0;  // largest per-slot share of one micro-batch
+  // Expert load: per MoE slot of the stage, the bytes of its expert-side modules (the rows that live on the experts'
+  // rank), kept and in total, to scale by the load of the stage's most loaded EP rank below.
+  struct ExpertSide {
+    int layer = -1;
+    int in_flight = 0;
+    std::map<std::string, double> kept;  // expert-side modules only
+    double all = 0.0;
+  };
+  std::vector<ExpertSide> expert_sides;
   for (const auto& vs : stages) {
     if (vs.stage != stage) continue;
     const StageParams params = virtual_stage_params(model, p, vs);
@@ -148,8 +160,18 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
         static_cast<std::size_t>(vs.chunk) < in_flight_per_chunk.size() ? in_flight_per_chunk[vs.chunk] : 0;
     out.in_flight_micro_batches += in_flight;
     for (const auto& slot : vs.slots) {
-      const ActivationSplit split =
-          split_activations(slot_activation_bytes(model, shape, slot), plan, plan.swaps_in(vs.chunk * p.pp + vs.stage));
+      const auto all = slot_activation_bytes(model, shape, slot);
+      const ActivationSplit split = split_activations(all, plan, plan.swaps_in(vs.chunk * p.pp + vs.stage));
+      if (!load.uniform() && slot.kind != SlotKind::Padding) {
+        ExpertSide side;
+        side.layer = slot.kind == SlotKind::Mtp ? model.num_layers - 1 : slot.index;
+        side.in_flight = in_flight;
+        for (const char* module : kExpertSideModules) {
+          if (const auto it = all.find(module); it != all.end()) side.all += it->second;
+          if (const auto it = split.kept.find(module); it != split.kept.end()) side.kept[module] = it->second;
+        }
+        expert_sides.push_back(std::move(side));
+      }
       for (const auto& [module, bytes] : split.kept) m.activations_by_module[module] += bytes * in_flight;
       m.activations_bytes += split.kept_bytes * in_flight;
       m.activations_keep_all_bytes += split.total_bytes * in_flight;
@@ -166,6 +188,28 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
       m.activations_keep_all_bytes += head["head"] * in_flight;
     }
     if (vs.head) logits_bytes = shape.tokens * double(model.vocab) / p.tp * 4.0;
+  }
+  if (!expert_sides.empty()) {  // the EP rank of the stage with the most expert-side bytes
+    double worst_extra = 0.0;
+    int worst = -1;
+    for (int j = 0; j < load.ep_size; ++j) {
+      double extra = 0.0;
+      for (const auto& side : expert_sides) {
+        double kept = 0.0;
+        for (const auto& [module, bytes] : side.kept) kept += bytes;
+        extra += (load.factor(side.layer, j) - 1.0) * kept * side.in_flight;
+      }
+      if (worst < 0 || extra > worst_extra) worst_extra = extra, worst = j;
+    }
+    for (const auto& side : expert_sides) {
+      const double f = load.factor(side.layer, worst) - 1.0;
+      for (const auto& [module, bytes] : side.kept) {
+        m.activations_by_module[module] += f * bytes * side.in_flight;
+        m.activations_bytes += f * bytes * side.in_flight;
+      }
+      m.activations_keep_all_bytes += f * side.all * side.in_flight;
+    }
+    out.expert_ep_index = worst;
   }
   // Recompute / swap working set: the layer being back-propagated holds its recomputed and swapped-in activations,
   // and the next layer's swapped activations are being prefetched (docs/training.md "Selective recompute and swap").

@@ -9,6 +9,7 @@
 
 #include "config/scenario_config.hpp"
 #include "model/activation_plan.hpp"
+#include "model/expert_load.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 
@@ -54,13 +55,16 @@ struct StageMemory {
   int in_flight_micro_batches = 0;  // (micro-batch, chunk) activations held at the peak
   double capacity_bytes = 0.0;
   bool oom = false;
+  int expert_ep_index = -1;  // with a skewed expert load: the EP index of the rank reported (the most loaded)
 };
 
 // Memory of a rank of pipeline stage `stage`; `in_flight_per_chunk[c]`: micro-batches of chunk c held at the
 // schedule's peak (strategy::peak_in_flight); `plan`: what is kept, recomputed or swapped (default: keep all);
-// `moe_comm`: the step's MoE dispatch scheme (strategy "moe_comm").
+// `moe_comm`: the step's MoE dispatch scheme (strategy "moe_comm"); `load`: the step's expert load
+// (model/expert_load; default uniform): the stage's rank with the largest routed-expert rows is reported, its
+// expert-side activations (the experts' input rows "permute", "expert_fc1", "activation") scaled by its load.
 StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vector<VirtualStage>& stages, int stage,
                          const std::vector<int>& in_flight_per_chunk, const ActivationPlan& plan = {},
-                         const MoeCommPlan& moe_comm = {});
+                         const MoeCommPlan& moe_comm = {}, const ExpertLoad& load = {});
 
 }  // namespace moesim::model

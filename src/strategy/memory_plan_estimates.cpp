@@ -6,6 +6,7 @@
 #include "model/roofline.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
 
 namespace moesim::strategy {
@@ -37,6 +38,7 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
   shape_.cp_algorithm = cp_algorithm(scenario);
+  expert_load_ = model::expert_load(scenario, expert_placement(scenario));
   const auto& p = scenario.parallel;
   const auto& model = *scenario.model;
   for (int s = 0; s < p.pp; ++s) {
@@ -82,7 +84,7 @@ double MemoryPlanEstimator::peak_memory_bytes(const model::ActivationPlan& plan)
   for (int s = 0; s < scenario_.parallel.pp; ++s) {
     const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
                                             stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
-                                            moe_comm_plan(scenario_));
+                                            moe_comm_plan(scenario_), expert_load_);
     peak = std::max(peak, memory.breakdown.total());
   }
   return peak;
@@ -93,7 +95,7 @@ double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPla
   for (int s = 0; s < scenario_.parallel.pp; ++s) {
     const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
                                             stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
-                                            moe_comm_plan(scenario_));
+                                            moe_comm_plan(scenario_), expert_load_);
     with = std::max(with, memory.breakdown.activations_bytes);
     without = std::max(without, memory.breakdown.activations_keep_all_bytes);
   }

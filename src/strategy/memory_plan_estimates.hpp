@@ -8,6 +8,7 @@
 
 #include "config/scenario_config.hpp"
 #include "model/activation_plan.hpp"
+#include "model/expert_load.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "strategy/pipeline_schedule.hpp"
@@ -56,6 +57,7 @@ class MemoryPlanEstimator {
   model::TrainingShape shape_;
   model::TrainingLayout layout_;
   std::vector<Stage> stages_;
+  model::ExpertLoad expert_load_;  // the step's (skewed loads raise the hot ranks' expert activations)
   int micro_batches_ = 0;
 };
 

@@ -53,3 +53,45 @@ TEST_CASE("OOM verdict when the peak exceeds device memory, with the breakdown k
   CHECK(m.breakdown.total() > m.capacity_bytes);
   CHECK(m.breakdown.weights_bytes > 0.0);
 }
+
+TEST_CASE("a skewed expert load raises the expert-side activations of the stage's most loaded EP rank") {
+  auto s = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 4);
+  const auto stages = model::assign_layers(*s.model, s.parallel);
+  const auto uniform = model::stage_memory(s, stages, 0, {2});
+  s.training->expert_load.distribution = config::ExpertLoadDistribution::Zipf;
+  s.training->expert_load.exponent = 1.0;
+  const auto load = model::expert_load(s);
+  const auto skewed = model::stage_memory(s, stages, 0, {2}, {}, {}, load);
+  REQUIRE(skewed.expert_ep_index >= 0);
+  // by hand: each MoE slot's expert-side modules x (its layer's factor for that rank - 1) x 2 in flight
+  double extra = 0.0;
+  for (const auto& slot : stages[0].slots) {
+    if (slot.kind == model::SlotKind::Padding) continue;
+    const int layer = slot.kind == model::SlotKind::Mtp ? s.model->num_layers - 1 : slot.index;
+    const auto bytes = model::slot_activation_bytes(*s.model, model::training_shape(s), slot);
+    double side = 0.0;
+    for (const char* module : {"permute", "expert_fc1", "activation"}) {
+      if (bytes.count(module)) side += bytes.at(module);
+    }
+    extra += (load.factor(layer, skewed.expert_ep_index) - 1.0) * side * 2;
+  }
+  CHECK(extra > 0.0);
+  CHECK(skewed.breakdown.activations_bytes - uniform.breakdown.activations_bytes == Approx(extra));
+  CHECK(skewed.breakdown.activations_by_module.at("unpermute") ==
+        Approx(uniform.breakdown.activations_by_module.at("unpermute")));  // on the tokens' owner: unchanged
+  // the reported rank is the worst: no other EP index has more extra
+  for (int j = 0; j < 4; ++j) {
+    double e = 0.0;
+    for (const auto& slot : stages[0].slots) {
+      if (slot.kind == model::SlotKind::Padding) continue;
+      const int layer = slot.kind == model::SlotKind::Mtp ? s.model->num_layers - 1 : slot.index;
+      const auto bytes = model::slot_activation_bytes(*s.model, model::training_shape(s), slot);
+      double side = 0.0;
+      for (const char* module : {"permute", "expert_fc1", "activation"}) {
+        if (bytes.count(module)) side += bytes.at(module);
+      }
+      e += (load.factor(layer, j) - 1.0) * side * 2;
+    }
+    CHECK(e <= extra * (1 + 1e-12));
+  }
+}
