@@ -6,6 +6,7 @@
 #include "config/units.hpp"
 #include "metrics/ep_overlap.hpp"
 #include "model/expert_load.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "metrics/intervals.hpp"
@@ -89,7 +90,7 @@ json training_memory_json(const config::ScenarioConfig& scenario,
   const auto& p = scenario.parallel;
   const auto moe_comm = strategy::moe_comm_plan(scenario);
   const auto plan = strategy::resolve_memory_plan(scenario, stage_orders).plan;
-  const auto load = model::expert_load(scenario, strategy::expert_placement(scenario));
+  const auto load = model::expert_load(scenario, strategy::expert_placement(scenario), strategy::hot_experts(scenario));
   json per_stage = json::array();
   model::StageMemory worst;
   bool first = true;
@@ -171,7 +172,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   m["tp_comm_hidden_fraction"] = tp.ranks > 0 ? json(tp.hidden_fraction) : json(nullptr);
   m["tp_comm_exposed_s"] = tp.exposed_s;
   m["tp_comm_overlap"] = strategy::tp_chunking(scenario).chunks > 1 ? strategy::kCocName : "none";
-  m["expert_load_max_factor"] = scenario.model->moe ? json(model::expert_load(scenario, strategy::expert_placement(scenario)).max_factor()) : json(nullptr);
+  m["expert_load_max_factor"] = scenario.model->moe ? json(model::expert_load(scenario, strategy::expert_placement(scenario), strategy::hot_experts(scenario)).max_factor()) : json(nullptr);
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);
     m["ep_comm_steady_share"] = ep.ranks > 0 ? json(ep.steady_share) : json(nullptr);

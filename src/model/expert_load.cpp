@@ -94,38 +94,73 @@ std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, E
   return rank;
 }
 
-ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement) {
+ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement, int hot_experts) {
   ExpertLoad load;
   const auto& model = *scenario.model;
   if (!model.moe || !scenario.training) return load;
   load.ep_size = scenario.parallel.expert_parallel_size();
-  load.rank_share.resize(static_cast<std::size_t>(model.num_layers));
+  load.hot_experts = std::min(hot_experts, model.moe->num_routed_experts);
+  const auto layers = static_cast<std::size_t>(model.num_layers);
+  load.rank_share.resize(layers);
+  load.local_share.assign(layers, 0.0);
+  load.hot_owner.resize(layers);
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;
     const auto share = expert_shares(scenario, layer);
     const auto where = place_experts(share, load.ep_size, placement);
-    auto& ranks = load.rank_share[static_cast<std::size_t>(layer)];
-    ranks.assign(static_cast<std::size_t>(load.ep_size), 0.0);
-    for (std::size_t e = 0; e < share.size(); ++e) ranks[static_cast<std::size_t>(where[e])] += share[e];
+    std::vector<char> hot(share.size(), 0);
+    if (load.hot_experts > 0) {
+      std::vector<int> order(share.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+        return share[static_cast<std::size_t>(a)] > share[static_cast<std::size_t>(b)];
+      });
+      for (int k = 0; k < load.hot_experts; ++k) {
+        const auto e = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
+        hot[e] = 1;
+        load.hot_owner[static_cast<std::size_t>(layer)].push_back(where[e]);
+      }
+    }
+    const auto l = static_cast<std::size_t>(layer);
+    load.rank_share[l].assign(static_cast<std::size_t>(load.ep_size), 0.0);
+    for (std::size_t e = 0; e < share.size(); ++e) {
+      const auto r = static_cast<std::size_t>(where[e]);
+      if (hot[e]) {
+        load.local_share[l] += share[e];
+      } else {
+        load.rank_share[l][r] += share[e];
+      }
+    }
   }
   return load;
 }
 
 bool ExpertLoad::uniform() const {
-  return max_factor() <= 1.0 + 1e-12;
+  return hot_experts == 0 && max_factor() <= 1.0 + 1e-12;
 }
 
 double ExpertLoad::factor(int layer, int ep_index) const {
   if (layer < 0 || static_cast<std::size_t>(layer) >= rank_share.size()) return 1.0;
   const auto& row = rank_share[static_cast<std::size_t>(layer)];
   if (row.empty()) return 1.0;
-  return ep_size * row.at(static_cast<std::size_t>(ep_index));
+  return ep_size * row.at(static_cast<std::size_t>(ep_index)) + local_share[static_cast<std::size_t>(layer)];
+}
+
+double ExpertLoad::receive_share(int layer, int ep_index) const {
+  if (layer < 0 || static_cast<std::size_t>(layer) >= rank_share.size() ||
+      rank_share[static_cast<std::size_t>(layer)].empty())
+    return 1.0 / ep_size;
+  return rank_share[static_cast<std::size_t>(layer)].at(static_cast<std::size_t>(ep_index));
+}
+
+int ExpertLoad::hot_owner_of(int layer, int k) const {
+  return hot_owner.at(static_cast<std::size_t>(layer)).at(static_cast<std::size_t>(k));
 }
 
 double ExpertLoad::max_factor() const {
   double m = 1.0;
-  for (const auto& row : rank_share) {
-    for (double q : row) m = std::max(m, ep_size * q);
+  for (std::size_t l = 0; l < rank_share.size(); ++l) {
+    for (std::size_t j = 0; j < rank_share[l].size(); ++j) m = std::max(m, factor(static_cast<int>(l), static_cast<int>(j)));
   }
   return m;
 }

@@ -14,11 +14,21 @@ namespace moesim::model {
 
 struct ExpertLoad {
   int ep_size = 1;
-  // [model layer][EP index]: the rank's share of the layer's rows (sums to 1); empty for dense layers
+  // [model layer][EP index]: the share of the layer's rows the rank's experts receive from the other ranks (sums to
+  // 1 without hot experts); empty for dense layers
   std::vector<std::vector<double>> rank_share;
+  // Hot experts (strategy balanced_moe): per layer, the share of the rows that go to the `hot_experts` most loaded
+  // experts, which every rank computes for its own tokens (so they never leave it), and the EP index of the owner
+  // of each (hottest first), which broadcasts its weights
+  int hot_experts = 0;
+  std::vector<double> local_share;
+  std::vector<std::vector<int>> hot_owner;
   bool uniform() const;
-  // ep_size x share: 1 = the balanced load; `layer` a model layer index (MTP modules: pass the last layer)
+  // rows the rank computes over the balanced load (1 = balanced): ep_size x its received share + the local hot
+  // share; `layer` a model layer index (MTP modules: pass the last layer)
   double factor(int layer, int ep_index) const;
+  double receive_share(int layer, int ep_index) const;  // rank_share (uniform 1 / ep_size)
+  int hot_owner_of(int layer, int k) const;  // EP index of the owner of the layer's k-th hot expert (0: hottest)
   double max_factor() const;  // over MoE layers and EP ranks (1 when uniform)
 };
 
@@ -31,6 +41,8 @@ enum class ExpertPlacement { Contiguous, Balanced };
 std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer);
 // The EP rank of each expert of a layer with these shares.
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
-ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous);
+// `hot_experts` > 0: per layer the most loaded experts (ties to the lower index) are computed where their tokens are.
+ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous,
+                       int hot_experts = 0);
 
 }  // namespace moesim::model

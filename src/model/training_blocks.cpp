@@ -160,6 +160,12 @@ void moe_block(std::vector<BlockOp>& ops, const Ctx& c) {
   const double T = c.s.tokens_moe();
   const auto router = router_matmul(c.model);
   ops.push_back(matmul(c, "router", "moe", T, router.params(), router.in_features, router.out_features));
+  for (int k = 0; c.s.ep_size > 1 && k < c.s.hot_experts; ++k) {  // the hot experts' weights to every EP rank
+    BlockOp hot = collective("hot_bcast" + std::to_string(k), "ep_comm", CollectiveKind::Broadcast, GroupKind::Ep,
+                             expert_params(c.model) / c.s.etp, c.s.dtype);
+    hot.hot_broadcast = k + 1;
+    ops.push_back(hot);
+  }
   const double routed = T * m.top_k;  // token-expert assignments this rank sends (and, balanced, receives)
   const MoeCommOps comm = moe_comm_ops(c.model, c.s);  // per the moe_comm strategy (model/moe_dispatch_blocks)
   ops.insert(ops.end(), comm.gather.begin(), comm.gather.end());

@@ -46,6 +46,10 @@ struct BlockOp {
   // combine's backward), -1 back to the tokens' owners (combine, and the dispatch's backward).
   int layer = -1;
   int expert_flow = 0;
+  // Broadcast of a hot expert (strategy balanced_moe; k-th hottest = k + 1) from its owner over the EP group, after
+  // the router; in the backward the same pattern carries the partial gradients back to the owner (timed as a
+  // broadcast: the engine has no Reduce). `elements` = one expert's parameters. 0: not one.
+  int hot_broadcast = 0;
   // TP communication chunking (model/tp_comm_chunks, strategy tp_comm_overlap): an op of a chunked TP collective +
   // matmul group. Its collectives (`chunk_async`) run on the TP overlap stream without blocking the compute chain;
   // its matmul chunks wait, besides the chain, only for the op at index `chunk_input` of the same list (their
@@ -78,6 +82,7 @@ struct TrainingShape {
   Dtype dtype = Dtype::BF16;
   MoeCommPlan moe_comm;  // set by the moe_comm strategy (default: AllToAllV over the EP group)
   CpAlgorithm cp_algorithm = CpAlgorithm::KvAllGather;  // set by the context_parallel strategy
+  int hot_experts = 0;  // set by the balanced_moe strategy: hot experts broadcast per MoE layer and micro-batch
   double tokens_sp() const { return sequence_parallel ? tokens / tp : tokens; }  // tokens held between TP blocks
   double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)
 };

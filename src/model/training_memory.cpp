@@ -155,6 +155,14 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     const StageParams params = virtual_stage_params(model, p, vs);
     m.weights_bytes += (params.dense + params.expert) * weight_bytes;
     m.gradients_bytes += (params.dense + params.expert) * kGradBytesPerParam;
+    if (load.hot_experts > 0) {  // balanced_moe: every rank holds the hot experts' weights and their gradients
+      for (const auto& slot : vs.slots) {
+        if (slot_expert_params(model, slot) <= 0.0) continue;
+        const double hot = load.hot_experts * expert_params(model) / p.expert_tp;
+        m.weights_bytes += hot * weight_bytes;
+        m.gradients_bytes += hot * kGradBytesPerParam;
+      }
+    }
     m.optimizer_bytes += kOptimizerBytesPerParam * (params.dense / dense_shards + params.expert / expert_shards);
     const int in_flight =
         static_cast<std::size_t>(vs.chunk) < in_flight_per_chunk.size() ? in_flight_per_chunk[vs.chunk] : 0;

@@ -6,6 +6,7 @@
 #include "strategy/context_parallel_kv_allgather.hpp"
 #include "strategy/context_parallel_ring.hpp"
 #include "strategy/context_parallel_ulysses.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/inference_duo_stream.hpp"
 #include "strategy/inference_flashcomm.hpp"
@@ -51,6 +52,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"context_parallel", kRingAttentionName, kRingAttentionDescription, no_params},
       {"context_parallel", kUlyssesName, kUlyssesDescription, no_params},
       {"expert_placement", kBalancedPlacementName, kBalancedPlacementDescription, no_params},
+      {"expert_balancing", kBalancedMoeName, kBalancedMoeDescription, check_balanced_moe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},
       {"moe_comm", kHierarchicalEpName, kHierarchicalEpDescription, no_params},
@@ -97,6 +99,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   check_context_parallel_layout(scenario, issues);
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kBalancedPlacementName) check_balanced_placement_layout(scenario, spec, issues);
+    if (spec.name == kBalancedMoeName) check_balanced_moe_layout(scenario, spec, issues);
   }
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);

@@ -6,6 +6,7 @@
 #include "model/roofline.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
 
@@ -38,7 +39,8 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
   shape_.cp_algorithm = cp_algorithm(scenario);
-  expert_load_ = model::expert_load(scenario, expert_placement(scenario));
+  shape_.hot_experts = hot_experts(scenario);
+  expert_load_ = model::expert_load(scenario, expert_placement(scenario), hot_experts(scenario));
   const auto& p = scenario.parallel;
   const auto& model = *scenario.model;
   for (int s = 0; s < p.pp; ++s) {

@@ -4,6 +4,7 @@
 
 #include "model/expert_load.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
@@ -28,7 +29,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
       chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
-      expert_load_(model::expert_load(scenario, expert_placement(scenario))) {
+      expert_load_(model::expert_load(scenario, expert_placement(scenario), hot_experts(scenario))) {
   graph_.num_ranks = layout_.num_ranks();
   if (!expert_load_.uniform()) {
     ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);
@@ -40,6 +41,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
   }
   shape_.moe_comm = moe_comm_plan(scenario);
   shape_.cp_algorithm = cp_algorithm(scenario);
+  shape_.hot_experts = hot_experts(scenario);
   for (const auto& vs : stages_) {
     struct Part {
       std::string label;
@@ -259,6 +261,7 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
     c.dtype = op.dtype;
     c.elements = op.elements;
     const std::size_t n = ranks.size();
+    if (op.hot_broadcast > 0) c.root = expert_load_.hot_owner_of(op.layer, op.hot_broadcast - 1);  // in EP order
     if (op.kind == CollectiveKind::AllToAllV && op.ring) {  // ring shift: all of it to the next member
       c.per_pair_elements.assign(n * n, 0.0);
       for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + (i + 1) % n] = op.elements;
@@ -272,8 +275,7 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
           if (i == j) continue;
           const int expert_rank = ranks[op.expert_flow > 0 ? j : i];
           c.per_pair_elements[i * n + j] =
-              scale * expert_load_.factor(op.layer, ep_index_[static_cast<std::size_t>(expert_rank)]) /
-              expert_load_.ep_size;
+              scale * expert_load_.receive_share(op.layer, ep_index_[static_cast<std::size_t>(expert_rank)]);
         }
       }
     } else if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer

@@ -6,6 +6,7 @@
 #include "../engine/test_fixtures.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
+#include "model/expert_load.hpp"
 #include "strategy/catalog.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
@@ -62,4 +63,24 @@ TEST_CASE("balanced expert placement shortens a skewed step, and is checked for 
   config::IssueCollector issues("d.json");
   strategy::validate_strategies(dense, issues);
   CHECK_THROWS_WITH(issues.throw_if_any(), Catch::Contains("/strategies/0/name: balanced places routed experts"));
+}
+
+TEST_CASE("balanced_moe costs its broadcasts on a balanced load and lowers the rows of the hottest rank") {
+  auto with = [](double exponent) {
+    auto s = moe_scenario(exponent);
+    s.strategies = {{"balanced_moe", {{"hot_experts", 1}}, "/strategies/0"}};
+    return s;
+  };
+  // nothing to balance: the broadcasts (and the gradients back) only add EP time
+  CHECK(makespan(with(0.0)) > makespan(moe_scenario(0.0)));
+  const auto s = with(1.0);
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  engine::SimulationResult result;
+  const auto times = test::simulate_in_child(s.topology, step.graph, {});
+  result.makespan_s = times.at(0);
+  for (std::size_t i = 1; i + 1 < times.size(); i += 2) result.ops.push_back({times[i], times[i + 1]});
+  const auto m = metrics::training_metrics(s, step.graph, result);
+  const double plain = model::expert_load(moe_scenario(1.0)).max_factor();
+  CHECK(m["expert_load_max_factor"].get<double>() < plain);
 }

@@ -120,3 +120,34 @@ TEST_CASE("balanced placement: every rank keeps experts / ep experts, the hottes
         model::expert_load(s, model::ExpertPlacement::Contiguous).max_factor());
   CHECK(model::expert_load(scenario({}), model::ExpertPlacement::Balanced).uniform());
 }
+
+TEST_CASE("hot experts: their rows stay with the tokens' ranks, the rest is received, owners are the hottest's") {
+  const auto s = scenario(zipf(1.0));
+  const auto plain = model::expert_load(s);
+  const auto hot = model::expert_load(s, model::ExpertPlacement::Contiguous, 2);
+  CHECK_FALSE(hot.uniform());
+  CHECK(hot.hot_experts == 2);
+  for (int layer = 1; layer < 6; ++layer) {
+    auto shares = model::expert_shares(s, layer);
+    std::vector<int> order(16);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return shares[a] > shares[b]; });
+    CHECK(hot.local_share[static_cast<std::size_t>(layer)] == Approx(shares[order[0]] + shares[order[1]]));
+    CHECK(hot.hot_owner_of(layer, 0) == order[0] / 4);  // contiguous: 4 experts per EP rank
+    CHECK(hot.hot_owner_of(layer, 1) == order[1] / 4);
+    double received = 0.0, factors = 0.0;
+    for (int j = 0; j < 4; ++j) {
+      received += hot.receive_share(layer, j);
+      factors += hot.factor(layer, j);
+    }
+    CHECK(received + hot.local_share[static_cast<std::size_t>(layer)] == Approx(1.0));
+    CHECK(factors == Approx(4.0));  // still the same rows in total
+  }
+  CHECK(hot.max_factor() < plain.max_factor());
+  // on a uniform load the hot experts (ties: experts 0 and 1, both on rank 0) unbalance it: every rank computes
+  // 2/16 of its rows locally, rank 0 receives 2/16, the others 4/16: factors 4 x 2/16 + 1/8 = 0.625 and 1.125
+  const auto flat = model::expert_load(scenario({}), model::ExpertPlacement::Contiguous, 2);
+  CHECK_FALSE(flat.uniform());
+  CHECK(flat.factor(1, 0) == Approx(0.625));
+  CHECK(flat.max_factor() == Approx(1.125));
+}

@@ -65,3 +65,24 @@ TEST_CASE("every CP algorithm builds a valid step graph with the same FLOPs") {
     CHECK(compute_flops(step.graph) == Approx(compute_flops(reference.graph)).epsilon(1e-12));
   }
 }
+
+TEST_CASE("balanced_moe layout checks: MoE with EP, flat all-to-all, expert_tp 1, fewer hot experts than experts") {
+  auto moe = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 4);
+  moe.file = "m.json";
+  moe.strategies = {{"balanced_moe", {{"hot_experts", 3}}, "/strategies/0"}};
+  CHECK(test::strategy_issues(moe).empty());
+  auto many = moe;
+  many.strategies = {{"balanced_moe", {{"hot_experts", 16}}, "/strategies/0"}};
+  CHECK(test::has_issue(test::strategy_issues(many), "/strategies/0/params/hot_experts",
+                        "fewer hot experts than the 16 routed experts, got 16"));
+  auto zero = moe;
+  zero.strategies = {{"balanced_moe", {{"hot_experts", 0}}, "/strategies/0"}};
+  CHECK(test::has_issue(test::strategy_issues(zero), "/strategies/0/params/hot_experts", "expected an integer"));
+  auto hier = moe;
+  hier.strategies = {{"hierarchical_ep", nlohmann::json::object(), "/strategies/0"},
+                     {"balanced_moe", nlohmann::json::object(), "/strategies/1"}};
+  CHECK(test::has_issue(test::strategy_issues(hier), "/strategies/1/name", "drop hierarchical_ep"));
+  auto dense = cp_scenario("");
+  dense.strategies = {{"balanced_moe", nlohmann::json::object(), "/strategies/0"}};
+  CHECK(test::has_issue(test::strategy_issues(dense), "/strategies/0/name", "needs a training scenario of an MoE"));
+}

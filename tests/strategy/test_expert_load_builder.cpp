@@ -7,6 +7,7 @@
 #include "../model/training_fixtures.hpp"
 #include "model/expert_load.hpp"
 #include "model/training_layout.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
 
@@ -82,4 +83,34 @@ TEST_CASE("skewed expert load: per-rank expert FLOPs follow the load factors, th
     }
     break;
   }
+}
+
+TEST_CASE("balanced_moe: one broadcast per hot expert after the router, rooted at its owner, and fewer rows sent") {
+  auto s = scenario(1.0);
+  s.strategies = {{"balanced_moe", {{"hot_experts", 2}}, "/strategies/0"}};
+  strategy::TrainingStepOptions full;
+  full.reduce_dp = false;
+  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s), full);
+  REQUIRE_NOTHROW(model::validate(step.graph));
+  const auto load = model::expert_load(s, model::ExpertPlacement::Contiguous, 2);
+  int broadcasts = 0;
+  for (const auto& op : step.graph.ops) {
+    if (op.kind != model::OpKind::Collective || op.rank != 0) continue;
+    const auto& c = step.graph.collectives[static_cast<std::size_t>(op.collective)];
+    if (op.name.rfind("L1.hot_bcast", 0) == 0) {
+      ++broadcasts;
+      CHECK(c.kind == model::CollectiveKind::Broadcast);
+      CHECK(c.root == load.hot_owner_of(1, op.name[12] - '0'));  // "L1.hot_bcast<k>[_b]"
+    }
+    if (op.name == "L1.dispatch") {  // sender 0 sends each peer j its non-hot rows only
+      const std::size_t n = c.ranks.size();
+      for (std::size_t j = 1; j < n; ++j)
+        CHECK(c.per_pair_elements[j] == Approx(c.elements * load.receive_share(1, static_cast<int>(j))));
+    }
+  }
+  CHECK(broadcasts == 2 * 2 * 2);  // 2 hot experts x 2 micro-batches x (forward + backward)
+  CHECK(strategy::hot_experts(s) == 2);
+  auto defaults = s;
+  defaults.strategies = {{"balanced_moe", nlohmann::json::object(), "/strategies/0"}};
+  CHECK(strategy::hot_experts(defaults) == 3);  // MindSpeed's default
 }
