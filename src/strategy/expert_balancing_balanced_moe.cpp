@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "strategy/scenario_conditions.hpp"
+
 namespace moesim::strategy {
 
 namespace {
@@ -24,8 +26,7 @@ void check_balanced_moe_params(config::ObjectReader& params) {
 void check_balanced_moe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                config::IssueCollector& issues) {
   const auto name = config::pointer_child(spec.pointer, "name");
-  const bool moe = scenario.model && scenario.model->moe.has_value();
-  if (scenario.type != config::ScenarioType::Training || !moe || scenario.parallel.expert_parallel_size() < 2) {
+  if (!training_moe_with_expert_parallelism(scenario)) {
     issues.error(name, "balanced_moe balances routed experts over expert-parallel ranks: it needs a training "
                        "scenario of an MoE model with an expert-parallel size above 1");
     return;

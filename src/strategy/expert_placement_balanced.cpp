@@ -1,11 +1,12 @@
 #include "strategy/expert_placement_balanced.hpp"
 
+#include "strategy/scenario_conditions.hpp"
+
 namespace moesim::strategy {
 
 void check_balanced_placement_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                      config::IssueCollector& issues) {
-  const bool moe = scenario.model && scenario.model->moe.has_value();
-  if (scenario.type != config::ScenarioType::Training || !moe || scenario.parallel.expert_parallel_size() < 2) {
+  if (!training_moe_with_expert_parallelism(scenario)) {
     issues.error(config::pointer_child(spec.pointer, "name"),
                  "balanced places routed experts over expert-parallel ranks: it needs a training scenario of an MoE "
                  "model with an expert-parallel size above 1");

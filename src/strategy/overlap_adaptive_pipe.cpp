@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "strategy/scenario_conditions.hpp"
+
 namespace moesim::strategy {
 
 namespace {
@@ -201,8 +203,7 @@ AdaptivePipeOptions adaptive_pipe_options(const nlohmann::json& params, const co
 
 void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                 config::IssueCollector& issues) {
-  const bool moe = scenario.model && scenario.model->moe.has_value();
-  if (scenario.type != config::ScenarioType::Training || !moe || scenario.parallel.expert_parallel_size() < 2) {
+  if (!training_moe_with_expert_parallelism(scenario)) {
     issues.error(config::pointer_child(spec.pointer, "name"),
                  "adaptive_pipe overlaps expert-parallel all-to-alls: it needs a training scenario of an MoE model "
                  "with an expert-parallel size above 1");

@@ -3,7 +3,7 @@
 // blocks; the CP algorithms give the same step FLOPs and different, measured CP communication.
 #include <catch2/catch.hpp>
 
-#include "../engine/test_fixtures.hpp"
+#include "step_sim.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
 #include "strategy/pipeline_schedule.hpp"
@@ -12,19 +12,6 @@
 using namespace moesim;
 
 namespace {
-
-struct Run {
-  strategy::TrainingStep step;
-  engine::SimulationResult result;
-  std::pair<double, double> times(const std::string& name) const {
-    for (std::size_t i = 0; i < step.graph.ops.size(); ++i) {
-      const auto& op = step.graph.ops[i];
-      if (op.rank == 0 && op.name == name) return {result.ops[i].start_s, result.ops[i].end_s};
-    }
-    FAIL("no op " << name);
-    return {0.0, 0.0};
-  }
-};
 
 // Tiny dense model (4 layers), CP 4 on one node of 4 ranks, one 8192-token sequence per micro-batch (2048 per
 // rank). A 2 GB/s mesh makes a K/V shard shift (2048 x 2 x 8 x 128 bf16 = 8 MiB) about as long as a block.
@@ -35,14 +22,7 @@ config::ScenarioConfig ring_scenario(const std::string& algorithm) {
   return s;
 }
 
-Run simulate_step(const config::ScenarioConfig& s) {
-  Run run{strategy::build_training_step(s, *strategy::make_pipeline_schedule(s)), {}};
-  REQUIRE_NOTHROW(model::validate(run.step.graph));
-  const auto times = test::simulate_in_child(s.topology, run.step.graph, {});
-  run.result.makespan_s = times.at(0);
-  for (std::size_t i = 1; i + 1 < times.size(); i += 2) run.result.ops.push_back({times[i], times[i + 1]});
-  return run;
-}
+test::SimulatedStep simulate_step(const config::ScenarioConfig& s) { return test::simulate_training_step(s); }
 
 }  // namespace
 

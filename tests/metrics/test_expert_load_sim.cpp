@@ -3,7 +3,7 @@
 // fast as the uniform load whatever the skew inside the groups.
 #include <catch2/catch.hpp>
 
-#include "../engine/test_fixtures.hpp"
+#include "step_sim.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
 #include "model/expert_load.hpp"
@@ -74,13 +74,8 @@ TEST_CASE("balanced_moe costs its broadcasts on a balanced load and lowers the r
   // nothing to balance: the broadcasts (and the gradients back) only add EP time
   CHECK(makespan(with(0.0)) > makespan(moe_scenario(0.0)));
   const auto s = with(1.0);
-  const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
-  REQUIRE_NOTHROW(model::validate(step.graph));
-  engine::SimulationResult result;
-  const auto times = test::simulate_in_child(s.topology, step.graph, {});
-  result.makespan_s = times.at(0);
-  for (std::size_t i = 1; i + 1 < times.size(); i += 2) result.ops.push_back({times[i], times[i + 1]});
-  const auto m = metrics::training_metrics(s, step.graph, result);
+  const auto run = test::simulate_training_step(s);
+  const auto m = metrics::training_metrics(s, run.step.graph, run.result);
   const double plain = model::expert_load(moe_scenario(1.0)).max_factor();
   CHECK(m["expert_load_max_factor"].get<double>() < plain);
 }

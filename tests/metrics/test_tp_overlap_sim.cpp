@@ -5,7 +5,7 @@
 #include <catch2/catch.hpp>
 #include <map>
 
-#include "../engine/test_fixtures.hpp"
+#include "step_sim.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/ep_overlap.hpp"
 #include "metrics/training_metrics.hpp"
@@ -16,28 +16,7 @@ using namespace moesim;
 
 namespace {
 
-struct Run {
-  strategy::TrainingStep step;
-  engine::SimulationResult result;
-  // first op of rank 0 with this name: (start, end)
-  std::pair<double, double> times(const std::string& name) const {
-    for (std::size_t i = 0; i < step.graph.ops.size(); ++i) {
-      const auto& op = step.graph.ops[i];
-      if (op.rank == 0 && op.name == name) return {result.ops[i].start_s, result.ops[i].end_s};
-    }
-    FAIL("no op " << name);
-    return {0.0, 0.0};
-  }
-};
-
-Run simulate_step(const config::ScenarioConfig& s) {
-  Run run{strategy::build_training_step(s, *strategy::make_pipeline_schedule(s)), {}};
-  REQUIRE_NOTHROW(model::validate(run.step.graph));
-  const auto times = test::simulate_in_child(s.topology, run.step.graph, {});
-  run.result.makespan_s = times.at(0);
-  for (std::size_t i = 1; i + 1 < times.size(); i += 2) run.result.ops.push_back({times[i], times[i + 1]});
-  return run;
-}
+test::SimulatedStep simulate_step(const config::ScenarioConfig& s) { return test::simulate_training_step(s); }
 
 // Tiny dense model, TP 2 with SP on one node of 2 ranks, 2 micro-batches of 2048 tokens. A 20 GB/s mesh makes each
 // TP collective (2048 x 2048 bf16 elements: 4 MiB per rank) ~0.2 ms, about the length of the matmul beside it.
