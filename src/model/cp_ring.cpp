@@ -37,7 +37,7 @@ void emit_steps(std::vector<BlockOp>& out, const BlockOp& marker, const BlockOp&
   for (int k = 1; k < cp; ++k) out.push_back(shift(marker, k, elements));
   for (int k = 0; k < cp; ++k) {
     BlockOp b = block(core, k, cp);
-    if (k > 0) b.chunk_input = static_cast<long>(first_shift) + k - 1;
+    if (k > 0) b.chunk_input_back = static_cast<long>(out.size()) - (static_cast<long>(first_shift) + k - 1);
     out.push_back(std::move(b));
   }
 }

@@ -60,7 +60,7 @@ std::vector<BlockOp> chunk_tp_collectives(const std::vector<BlockOp>& ops, const
     for (int k = 0; k < n; ++k) {
       BlockOp m = chunk_of(ops[mm], k, n);
       m.cost.launched = ops[mm].cost.launched && (k == 0 || !plan.fused_kernel);
-      if (gather) m.chunk_input = static_cast<long>(first_gather) + k;
+      if (gather) m.chunk_input_back = static_cast<long>(out.size()) - (static_cast<long>(first_gather) + k);
       out.push_back(std::move(m));
       if (reduce) out.push_back(chunk_of(ops[mm + 1], k, n));
     }

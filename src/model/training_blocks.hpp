@@ -50,17 +50,17 @@ struct BlockOp {
   // the router; in the backward the same pattern carries the partial gradients back to the owner (timed as a
   // broadcast: the engine has no Reduce). `elements` = one expert's parameters. 0: not one.
   int hot_broadcast = 0;
-  // TP communication chunking (model/tp_comm_chunks, strategy tp_comm_overlap): an op of a chunked TP collective +
-  // matmul group. Its collectives (`chunk_async`) run on the TP overlap stream without blocking the compute chain;
-  // its matmul chunks wait, besides the chain, only for the op at index `chunk_input` of the same list (their
-  // AllGather chunk, -1: none). The first op after the group that is not part of it waits for all the group's
-  // collectives.
   // AllToAllV collectives: `elements` from each member to the next one of its group only (a ring shift, the K/V
   // block of Ring Attention), not spread over the group.
   bool ring = false;
+  // A chunked communication group (TP CoC chunks, model/tp_comm_chunks; Ring Attention steps, model/cp_ring;
+  // column-parallel backward, model/column_parallel_backward): its collectives (`chunk_async`) run on their layer
+  // stream without blocking the compute chain; its compute ops wait, besides the chain, only for the op
+  // `chunk_input_back` places earlier in the same list (0: none). The first op after the group that is not part of
+  // it waits for all the group's collectives.
   bool chunked = false;
   bool chunk_async = false;
-  long chunk_input = -1;
+  long chunk_input_back = 0;
 };
 
 // How attention crosses the context-parallel (CP) group (strategy family "context_parallel"; docs/training.md,

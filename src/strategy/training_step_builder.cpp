@@ -326,7 +326,7 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
     layer_collective(stage, op, async, index);
     return;
   }
-  if (op.chunk_input >= 0) wait_chunk_input(ranks, op.chunk_input);
+  if (op.chunk_input_back > 0) wait_chunk_input(ranks, index - op.chunk_input_back);
   if (async) {
     for (int r : ranks) add_stage_compute(r, op);
   } else {

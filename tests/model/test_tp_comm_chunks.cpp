@@ -33,6 +33,13 @@ long index_of(const std::vector<BlockOp>& ops, const std::string& name) {
   return -1;
 }
 
+// Index of the op a chunk waits for (-1: none).
+long input_of(const std::vector<BlockOp>& ops, const std::string& name) {
+  const long i = index_of(ops, name);
+  const long back = ops[static_cast<std::size_t>(i)].chunk_input_back;
+  return back > 0 ? i - back : -1;
+}
+
 model::TrainingShape dense_shape(bool sp) {
   const auto s = test::training_scenario(test::tiny_dense_model(), test::layout(4, 1, 1, 1, 1, 1, false, sp), 1024, 2,
                                          2);
@@ -52,10 +59,10 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
                                  "o_proj#c0", "attn_rs#c0", "o_proj#c1", "attn_rs#c1", "ffn_norm", "ffn_ag#c0",
                                  "ffn_ag#c1", "ffn#c0", "ffn_rs#c0", "ffn#c1", "ffn_rs#c1"});
   // matmul chunk k waits for AllGather chunk k; ReduceScatter-side chunks wait for nothing extra
-  CHECK(find(chunked, "attn_in#c0").chunk_input == index_of(chunked, "attn_ag#c0"));
-  CHECK(find(chunked, "attn_in#c1").chunk_input == index_of(chunked, "attn_ag#c1"));
-  CHECK(find(chunked, "ffn#c1").chunk_input == index_of(chunked, "ffn_ag#c1"));
-  CHECK(find(chunked, "o_proj#c1").chunk_input == -1);
+  CHECK(input_of(chunked, "attn_in#c0") == index_of(chunked, "attn_ag#c0"));
+  CHECK(input_of(chunked, "attn_in#c1") == index_of(chunked, "attn_ag#c1"));
+  CHECK(input_of(chunked, "ffn#c1") == index_of(chunked, "ffn_ag#c1"));
+  CHECK(input_of(chunked, "o_proj#c1") == -1);
   // collectives: async, half the elements; matmuls: half the FLOPs, the weights read by each chunk
   for (const auto* name : {"attn_ag", "attn_rs", "ffn_ag", "ffn_rs"}) {
     const auto& c = find(chunked, std::string(name) + "#c1");
@@ -93,9 +100,9 @@ TEST_CASE("the input-gradient list is chunked the same way: AllGather + dx matmu
   CHECK(names(chunked)[0] == "ffn_rs_b#c0");
   CHECK(find(chunked, "ffn_rs_b#c1").kind == model::CollectiveKind::AllGather);
   CHECK(find(chunked, "ffn_ag_b#c1").kind == model::CollectiveKind::ReduceScatter);
-  CHECK(find(chunked, "ffn_b#c1").chunk_input == index_of(chunked, "ffn_rs_b#c1"));
-  CHECK(find(chunked, "attn_in_b#c0").chunk_input == -1);  // dx matmul + ReduceScatter
-  CHECK(find(chunked, "o_proj_b#c1").chunk_input == index_of(chunked, "attn_rs_b#c1"));
+  CHECK(input_of(chunked, "ffn_b#c1") == index_of(chunked, "ffn_rs_b#c1"));
+  CHECK(input_of(chunked, "attn_in_b#c0") == -1);  // dx matmul + ReduceScatter
+  CHECK(input_of(chunked, "o_proj_b#c1") == index_of(chunked, "attn_rs_b#c1"));
   // the weight-gradient list has no collectives: unchanged
   const auto dw = model::backward_ops(model::layer_forward(test::tiny_dense_model(), shape, false),
                                       model::Pass::BackwardWeight);
