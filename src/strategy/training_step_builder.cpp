@@ -89,11 +89,12 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       if (k > 0) prefetch(k - 1);
       if (part.swap_bytes > 0.0) both(host_copy(model::HostCopy::Wait, k, part.swap_bytes));
       for (const auto& op : part.recompute) both(named(op, part.label));
-      for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardInput)) both(named(op, part.label));
-      for (const auto& op : model::backward_ops(part.ops, model::Pass::BackwardWeight)) {
-        lists.backward.push_back(named(op, part.label));
-        lists.backward_weight.push_back(lists.backward.back());
-      }
+      const auto dx = model::backward_ops(part.ops, model::Pass::BackwardInput);
+      const auto slot = model::column_parallel_backward(dx, model::backward_ops(part.ops, model::Pass::BackwardWeight),
+                                                        shape_.sequence_parallel);
+      for (const auto& op : dx) lists.backward_input.push_back(named(op, part.label));
+      for (const auto& op : slot.whole) lists.backward.push_back(named(op, part.label));
+      for (const auto& op : slot.weight) lists.backward_weight.push_back(named(op, part.label));
     }
     for (auto* list : {&lists.forward, &lists.backward, &lists.backward_input})
       *list = model::chunk_tp_collectives(model::expand_cp_ring(*list, p_.cp), tp_chunking);

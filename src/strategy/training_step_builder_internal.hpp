@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model/activation_recompute.hpp"
+#include "model/column_parallel_backward.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
 #include "model/cp_ring.hpp"
