@@ -86,17 +86,16 @@ std::vector<BlockOp> recompute_ops(const config::ModelConfig& model, const Train
         if (unpermute != kNone) sel.mark_range(experts + 1, unpermute - 1);
       }
     }
-    // shared experts / dense FFN: [TP AllGather] + FC1 share of the matmul + the activation function
-    auto mlp = [&](const char* module, const char* matmul, double width_local) {
-      const std::size_t m = find(forward, matmul, lo, hi);
+    // shared experts / dense FFN: [TP AllGather] + FC1 + the activation function
+    auto mlp = [&](const char* module, const char* prefix, double width_local) {
+      const std::size_t m = find(forward, std::string(prefix) + "_fc1", lo, hi);
       if (!recompute(module) || m == kNone || ffn_norm == kNone) return;
-      sel.mark_range(ffn_norm + 1, m - 1);
-      sel.mark(m, fc1);
+      sel.mark_range(ffn_norm + 1, m);
       sel.after[m].push_back(
-          activation_function(std::string(matmul) + "_act", shape, shape.tokens * gate * width_local));
+          activation_function(std::string(prefix) + "_act", shape, shape.tokens * gate * width_local));
     };
     if (model.moe && model.moe->num_shared_experts > 0) {
-      mlp("shared_experts", "shared_exp",
+      mlp("shared_experts", "shared",
           double(model.moe->num_shared_experts) * model.moe->shared_expert_intermediate / shape.tp);
     }
     mlp("ffn", "ffn", double(model.dense_intermediate) / shape.tp);

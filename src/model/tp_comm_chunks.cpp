@@ -14,7 +14,7 @@ bool dense_matmul(const BlockOp& op) {
          !op.chunked;
 }
 
-// Module name without the slot prefix ("L3.shared_exp" -> "shared_exp").
+// Module name without the slot prefix ("L3.shared_fc1" -> "shared_fc1").
 bool shared_expert(const BlockOp& op) {
   const auto dot = op.name.rfind('.');
   return op.name.compare(dot == std::string::npos ? 0 : dot + 1, 7, "shared_") == 0;

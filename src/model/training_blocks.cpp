@@ -137,24 +137,32 @@ void attention(std::vector<BlockOp>& ops, const Ctx& c) {
   tp_exit(ops, c, c.s.sequence_parallel ? "attn_rs" : "attn_ar");
 }
 
+// A TP-sharded MLP of `width` (its whole intermediate size) over T tokens: FC1 (gate and up for SwiGLU; column
+// parallel) then FC2 (down; row parallel) as two matmuls, the activation function folded into FC1.
+void mlp_matmuls(std::vector<BlockOp>& ops, const Ctx& c, const std::string& prefix, const std::string& phase,
+                 double width) {
+  const double h = c.model.hidden;
+  const double gate = c.model.activation == config::FfnActivation::SwiGLU ? 2.0 : 1.0;
+  const double local = width / c.s.tp;
+  ops.push_back(matmul(c, prefix + "_fc1", phase, c.s.tokens, gate * h * local, h, gate * local));
+  ops.push_back(matmul(c, prefix + "_fc2", phase, c.s.tokens, h * local, local, h));
+}
+
 void dense_ffn(std::vector<BlockOp>& ops, const Ctx& c) {
   const double h = c.model.hidden;
   ops.push_back(vector(c, "ffn_norm", "ffn", c.s.tokens_sp() * h));
   tp_enter(ops, c, "ffn_ag");
-  const double width = c.model.dense_intermediate;
-  ops.push_back(matmul(c, "ffn", "ffn", c.s.tokens, dense_ffn_params(c.model) / c.s.tp, h, 2.0 * width / c.s.tp));
+  mlp_matmuls(ops, c, "ffn", "ffn", c.model.dense_intermediate);
   tp_exit(ops, c, c.s.sequence_parallel ? "ffn_rs" : "ffn_ar");
 }
 
 void moe_block(std::vector<BlockOp>& ops, const Ctx& c) {
   const auto& m = *c.model.moe;
   const double h = c.model.hidden;
-  const double tp = c.s.tp;
   ops.push_back(vector(c, "ffn_norm", "moe", c.s.tokens_sp() * h));
   if (m.num_shared_experts > 0) {
     tp_enter(ops, c, "shared_ag");
-    const double params = m.num_shared_experts * shared_expert_params(c.model) / tp;
-    ops.push_back(matmul(c, "shared_exp", "moe", c.s.tokens, params, h, 2.0 * m.shared_expert_intermediate / tp));
+    mlp_matmuls(ops, c, "shared", "moe", double(m.num_shared_experts) * m.shared_expert_intermediate);
     if (c.s.sequence_parallel) tp_exit(ops, c, "shared_rs");
   }
   const double T = c.s.tokens_moe();

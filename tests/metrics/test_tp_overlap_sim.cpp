@@ -49,8 +49,8 @@ TEST_CASE("coc: matmul chunks wait only for their AllGather chunk, ReduceScatter
   CHECK(rs0.first < o1.second);                            // and runs under matmul chunk 1
   CHECK(rs1.first >= o1.second - eps);
   CHECK(run.times("L0.ffn_norm").first >= rs1.second - eps);  // the next op waits for the whole group
-  // the dense FFN: AllGather -> matmul -> ReduceScatter, three stages
-  const auto f0 = run.times("L0.ffn#c0"), frs0 = run.times("L0.ffn_rs#c0"), f1 = run.times("L0.ffn#c1");
+  // the dense FFN's FC2 -> ReduceScatter
+  const auto f0 = run.times("L0.ffn_fc2#c0"), frs0 = run.times("L0.ffn_rs#c0"), f1 = run.times("L0.ffn_fc2#c1");
   CHECK(frs0.first >= f0.second - eps);
   CHECK(frs0.first < f1.second);
 }

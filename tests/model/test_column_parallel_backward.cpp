@@ -30,10 +30,10 @@ model::SlotBackward slot(bool sp) {
 
 TEST_CASE("column-parallel backward with SP: input AllGather beside dX, dX ReduceScatter beside dW") {
   const auto b = slot(true);
-  CHECK(names(b.whole) == std::vector<std::string>{
-                              "ffn_rs_b", "ffn_input_ag", "ffn_b", "ffn_ag_b", "ffn_w", "ffn_norm_b", "attn_rs_b",
-                              "o_proj_b", "attn_core_b", "attn_in_input_ag", "attn_in_b", "attn_ag_b", "attn_in_w",
-                              "attn_norm_b", "o_proj_w"});
+  CHECK(names(b.whole) == std::vector<std::string>{"ffn_rs_b", "ffn_fc2_b", "ffn_fc1_input_ag", "ffn_fc1_b",
+                                                   "ffn_ag_b", "ffn_fc1_w", "ffn_norm_b", "attn_rs_b", "o_proj_b",
+                                                   "attn_core_b", "attn_in_input_ag", "attn_in_b", "attn_ag_b",
+                                                   "attn_in_w", "attn_norm_b", "ffn_fc2_w", "o_proj_w"});
   const auto at = [&](const std::string& name) -> const BlockOp& {
     for (const auto& op : b.whole) {
       if (op.name == name) return op;
@@ -51,9 +51,9 @@ TEST_CASE("column-parallel backward with SP: input AllGather beside dX, dX Reduc
   CHECK_FALSE(at("o_proj_w").chunked);            // row-parallel: dW needs no collective, stays with the dw ops
   CHECK_FALSE(at("attn_rs_b").chunked);           // the gradient's AllGather before o_proj_b still blocks
   // W of a split backward: the input gathered (blocking) in front of each column-parallel dW
-  CHECK(names(b.weight) ==
-        std::vector<std::string>{"ffn_input_ag", "ffn_w", "o_proj_w", "attn_in_input_ag", "attn_in_w"});
-  CHECK_FALSE(b.weight.front().chunk_async);
+  CHECK(names(b.weight) == std::vector<std::string>{"ffn_fc2_w", "ffn_fc1_input_ag", "ffn_fc1_w", "o_proj_w",
+                                                    "attn_in_input_ag", "attn_in_w"});
+  CHECK_FALSE(b.weight[1].chunk_async);
 }
 
 TEST_CASE("column-parallel backward without SP: the list stays as it is (its AllReduce is not beside a dX matmul)") {

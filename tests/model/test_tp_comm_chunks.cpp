@@ -52,16 +52,18 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
   const auto shape = dense_shape(true);
   const auto forward = model::layer_forward(test::tiny_dense_model(), shape, false);
   REQUIRE(names(forward) == std::vector<std::string>{"attn_norm", "attn_ag", "attn_in", "attn_core", "o_proj",
-                                                     "attn_rs", "ffn_norm", "ffn_ag", "ffn", "ffn_rs"});
+                                                     "attn_rs", "ffn_norm", "ffn_ag", "ffn_fc1", "ffn_fc2", "ffn_rs"});
   const auto chunked = model::chunk_tp_collectives(forward, {2, true, true});
   CHECK(names(chunked) ==
         std::vector<std::string>{"attn_norm", "attn_ag#c0", "attn_ag#c1", "attn_in#c0", "attn_in#c1", "attn_core",
                                  "o_proj#c0", "attn_rs#c0", "o_proj#c1", "attn_rs#c1", "ffn_norm", "ffn_ag#c0",
-                                 "ffn_ag#c1", "ffn#c0", "ffn_rs#c0", "ffn#c1", "ffn_rs#c1"});
+                                 "ffn_ag#c1", "ffn_fc1#c0", "ffn_fc1#c1", "ffn_fc2#c0", "ffn_rs#c0", "ffn_fc2#c1",
+                                 "ffn_rs#c1"});
   // matmul chunk k waits for AllGather chunk k; ReduceScatter-side chunks wait for nothing extra
   CHECK(input_of(chunked, "attn_in#c0") == index_of(chunked, "attn_ag#c0"));
   CHECK(input_of(chunked, "attn_in#c1") == index_of(chunked, "attn_ag#c1"));
-  CHECK(input_of(chunked, "ffn#c1") == index_of(chunked, "ffn_ag#c1"));
+  CHECK(input_of(chunked, "ffn_fc1#c1") == index_of(chunked, "ffn_ag#c1"));
+  CHECK(input_of(chunked, "ffn_fc2#c1") == -1);
   CHECK(input_of(chunked, "o_proj#c1") == -1);
   // collectives: async, half the elements; matmuls: half the FLOPs, the weights read by each chunk
   for (const auto* name : {"attn_ag", "attn_rs", "ffn_ag", "ffn_rs"}) {
@@ -70,7 +72,7 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
     CHECK(c.chunked);
     CHECK(c.elements == Approx(find(forward, name).elements / 2));
   }
-  for (const auto* name : {"attn_in", "o_proj", "ffn"}) {
+  for (const auto* name : {"attn_in", "o_proj", "ffn_fc1", "ffn_fc2"}) {
     const auto& whole = find(forward, name);
     REQUIRE(whole.weight_bytes > 0.0);
     for (const auto* k : {"#c0", "#c1"}) {
@@ -87,8 +89,8 @@ TEST_CASE("a dense layer with SP: AllGather + matmul and matmul + ReduceScatter 
   CHECK_FALSE(find(chunked, "attn_core").chunked);
   // the script version launches every chunk
   const auto script = model::chunk_tp_collectives(forward, {4, false, true});
-  CHECK(find(script, "ffn#c3").cost.launched);
-  CHECK(script.size() == forward.size() + 3 * 7);
+  CHECK(find(script, "ffn_fc2#c3").cost.launched);
+  CHECK(script.size() == forward.size() + 3 * 8);
 }
 
 TEST_CASE("the input-gradient list is chunked the same way: AllGather + dx matmul, dx matmul + ReduceScatter") {
@@ -96,11 +98,12 @@ TEST_CASE("the input-gradient list is chunked the same way: AllGather + dx matmu
   const auto dx = model::backward_ops(model::layer_forward(test::tiny_dense_model(), shape, false),
                                       model::Pass::BackwardInput);
   const auto chunked = model::chunk_tp_collectives(dx, {2, true, true});
-  // reversed list: ffn_rs_b (AllGather) -> ffn_b -> ffn_ag_b (ReduceScatter): one three-stage group
+  // reversed list: ffn_rs_b (AllGather) -> ffn_fc2_b, then ffn_fc1_b -> ffn_ag_b (ReduceScatter)
   CHECK(names(chunked)[0] == "ffn_rs_b#c0");
   CHECK(find(chunked, "ffn_rs_b#c1").kind == model::CollectiveKind::AllGather);
   CHECK(find(chunked, "ffn_ag_b#c1").kind == model::CollectiveKind::ReduceScatter);
-  CHECK(input_of(chunked, "ffn_b#c1") == index_of(chunked, "ffn_rs_b#c1"));
+  CHECK(input_of(chunked, "ffn_fc2_b#c1") == index_of(chunked, "ffn_rs_b#c1"));
+  CHECK(input_of(chunked, "ffn_fc1_b#c1") == -1);
   CHECK(input_of(chunked, "attn_in_b#c0") == -1);  // dx matmul + ReduceScatter
   CHECK(input_of(chunked, "o_proj_b#c1") == index_of(chunked, "attn_rs_b#c1"));
   // the weight-gradient list has no collectives: unchanged
@@ -126,13 +129,13 @@ TEST_CASE("MoE layer: the shared experts' collectives are chunked unless shared_
                                          2);
   const auto forward = model::layer_forward(test::tiny_moe_model(), model::training_shape(s), true);
   const auto chunked = model::chunk_tp_collectives(forward, {2, true, true});
-  CHECK(index_of(chunked, "shared_exp#c1") >= 0);
+  CHECK(index_of(chunked, "shared_fc1#c1") >= 0);
   CHECK(index_of(chunked, "shared_rs#c1") >= 0);
   for (const auto& op : chunked) {
     if (op.phase == "ep_comm") CHECK_FALSE(op.chunked);
   }
   const auto mc2 = model::chunk_tp_collectives(forward, {2, true, false});
-  CHECK(index_of(mc2, "shared_exp") >= 0);
-  CHECK(index_of(mc2, "shared_exp#c0") == -1);
+  CHECK(index_of(mc2, "shared_fc1") >= 0);
+  CHECK(index_of(mc2, "shared_fc1#c0") == -1);
   CHECK(index_of(mc2, "attn_in#c0") >= 0);
 }

@@ -173,8 +173,8 @@ TEST_CASE("step builder: full recompute adds one forward of every layer before i
   for (std::size_t i = 0; i < full.graph.ops.size(); ++i) {
     const auto& op = full.graph.ops[i];
     if (op.rank != 0 || op.kind != model::OpKind::Compute) continue;
-    if (op.name == "L3.rc.ffn" && rc == 0) rc = i;
-    if (op.name == "L3.ffn_b" && dx == 0) dx = i;
+    if (op.name == "L3.rc.ffn_fc1" && rc == 0) rc = i;
+    if (op.name == "L3.ffn_fc2_b" && dx == 0) dx = i;
   }
   REQUIRE(rc > 0);
   CHECK(rc < dx);

@@ -177,9 +177,10 @@ TEST_CASE("unpaired forward: the shared expert runs under the dispatch, the comb
   check_each_op_once(plan, {l.forward.size()});
   const auto n = names(plan, {&l.forward});
   const auto dispatch = position(n, "dispatch~");
-  CHECK(position(n, "shared_exp!") == dispatch + 1);  // does not wait for the dispatch
+  CHECK(position(n, "shared_fc1!") == dispatch + 1);  // does not wait for the dispatch
+  CHECK(position(n, "shared_fc2!") == dispatch + 2);
   CHECK(position(n, "router") < dispatch);
-  CHECK(position(n, "experts") == dispatch + 2);  // joins: waits for the tokens
+  CHECK(position(n, "experts") == dispatch + 3);  // joins: waits for the tokens
   CHECK(position(n, "combine~") + 1 == position(n, "unpermute"));
 }
 
@@ -189,10 +190,11 @@ TEST_CASE("unpaired backward: shared-expert dx under the combine, routed-expert 
   const auto plan = strategy::hidden_single_plan(whole, l.backward_whole);
   check_each_op_once(plan, {l.backward_whole.size()});
   const auto n = names(plan, {&l.backward_whole});
-  CHECK(position(n, "shared_exp_b!") == position(n, "combine_b~") + 1);
-  CHECK(position(n, "experts_b") == position(n, "shared_exp_b!") + 1);
+  CHECK(position(n, "shared_fc2_b!") == position(n, "combine_b~") + 1);
+  CHECK(position(n, "shared_fc1_b!") == position(n, "combine_b~") + 2);
+  CHECK(position(n, "experts_b") == position(n, "shared_fc1_b!") + 1);
   CHECK(position(n, "experts_w!") == position(n, "dispatch_b~") + 1);
-  CHECK(position(n, "shared_exp_w") > position(n, "attn_core_b"));  // other dw ops stay where they were
+  CHECK(position(n, "shared_fc1_w") > position(n, "attn_core_b"));  // other dw ops stay where they were
   // B only (zero_bubble): no dw in the list, the dispatch stays exposed
   const strategy::PipelineTask input{0, 0, false, strategy::BackwardPart::Input};
   const auto b = names(strategy::hidden_single_plan(input, l.backward_input), {&l.backward_input});
