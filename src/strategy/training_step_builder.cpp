@@ -251,8 +251,8 @@ std::vector<std::vector<int>> Builder::checked(std::vector<std::vector<int>> gro
 // async: on the EP stream of its communicator, after the task's ops in flight, tracked in flight until a join
 // (overlap plans); else on the layer stream, pending.
 void Builder::layer_collective(int stage, const BlockOp& op, bool async, long index) {
-  // A chunked TP collective stays on the layer stream, with the TP group's other collectives (one HCCL stream per
-  // process group), but off the compute chain.
+  // A chunked collective (chunk_async: CoC chunks, ring shifts, the column-parallel backward's pair) stays on the
+  // layer stream, with its group's other collectives (one HCCL stream per process group), but off the compute chain.
   const int async_stream = op.group == model::GroupKind::EpOuter ? kEpOuterComm : kEpComm;
   async = async && !op.chunk_async;
   for (const auto& ranks : groups(stage, op.group)) {

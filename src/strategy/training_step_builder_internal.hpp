@@ -100,7 +100,8 @@ class Builder {
 
   // A task's own dependency state on every rank: its last compute op, the collectives its next op waits for, and
   // its async (EP stream) collectives not joined yet. The active chain lives in the members below.
-  // Chunked TP collectives issued and not joined yet, with the index of their op in the task's list.
+  // Chunked collectives (BlockOp::chunk_async) issued and not joined yet, with the index of their op in the task's
+  // list.
   using ChunkFlying = std::vector<std::pair<long, OpId>>;
   struct Chain {
     std::vector<OpId> last_compute;
@@ -142,7 +143,7 @@ class Builder {
     received_.erase(task);
   }
 
-  // Chunked TP collectives: every one in flight (before an op outside its group), or one matmul chunk's input.
+  // Chunked collectives: every one in flight (before an op outside its group), or one chunked compute op's input.
   void join_chunks(const std::vector<int>& ranks) {
     for (int r : ranks) {
       auto& flying = chunk_flying_[static_cast<std::size_t>(r)];
@@ -159,8 +160,8 @@ class Builder {
     }
   }
   // Emits one op of a task's list (index `index`) on the task's chain: a layer collective (blocking, async on its EP
-  // stream when `async`, or a chunked TP collective), or a compute op; ops outside a chunked TP group first wait for
-  // the group's collectives.
+  // stream when `async`, or a chunked one), or a compute op (routed experts scaled by the rank's expert load); ops
+  // outside a chunked group first wait for the group's collectives.
   void emit_layer_op(int stage, const BlockOp& op, long index, const std::vector<int>& ranks, bool async);
 
   void join_in_flight(const std::vector<int>& ranks) {
@@ -217,7 +218,7 @@ class Builder {
 
   // async: on the EP stream of its communicator, after the task's ops in flight, tracked in flight until a join
   // (overlap plans); else on the layer stream, pending.
-  // chunk_async ops (chunked TP collectives): on the layer stream but off the chain, recorded with `index` until joined.
+  // chunk_async ops (chunked collectives): on the layer stream but off the chain, recorded with `index` until joined.
   void layer_collective(int stage, const BlockOp& op, bool async = false, long index = -1);
 
   // Swap prefetch triggers: the first compute op of the task being emitted and of the one before it, per rank.
