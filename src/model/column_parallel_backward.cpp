@@ -6,11 +6,6 @@ namespace moesim::model {
 
 namespace {
 
-bool dense_matmul(const BlockOp& op) {
-  return !op.collective && op.host_copy == HostCopy::None && op.cost.op_class == config::OpClass::Matmul &&
-         !op.chunked;
-}
-
 bool dx_reduction(const BlockOp& op) {
   return op.collective && op.group == GroupKind::Tp && !op.chunked &&
          (op.kind == CollectiveKind::ReduceScatter || op.kind == CollectiveKind::AllReduce);
@@ -43,7 +38,7 @@ SlotBackward column_parallel_backward(const std::vector<BlockOp>& dx, const std:
   std::vector<char> column(dw.size(), 0);
   std::vector<BlockOp> gathers(dw.size());
   for (std::size_t i = 0; i < dx.size(); ++i) {
-    const bool pattern = i + 1 < dx.size() && dense_matmul(dx[i]) && dx_reduction(dx[i + 1]);
+    const bool pattern = i + 1 < dx.size() && unchunked_dense_matmul(dx[i]) && dx_reduction(dx[i + 1]);
     const std::size_t w = pattern ? weight_op(dw, dx[i].name) : std::string::npos;
     if (w == std::string::npos || moved[w]) {
       out.whole.push_back(dx[i]);

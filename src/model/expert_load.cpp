@@ -131,12 +131,14 @@ ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement p
         load.rank_share[l][r] += share[e];
       }
     }
+    for (std::size_t j = 0; j < load.rank_share[l].size(); ++j)
+      load.max_factor_ = std::max(load.max_factor_, load.factor(layer, static_cast<int>(j)));
   }
   return load;
 }
 
 bool ExpertLoad::uniform() const {
-  return hot_experts == 0 && max_factor() <= 1.0 + 1e-12;
+  return hot_experts == 0 && max_factor_ <= 1.0 + 1e-12;
 }
 
 double ExpertLoad::factor(int layer, int ep_index) const {
@@ -157,12 +159,6 @@ int ExpertLoad::hot_owner_of(int layer, int k) const {
   return hot_owner.at(static_cast<std::size_t>(layer)).at(static_cast<std::size_t>(k));
 }
 
-double ExpertLoad::max_factor() const {
-  double m = 1.0;
-  for (std::size_t l = 0; l < rank_share.size(); ++l) {
-    for (std::size_t j = 0; j < rank_share[l].size(); ++j) m = std::max(m, factor(static_cast<int>(l), static_cast<int>(j)));
-  }
-  return m;
-}
+
 
 }  // namespace moesim::model

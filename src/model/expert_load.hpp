@@ -29,7 +29,8 @@ struct ExpertLoad {
   double factor(int layer, int ep_index) const;
   double receive_share(int layer, int ep_index) const;  // rank_share (uniform 1 / ep_size)
   int hot_owner_of(int layer, int k) const;  // EP index of the owner of the layer's k-th hot expert (0: hottest)
-  double max_factor() const;  // over MoE layers and EP ranks (1 when uniform)
+  double max_factor() const { return max_factor_; }  // over MoE layers and EP ranks (1 when uniform)
+  double max_factor_ = 1.0;                            // set by expert_load()
 };
 
 // Where each layer's experts sit (strategy family "expert_placement"): Contiguous = Megatron's blocks (expert e on

@@ -9,15 +9,8 @@ bool tp_collective(const BlockOp& op, CollectiveKind kind) {
          !op.chunked;
 }
 
-bool dense_matmul(const BlockOp& op) {
-  return !op.collective && op.host_copy == HostCopy::None && op.cost.op_class == config::OpClass::Matmul &&
-         !op.chunked;
-}
-
-// Module name without the slot prefix ("L3.shared_fc1" -> "shared_fc1").
 bool shared_expert(const BlockOp& op) {
-  const auto dot = op.name.rfind('.');
-  return op.name.compare(dot == std::string::npos ? 0 : dot + 1, 7, "shared_") == 0;
+  return module_of(op).rfind("shared_", 0) == 0;
 }
 
 BlockOp chunk_of(const BlockOp& op, int k, int chunks) {
@@ -44,9 +37,9 @@ std::vector<BlockOp> chunk_tp_collectives(const std::vector<BlockOp>& ops, const
   out.reserve(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) {
     const bool gather = i + 1 < ops.size() && tp_collective(ops[i], CollectiveKind::AllGather) &&
-                        dense_matmul(ops[i + 1]);
+                        unchunked_dense_matmul(ops[i + 1]);
     const std::size_t mm = gather ? i + 1 : i;
-    const bool reduce = mm + 1 < ops.size() && dense_matmul(ops[mm]) &&
+    const bool reduce = mm + 1 < ops.size() && unchunked_dense_matmul(ops[mm]) &&
                         (tp_collective(ops[mm + 1], CollectiveKind::ReduceScatter) ||
                          tp_collective(ops[mm + 1], CollectiveKind::AllReduce));
     if ((!gather && !reduce) || (!plan.shared_experts && shared_expert(ops[mm]))) {

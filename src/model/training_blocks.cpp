@@ -325,6 +325,15 @@ std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass
   return out;
 }
 
+std::string module_of(const BlockOp& op) {
+  const auto dot = op.name.rfind('.');
+  return dot == std::string::npos ? op.name : op.name.substr(dot + 1);
+}
+
+bool unchunked_dense_matmul(const BlockOp& op) {
+  return !op.collective && op.host_copy == HostCopy::None && op.cost.op_class == OpClass::Matmul && !op.chunked;
+}
+
 double block_flops(const std::vector<BlockOp>& ops, bool model_flops_only) {
   double total = 0.0;
   for (const auto& op : ops) {

@@ -108,6 +108,11 @@ std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass
 // heads repeated up to cp when fewer).
 double ulysses_qkv_width(const config::ModelConfig& model, int tp, int cp);
 
+// Module name without the slot prefix ("L3.shared_fc1" -> "shared_fc1").
+std::string module_of(const BlockOp& op);
+// A dense (not grouped) matmul compute op that no chunked group has taken yet.
+bool unchunked_dense_matmul(const BlockOp& op);
+
 // Sum of compute FLOPs of a list, optionally only the "model FLOPs" classes (matmul, grouped matmul, attention).
 double block_flops(const std::vector<BlockOp>& ops, bool model_flops_only);
 

@@ -9,12 +9,7 @@ namespace moesim::strategy {
 namespace {
 
 using model::BlockOp;
-
-// Module name without the slot prefix ("L3.shared_exp_b" -> "shared_exp_b").
-std::string module_of(const BlockOp& op) {
-  const auto dot = op.name.rfind('.');
-  return dot == std::string::npos ? op.name : op.name.substr(dot + 1);
-}
+using model::module_of;
 
 // Shared-expert forward or input-gradient op (its weight gradient, "shared_exp_w", stays in place).
 bool shared_expert_op(const BlockOp& op) {
