@@ -1,9 +1,10 @@
 #pragma once
 // Internal to the training step builder (training_step_builder.cpp and the training_step_*.cpp files beside it):
 // the Builder that emits one rank graph per pipeline stage task. Split by concern: training_step_builder.cpp (graph
-// set-up, task emission, layer and pipeline collectives), training_step_overlap_emission.cpp (overlap-strategy
-// plans), training_step_swap.cpp (activation swaps over the host link), training_step_dp_sync.cpp (gradient
-// reduce-scatter, norm, optimizer, parameter all-gather). Not part of the strategy layer's interface.
+// set-up, task emission, pipeline sends), training_step_layer_ops.cpp (a list's collectives and compute ops),
+// training_step_overlap_emission.cpp (overlap-strategy plans), training_step_swap.cpp (activation swaps over the
+// host link), training_step_dp_sync.cpp (gradient reduce-scatter, norm, optimizer, parameter all-gather). Not part
+// of the strategy layer's interface.
 #include <algorithm>
 #include <map>
 #include <stdexcept>

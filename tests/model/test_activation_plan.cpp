@@ -7,9 +7,11 @@
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "block_op_names.hpp"
 #include "training_fixtures.hpp"
 
 using namespace moesim;
+using test::names;
 using model::ActivationMode;
 using model::ActivationPlan;
 
@@ -32,12 +34,6 @@ double flops(const std::vector<model::BlockOp>& ops) {
   double total = 0.0;
   for (const auto& op : ops) total += op.collective ? 0.0 : op.cost.flops;
   return total;
-}
-
-std::vector<std::string> names(const std::vector<model::BlockOp>& ops) {
-  std::vector<std::string> out;
-  for (const auto& op : ops) out.push_back(op.name);
-  return out;
 }
 
 }  // namespace

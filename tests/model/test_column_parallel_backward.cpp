@@ -5,18 +5,14 @@
 
 #include "model/column_parallel_backward.hpp"
 #include "model/training_blocks.hpp"
+#include "block_op_names.hpp"
 #include "training_fixtures.hpp"
 
 using namespace moesim;
+using test::names;
 using model::BlockOp;
 
 namespace {
-
-std::vector<std::string> names(const std::vector<BlockOp>& ops) {
-  std::vector<std::string> out;
-  for (const auto& op : ops) out.push_back(op.name);
-  return out;
-}
 
 model::SlotBackward slot(bool sp) {
   const auto s = test::training_scenario(test::tiny_dense_model(), test::layout(4, 1, 1, 1, 1, 1, false, sp), 1024, 2,

@@ -5,18 +5,14 @@
 
 #include "model/tp_comm_chunks.hpp"
 #include "model/training_blocks.hpp"
+#include "block_op_names.hpp"
 #include "training_fixtures.hpp"
 
 using namespace moesim;
+using test::names;
 using model::BlockOp;
 
 namespace {
-
-std::vector<std::string> names(const std::vector<BlockOp>& ops) {
-  std::vector<std::string> out;
-  for (const auto& op : ops) out.push_back(op.name);
-  return out;
-}
 
 const BlockOp& find(const std::vector<BlockOp>& ops, const std::string& name) {
   for (const auto& op : ops) {
