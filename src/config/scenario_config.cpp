@@ -94,6 +94,7 @@ TrainingWorkload read_training(ObjectReader reader) {
   workload.global_batch_size = static_cast<int>(reader.integer("global_batch_size"));
   workload.dtype = read_dtype(reader, "dtype", std::nullopt);
   workload.steps = static_cast<int>(reader.optional_integer("steps").value_or(1));
+  workload.overlap_param_gather = reader.optional_boolean("overlap_param_gather").value_or(false);
   if (auto load = reader.optional_object("expert_load")) workload.expert_load = read_expert_load(*load);
   reader.finish();
   return workload;

@@ -52,6 +52,9 @@ struct TrainingWorkload {
   int global_batch_size = 0;  // sequences per step
   Dtype dtype = Dtype::BF16;
   int steps = 1;
+  // steps > 1: each virtual stage's next-step forwards wait only for its own parameter AllGathers (Megatron
+  // --overlap-param-gather), not for every one of the stage
+  bool overlap_param_gather = false;
   ExpertLoadSpec expert_load;
 };
 

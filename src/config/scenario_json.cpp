@@ -33,7 +33,8 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                        {"global_batch_size", t.global_batch_size},
                        {"micro_batches_per_step", micro_batches_per_step(scenario)},
                        {"dtype", to_string(t.dtype)},
-                       {"steps", t.steps}};
+                       {"steps", t.steps},
+                       {"overlap_param_gather", t.overlap_param_gather}};
     const auto& load = t.expert_load;
     if (load.distribution == ExpertLoadDistribution::Zipf) {
       out["training"]["expert_load"] = {{"distribution", "zipf"}, {"exponent", load.exponent}};

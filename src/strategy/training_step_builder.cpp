@@ -224,6 +224,7 @@ void Builder::emit_task(int stage, const Task& task) {
   const auto ranks = layout_.stage_ranks(stage);
   begin_task(ranks);
   std::map<int, std::vector<OpId>> prefetched;  // swap-in ops of this task's parts (per stage rank)
+  wait_for_parameters({task});
   take_receive(stage, task);
   const auto& ops = ops_of(task);
   for (std::size_t i = 0; i < ops.size(); ++i) {

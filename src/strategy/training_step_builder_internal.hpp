@@ -261,6 +261,18 @@ class Builder {
 
   void optimizer_step(int stage);
 
+  // overlap_param_gather: the first forward of a virtual stage in the next step waits for that stage's parameter
+  // AllGathers (held in param_gathers_ until then) on the ranks it runs on.
+  void wait_for_parameters(const std::vector<Task>& tasks) {
+    for (const Task& t : tasks) {
+      const auto it = param_gathers_.find(t.virtual_stage);
+      if (!t.forward || it == param_gathers_.end()) continue;
+      for (OpId id : it->second)
+        pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
+      param_gathers_.erase(it);
+    }
+  }
+
   const config::ScenarioConfig& scenario_;
   const OverlapStrategy* overlap_;  // nullptr: every collective blocks the next compute op of its task
   model::ChunkPlacement placement_;
@@ -279,6 +291,7 @@ class Builder {
   std::vector<int> ep_index_;  // per rank: its position in its EP group (empty when the expert load is uniform)
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
+  std::map<int, std::vector<OpId>> param_gathers_;  // per virtual stage (overlap_param_gather)
   std::vector<SteadyPhase> steady_;
   struct SwapKey {
     int virtual_stage, micro_batch, part;

@@ -94,14 +94,17 @@ void Builder::optimizer_step(int stage) {
     if (it != grad_syncs_.end()) deps.insert(deps.end(), it->second.begin(), it->second.end());
     add_compute(r, "optimizer", "optimizer", cost);
   }
+  const bool per_stage = scenario_.training->overlap_param_gather;
   std::vector<OpId> gathers;
   for (const auto& vs : stages_) {  // updated bf16 parameters back to every replica
     if (vs.stage != stage) continue;
-    const auto& params = lists_[static_cast<std::size_t>(vs.chunk * p_.pp + stage)].params;
-    dp_collective(stage, "param_ag", CollectiveKind::AllGather, params.dense, shape_.dtype, false, &gathers);
-    dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, &gathers);
+    const int virtual_stage = vs.chunk * p_.pp + stage;
+    const auto& params = lists_[static_cast<std::size_t>(virtual_stage)].params;
+    auto& into = per_stage ? param_gathers_[virtual_stage] : gathers;
+    dp_collective(stage, "param_ag", CollectiveKind::AllGather, params.dense, shape_.dtype, false, &into);
+    dp_collective(stage, "expert_param_ag", CollectiveKind::AllGather, params.expert, shape_.dtype, true, &into);
   }
-  // a next step's first forward on the rank waits for them
+  // without overlap_param_gather a next step's first op on the rank waits for them all
   for (OpId id : gathers)
     pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
 }

@@ -10,6 +10,7 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   const auto ranks = layout_.stage_ranks(stage);
   std::vector<const std::vector<BlockOp>*> lists;
   for (const Task& t : tasks) lists.push_back(&ops_of(t));
+  wait_for_parameters(tasks);
   std::vector<Chain> chains(tasks.size());
   for (std::size_t k = 1; k < tasks.size(); ++k) chains[k] = {last_compute_, pending_, in_flight_, chunk_flying_};
   begin_task(ranks);  // a pair counts as one task for swap prefetch triggers
