@@ -290,6 +290,33 @@ std::vector<BlockOp> slot_forward(const config::ModelConfig& model, const Traini
   return {};
 }
 
+namespace {
+
+bool ends_with(const std::string& text, const std::string& end) {
+  return text.size() >= end.size() && text.compare(text.size() - end.size(), end.size(), end) == 0;
+}
+
+// Without sequence parallelism a TP region is: column-parallel input (identity forward, AllReduce of dX backward)
+// ... row-parallel output (AllReduce forward, identity backward). The mirrored list has each region's AllReduce at
+// its row-parallel end, so move it to the column-parallel end: right before the region's norm (its first op in the
+// forward). Regions without a norm (the embedding) keep it in place.
+std::vector<BlockOp> tp_allreduce_at_column_side(std::vector<BlockOp> dx) {
+  for (std::size_t i = 0; i < dx.size(); ++i) {
+    const BlockOp& op = dx[i];
+    if (!op.collective || op.group != GroupKind::Tp || op.kind != CollectiveKind::AllReduce) continue;
+    std::size_t norm = i + 1;
+    while (norm < dx.size() && !(!dx[norm].collective && ends_with(module_of(dx[norm]), "norm_b"))) ++norm;
+    if (norm == dx.size() || norm == i + 1) continue;
+    BlockOp moved = op;
+    dx.erase(dx.begin() + static_cast<long>(i));
+    dx.insert(dx.begin() + static_cast<long>(norm - 1), std::move(moved));
+    --i;  // the op now at i has not been looked at
+  }
+  return dx;
+}
+
+}  // namespace
+
 std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass) {
   if (pass == Pass::Forward) return forward;
   std::vector<BlockOp> out;
@@ -322,7 +349,7 @@ std::vector<BlockOp> backward_ops(const std::vector<BlockOp>& forward, Pass pass
     op.weights = false;
     out.push_back(std::move(op));
   }
-  return out;
+  return pass == Pass::BackwardInput ? tp_allreduce_at_column_side(std::move(out)) : out;
 }
 
 std::string module_of(const BlockOp& op) {

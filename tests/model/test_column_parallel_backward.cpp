@@ -52,16 +52,34 @@ TEST_CASE("column-parallel backward with SP: input AllGather beside dX, dX Reduc
   CHECK_FALSE(b.weight[1].chunk_async);
 }
 
-TEST_CASE("column-parallel backward without SP: the list stays as it is (its AllReduce is not beside a dX matmul)") {
-  // The mirrored list puts each TP AllReduce where the forward had it, in front of the row-parallel dX, so no
-  // column-parallel dX is followed by one: nothing to overlap (docs/training.md, "Per-layer blocks").
+TEST_CASE("without SP: the backward AllReduce sits at the column-parallel end, then runs beside dW") {
+  // Megatron: the row-parallel output's AllReduce has an identity backward, the column-parallel input's identity
+  // an AllReduce of dX: in the input-gradient list each region's AllReduce comes after its column-parallel dX
   const auto s = test::training_scenario(test::tiny_dense_model(), test::layout(4, 1, 1), 1024, 2, 2);
   const auto forward = model::layer_forward(test::tiny_dense_model(), model::training_shape(s), false);
   const auto dx = model::backward_ops(forward, model::Pass::BackwardInput);
-  const auto dw = model::backward_ops(forward, model::Pass::BackwardWeight);
-  const auto b = model::column_parallel_backward(dx, dw, false);
-  std::vector<std::string> whole = names(dx);
-  for (const auto& n : names(dw)) whole.push_back(n);
-  CHECK(names(b.whole) == whole);
-  CHECK(names(b.weight) == names(dw));
+  CHECK(names(dx) == std::vector<std::string>{"ffn_fc2_b", "ffn_fc1_b", "ffn_ar_b", "ffn_norm_b", "o_proj_b",
+                                              "attn_core_b", "attn_in_b", "attn_ar_b", "attn_norm_b"});
+  const auto b = model::column_parallel_backward(dx, model::backward_ops(forward, model::Pass::BackwardWeight), false);
+  CHECK(names(b.whole) == std::vector<std::string>{"ffn_fc2_b", "ffn_fc1_b", "ffn_ar_b", "ffn_fc1_w", "ffn_norm_b",
+                                                   "o_proj_b", "attn_core_b", "attn_in_b", "attn_ar_b", "attn_in_w",
+                                                   "attn_norm_b", "ffn_fc2_w", "o_proj_w"});
+  for (const auto& op : b.whole) {
+    CHECK(op.name.find("_input_ag") == std::string::npos);  // the input is whole without SP: nothing to gather
+    if (op.name == "attn_ar_b") CHECK(op.chunk_async);
+    if (op.name == "attn_in_w") CHECK(op.chunk_input_back == 0);
+  }
+  CHECK(names(b.weight) == std::vector<std::string>{"ffn_fc2_w", "ffn_fc1_w", "o_proj_w", "attn_in_w"});
+}
+
+TEST_CASE("without SP, a MoE layer's AllReduce comes after the shared experts' and router's dX, before the norm") {
+  const auto s = test::training_scenario(test::tiny_moe_model(), test::layout(2, 1, 2, 1, 1, 2, true), 1024, 1, 2);
+  const auto forward = model::layer_forward(test::tiny_moe_model(), model::training_shape(s), true);
+  const auto dx = names(model::backward_ops(forward, model::Pass::BackwardInput));
+  const auto at = [&](const std::string& name) { return std::find(dx.begin(), dx.end(), name) - dx.begin(); };
+  REQUIRE(at("moe_ar_b") < static_cast<long>(dx.size()));
+  CHECK(at("moe_ar_b") == at("ffn_norm_b") - 1);
+  CHECK(at("moe_ar_b") > at("router_b"));
+  CHECK(at("moe_ar_b") > at("shared_fc1_b"));
+  CHECK(at("attn_ar_b") == at("attn_norm_b") - 1);
 }
