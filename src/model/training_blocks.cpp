@@ -299,14 +299,20 @@ bool ends_with(const std::string& text, const std::string& end) {
 // Without sequence parallelism a TP region is: column-parallel input (identity forward, AllReduce of dX backward)
 // ... row-parallel output (AllReduce forward, identity backward). The mirrored list has each region's AllReduce at
 // its row-parallel end, so move it to the column-parallel end: right before the region's norm (its first op in the
-// forward). Regions without a norm (the embedding) keep it in place.
+// forward). A region without a norm has no column-parallel input (the vocab-parallel embedding, whose output
+// AllReduce is the only TP collective of its slot): its AllReduce has no backward, so it is dropped.
 std::vector<BlockOp> tp_allreduce_at_column_side(std::vector<BlockOp> dx) {
   for (std::size_t i = 0; i < dx.size(); ++i) {
     const BlockOp& op = dx[i];
     if (!op.collective || op.group != GroupKind::Tp || op.kind != CollectiveKind::AllReduce) continue;
     std::size_t norm = i + 1;
     while (norm < dx.size() && !(!dx[norm].collective && ends_with(module_of(dx[norm]), "norm_b"))) ++norm;
-    if (norm == dx.size() || norm == i + 1) continue;
+    if (norm == dx.size()) {
+      dx.erase(dx.begin() + static_cast<long>(i));
+      --i;
+      continue;
+    }
+    if (norm == i + 1) continue;
     BlockOp moved = op;
     dx.erase(dx.begin() + static_cast<long>(i));
     dx.insert(dx.begin() + static_cast<long>(norm - 1), std::move(moved));

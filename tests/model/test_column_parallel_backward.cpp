@@ -83,3 +83,16 @@ TEST_CASE("without SP, a MoE layer's AllReduce comes after the shared experts' a
   CHECK(at("moe_ar_b") > at("shared_fc1_b"));
   CHECK(at("attn_ar_b") == at("attn_norm_b") - 1);
 }
+
+TEST_CASE("without SP the embedding's output AllReduce has no backward, with SP its ReduceScatter mirrors to AllGather") {
+  const auto plain = test::training_scenario(test::tiny_dense_model(), test::layout(4, 1, 1), 1024, 2, 2);
+  const auto no_sp = model::embedding_forward(test::tiny_dense_model(), model::training_shape(plain));
+  REQUIRE(names(no_sp) == std::vector<std::string>{"embed", "embed_ar"});
+  CHECK(model::backward_ops(no_sp, model::Pass::BackwardInput).empty());  // the lookup has no dx either
+  const auto sp = test::training_scenario(test::tiny_dense_model(), test::layout(4, 1, 1, 1, 1, 1, false, true), 1024,
+                                          2, 2);
+  const auto with_sp = model::backward_ops(model::embedding_forward(test::tiny_dense_model(), model::training_shape(sp)),
+                                           model::Pass::BackwardInput);
+  REQUIRE(names(with_sp) == std::vector<std::string>{"embed_rs_b"});
+  CHECK(with_sp[0].kind == model::CollectiveKind::AllGather);
+}
