@@ -40,7 +40,7 @@ void check_balanced_moe_layout(const config::ScenarioConfig& scenario, const con
   }
   const int n = hot_experts_of(spec.params);
   if (n >= scenario.model->moe->num_routed_experts) {
-    issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "hot_experts"),
+    issues.error(param_pointer(spec, "hot_experts"),
                  "expected fewer hot experts than the " + std::to_string(scenario.model->moe->num_routed_experts) +
                      " routed experts, got " + std::to_string(n));
   }

@@ -36,7 +36,7 @@ void check_h2p_layout(const config::ScenarioConfig& scenario, const config::Stra
   if (shared != spec.params.end() && shared->is_number_integer()) {
     const long long value = shared->get<long long>();
     if (value >= 1 && ranks % value != 0) {
-      issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "shared_expert_tp"),
+      issues.error(param_pointer(spec, "shared_expert_tp"),
                    "must divide the instance's tp x dp = " + str(ranks) + " ranks, got " + str(value));
     }
   }

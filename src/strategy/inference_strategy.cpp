@@ -2,10 +2,6 @@
 
 namespace moesim::strategy {
 
-std::string param_pointer(const config::StrategySpec& spec, const std::string& key) {
-  return config::pointer_child(config::pointer_child(spec.pointer, "params"), key);
-}
-
 bool has_strategy(const config::ScenarioConfig& scenario, const std::string& name) {
   for (const auto& spec : scenario.strategies) {
     if (spec.name == name) return true;

@@ -8,6 +8,7 @@
 #include "config/json_reader.hpp"
 #include "config/scenario_config.hpp"
 #include "model/inference_step_graph.hpp"
+#include "strategy/scenario_conditions.hpp"
 
 namespace moesim::strategy {
 
@@ -27,8 +28,6 @@ T param_or(const nlohmann::json& params, const char* key, T fallback) {
   return params.is_object() && params.contains(key) ? params.at(key).get<T>() : fallback;
 }
 
-// JSON pointer of a strategy's param, for messages: /strategies/<i>/params/<key>.
-std::string param_pointer(const config::StrategySpec& spec, const std::string& key);
 
 // True when the scenario lists a strategy of this name.
 bool has_strategy(const config::ScenarioConfig& scenario, const std::string& name);

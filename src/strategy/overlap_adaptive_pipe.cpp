@@ -207,7 +207,7 @@ void check_adaptive_pipe_layout(const config::ScenarioConfig& scenario, const co
     const auto pair = spec.params.find(key);
     if (pair != spec.params.end() && pair->is_boolean() && pair->get<bool>() &&
         !pipeline_allows_pairs(scenario.parallel)) {
-      issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), key),
+      issues.error(param_pointer(spec, key),
                    "pairing micro-batches needs vpp > 1 or pp = 1 (as MindSpeed moe-fb-overlap): under plain 1F1B a "
                    "pair's outputs leave only when the pair ends, which serialises neighbouring stages");
     }

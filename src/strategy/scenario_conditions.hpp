@@ -1,8 +1,16 @@
 #pragma once
-// Conditions several strategies' layout checks share.
+// Conditions and message pointers several strategies' layout checks share.
+#include <string>
+
+#include "config/json_reader.hpp"
 #include "config/scenario_config.hpp"
 
 namespace moesim::strategy {
+
+// JSON pointer of a strategy's param, for messages: /strategies/<i>/params/<key>.
+inline std::string param_pointer(const config::StrategySpec& spec, const std::string& key) {
+  return config::pointer_child(config::pointer_child(spec.pointer, "params"), key);
+}
 
 // A training scenario of an MoE model whose experts are spread over more than one expert-parallel rank.
 inline bool training_moe_with_expert_parallelism(const config::ScenarioConfig& scenario) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "strategy/scenario_conditions.hpp"
+
 namespace moesim::strategy {
 
 namespace {
@@ -52,7 +54,7 @@ void check_coc_layout(const config::ScenarioConfig& scenario, const config::Stra
   const double shard = p.sequence_parallel ? tokens / p.tp : tokens;  // rows each rank contributes per chunk
   const bool valid_chunks = chunks == 2 || chunks == 4 || chunks == 8;  // else check_coc_params reports it
   if (valid_chunks && std::fmod(shard, chunks) != 0.0) {
-    issues.error(config::pointer_child(config::pointer_child(spec.pointer, "params"), "chunks"),
+    issues.error(param_pointer(spec, "chunks"),
                  "the " + std::to_string(static_cast<long long>(shard)) +
                      " tokens each TP rank holds per micro-batch do not split into " + std::to_string(chunks) +
                      " equal chunks (MindSpeed requires the matmul's m axis to be a multiple of the chunk count)");
