@@ -83,6 +83,7 @@ ExpertLoadSpec read_expert_load(ObjectReader reader) {
       spec.shares.push_back(std::move(values));
     }
   }
+  spec.drift_sigma = reader.optional_number("drift_sigma", Range::NonNegative).value_or(0.0);
   reader.finish();
   return spec;
 }

@@ -44,6 +44,9 @@ struct ExpertLoadSpec {
   ExpertLoadDistribution distribution = ExpertLoadDistribution::Uniform;
   double exponent = 0.0;                    // zipf
   std::vector<std::vector<double>> shares;  // shares: rows of num_routed_experts non-negative numbers
+  // > 0: the shares drift from step to step (several steps), a seeded log-normal random walk per expert with this
+  // standard deviation per step (model/expert_load)
+  double drift_sigma = 0.0;
 };
 
 struct TrainingWorkload {

@@ -41,6 +41,10 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
     } else if (load.distribution == ExpertLoadDistribution::Shares) {
       out["training"]["expert_load"] = {{"distribution", "shares"}, {"shares", load.shares}};
     }
+    if (load.drift_sigma > 0.0) {
+      if (!out["training"].contains("expert_load")) out["training"]["expert_load"] = {{"distribution", "uniform"}};
+      out["training"]["expert_load"]["drift_sigma"] = load.drift_sigma;
+    }
   }
   if (scenario.inference) {
     const auto& w = *scenario.inference;

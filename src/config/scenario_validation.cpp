@@ -90,7 +90,7 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
 
 void validate_expert_load(const ScenarioConfig& scenario, IssueCollector& issues) {
   const auto& load = scenario.training->expert_load;
-  if (load.distribution == ExpertLoadDistribution::Uniform || !scenario.model) return;
+  if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0) || !scenario.model) return;
   if (!scenario.model->moe) {
     issues.error("/training/expert_load", "the model has no routed experts to load");
     return;

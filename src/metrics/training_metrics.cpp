@@ -6,7 +6,7 @@
 #include "config/units.hpp"
 #include "metrics/ep_overlap.hpp"
 #include "model/expert_load.hpp"
-#include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "metrics/intervals.hpp"
@@ -26,6 +26,25 @@ using nlohmann::json;
 namespace {
 
 constexpr double kGiB = config::units::kGibibyte;
+
+// Bytes the busiest rank sends in expert migrations over the simulated steps (the DP-reduced graph holds whole EP
+// groups, so its busiest rank is the layout's).
+double expert_migration_gib(const model::OpGraph& graph) {
+  std::vector<double> sent(static_cast<std::size_t>(graph.num_ranks), 0.0);
+  std::vector<char> seen(graph.collectives.size(), 0);
+  for (const auto& op : graph.ops) {
+    if (op.phase != "expert_migration" || op.kind != model::OpKind::Collective) continue;
+    if (seen[static_cast<std::size_t>(op.collective)]) continue;
+    seen[static_cast<std::size_t>(op.collective)] = 1;
+    const auto& c = graph.collectives[static_cast<std::size_t>(op.collective)];
+    const std::size_t n = c.ranks.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j)
+        sent[static_cast<std::size_t>(c.ranks[i])] += c.per_pair_elements[i * n + j] * config::bytes_per_element(c.dtype);
+    }
+  }
+  return sent.empty() ? 0.0 : *std::max_element(sent.begin(), sent.end()) / kGiB;
+}
 
 }  // namespace
 
@@ -90,7 +109,7 @@ json training_memory_json(const config::ScenarioConfig& scenario,
   const auto& p = scenario.parallel;
   const auto moe_comm = strategy::moe_comm_plan(scenario);
   const auto plan = strategy::resolve_memory_plan(scenario, stage_orders).plan;
-  const auto load = model::expert_load(scenario, strategy::expert_placement(scenario), strategy::hot_experts(scenario));
+  const auto load = strategy::scenario_expert_loads(scenario).worst();
   json per_stage = json::array();
   model::StageMemory worst;
   bool first = true;
@@ -172,7 +191,21 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   m["tp_comm_hidden_fraction"] = tp.ranks > 0 ? json(tp.hidden_fraction) : json(nullptr);
   m["tp_comm_exposed_s"] = tp.exposed_s;
   m["tp_comm_overlap"] = strategy::tp_chunking(scenario).chunks > 1 ? strategy::kCocName : "none";
-  m["expert_load_max_factor"] = scenario.model->moe ? json(model::expert_load(scenario, strategy::expert_placement(scenario), strategy::hot_experts(scenario)).max_factor()) : json(nullptr);
+  if (scenario.model->moe) {
+    const auto loads = strategy::scenario_expert_loads(scenario);
+    m["expert_load_max_factor"] = loads.max_factor();
+    if (loads.steps.size() > 1) {
+      json by_step = json::array();
+      for (const auto& load : loads.steps) by_step.push_back(load.max_factor());
+      m["expert_load_max_factor_by_step"] = by_step;
+    }
+    if (strategy::expert_placement_policy(scenario).dynamic) {
+      m["expert_moves"] = loads.move_count();
+      m["expert_migration_gib"] = expert_migration_gib(graph);
+    }
+  } else {
+    m["expert_load_max_factor"] = nullptr;
+  }
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);
     m["ep_comm_steady_share"] = ep.ranks > 0 ? json(ep.steady_share) : json(nullptr);

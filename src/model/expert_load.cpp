@@ -23,6 +23,23 @@ std::vector<int> seeded_permutation(int n, std::uint64_t seed, int layer) {
   return order;
 }
 
+// Standard normal draws for one (layer, step) of the drift walk: Box-Muller on the raw mt19937_64 stream (53-bit
+// uniforms), so the values do not depend on the library's distribution implementation.
+std::vector<double> seeded_normals(std::size_t n, std::uint64_t seed, int layer, int step) {
+  std::mt19937_64 rng(seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL +
+                      0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(step));
+  const auto uniform = [&rng] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  constexpr double kTwoPi = 6.283185307179586;
+  std::vector<double> z(n);
+  for (std::size_t i = 0; i < n; i += 2) {
+    const double radius = std::sqrt(-2.0 * std::log(uniform()));
+    const double angle = kTwoPi * uniform();
+    z[i] = radius * std::cos(angle);
+    if (i + 1 < n) z[i + 1] = radius * std::sin(angle);
+  }
+  return z;
+}
+
 std::vector<double> normalised(std::vector<double> v) {
   const double sum = std::accumulate(v.begin(), v.end(), 0.0);
   for (double& x : v) x = sum > 0.0 ? x / sum : 1.0 / static_cast<double>(v.size());
@@ -31,7 +48,7 @@ std::vector<double> normalised(std::vector<double> v) {
 
 }  // namespace
 
-std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer) {
+std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer, int step) {
   const auto& moe = *scenario.model->moe;
   const int experts = moe.num_routed_experts;
   const auto& spec = scenario.training->expert_load;
@@ -53,6 +70,15 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
     }
   }
   share = normalised(std::move(share));
+  if (spec.drift_sigma > 0.0 && step > 0) {
+    std::vector<double> walk(share.size(), 0.0);
+    for (int t = 1; t <= step; ++t) {
+      const auto z = seeded_normals(share.size(), scenario.seed, layer, t);
+      for (std::size_t e = 0; e < share.size(); ++e) walk[e] += z[e];
+    }
+    for (std::size_t e = 0; e < share.size(); ++e) share[e] *= std::exp(spec.drift_sigma * walk[e]);
+    share = normalised(std::move(share));
+  }
   if (moe.routing == config::RoutingKind::MoGE && moe.num_groups > 1) {
     const int per_group = experts / moe.num_groups;
     for (int g = 0; g < moe.num_groups; ++g) {
@@ -94,47 +120,141 @@ std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, E
   return rank;
 }
 
-ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement, int hot_experts) {
+namespace {
+
+ExpertLoad empty_load(const config::ScenarioConfig& scenario, int hot_experts) {
   ExpertLoad load;
   const auto& model = *scenario.model;
-  if (!model.moe || !scenario.training) return load;
   load.ep_size = scenario.parallel.expert_parallel_size();
   load.hot_experts = std::min(hot_experts, model.moe->num_routed_experts);
   const auto layers = static_cast<std::size_t>(model.num_layers);
   load.rank_share.resize(layers);
   load.local_share.assign(layers, 0.0);
   load.hot_owner.resize(layers);
+  return load;
+}
+
+// One MoE layer's row of a step's load: its experts' shares where they are placed, the hot ones computed locally.
+void fill_layer(ExpertLoad& load, int layer, const std::vector<double>& share, const std::vector<int>& where) {
+  std::vector<char> hot(share.size(), 0);
+  const auto l = static_cast<std::size_t>(layer);
+  if (load.hot_experts > 0) {
+    std::vector<int> order(share.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return share[static_cast<std::size_t>(a)] > share[static_cast<std::size_t>(b)];
+    });
+    for (int k = 0; k < load.hot_experts; ++k) {
+      const auto e = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
+      hot[e] = 1;
+      load.hot_owner[l].push_back(where[e]);
+    }
+  }
+  load.rank_share[l].assign(static_cast<std::size_t>(load.ep_size), 0.0);
+  for (std::size_t e = 0; e < share.size(); ++e) {
+    if (hot[e]) {
+      load.local_share[l] += share[e];
+    } else {
+      load.rank_share[l][static_cast<std::size_t>(where[e])] += share[e];
+    }
+  }
+  for (std::size_t j = 0; j < load.rank_share[l].size(); ++j)
+    load.max_factor_ = std::max(load.max_factor_, load.factor(layer, static_cast<int>(j)));
+}
+
+}  // namespace
+
+std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<double>& share, int ep_size,
+                                     double min_gain) {
+  const auto n = static_cast<std::size_t>(ep_size);
+  std::vector<double> load(n, 0.0);
+  for (std::size_t e = 0; e < share.size(); ++e) load[static_cast<std::size_t>(where[e])] += share[e];
+  // each swap lowers the hotter side by at least min_gain of it, so the loop ends
+  for (;;) {
+    const auto a = static_cast<std::size_t>(std::max_element(load.begin(), load.end()) - load.begin());
+    const auto b = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    if (load[b] >= load[a]) return where;  // even
+    double best = load[a] * (1.0 - min_gain);  // the new max(load a, load b) must be below this
+    if (min_gain == 0.0) best = load[a] * (1.0 - 1e-12);
+    int best_x = -1, best_y = -1;
+    for (std::size_t x = 0; x < share.size(); ++x) {
+      if (static_cast<std::size_t>(where[x]) != a) continue;
+      for (std::size_t y = 0; y < share.size(); ++y) {
+        if (static_cast<std::size_t>(where[y]) != b) continue;
+        const double d = share[x] - share[y];
+        const double hotter = std::max(load[a] - d, load[b] + d);
+        if (hotter < best) {
+          best = hotter;
+          best_x = static_cast<int>(x);
+          best_y = static_cast<int>(y);
+        }
+      }
+    }
+    if (best_x < 0) return where;
+    const double d = share[static_cast<std::size_t>(best_x)] - share[static_cast<std::size_t>(best_y)];
+    load[a] -= d;
+    load[b] += d;
+    std::swap(where[static_cast<std::size_t>(best_x)], where[static_cast<std::size_t>(best_y)]);
+  }
+}
+
+ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement, int hot_experts) {
+  const auto& model = *scenario.model;
+  if (!model.moe || !scenario.training) return {};
+  ExpertLoad load = empty_load(scenario, hot_experts);
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;
     const auto share = expert_shares(scenario, layer);
-    const auto where = place_experts(share, load.ep_size, placement);
-    std::vector<char> hot(share.size(), 0);
-    if (load.hot_experts > 0) {
-      std::vector<int> order(share.size());
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-        return share[static_cast<std::size_t>(a)] > share[static_cast<std::size_t>(b)];
-      });
-      for (int k = 0; k < load.hot_experts; ++k) {
-        const auto e = static_cast<std::size_t>(order[static_cast<std::size_t>(k)]);
-        hot[e] = 1;
-        load.hot_owner[static_cast<std::size_t>(layer)].push_back(where[e]);
-      }
-    }
-    const auto l = static_cast<std::size_t>(layer);
-    load.rank_share[l].assign(static_cast<std::size_t>(load.ep_size), 0.0);
-    for (std::size_t e = 0; e < share.size(); ++e) {
-      const auto r = static_cast<std::size_t>(where[e]);
-      if (hot[e]) {
-        load.local_share[l] += share[e];
-      } else {
-        load.rank_share[l][r] += share[e];
-      }
-    }
-    for (std::size_t j = 0; j < load.rank_share[l].size(); ++j)
-      load.max_factor_ = std::max(load.max_factor_, load.factor(layer, static_cast<int>(j)));
+    fill_layer(load, layer, share, place_experts(share, load.ep_size, placement));
   }
   return load;
+}
+
+ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const PlacementPolicy& policy,
+                                  int hot_experts) {
+  ExpertLoadSteps out;
+  const auto& model = *scenario.model;
+  const int steps = scenario.training ? std::max(1, scenario.training->steps) : 1;
+  out.moves.resize(static_cast<std::size_t>(steps));
+  if (!model.moe || !scenario.training) {
+    out.steps.resize(static_cast<std::size_t>(steps));
+    return out;
+  }
+  out.steps.assign(static_cast<std::size_t>(steps), empty_load(scenario, hot_experts));
+  const int ep = out.steps.front().ep_size;
+  for (int layer = 0; layer < model.num_layers; ++layer) {
+    if (!is_moe_layer(model, layer)) continue;
+    auto previous = expert_shares(scenario, layer, 0);
+    auto where = place_experts(previous, ep, policy.placement);
+    for (int step = 0; step < steps; ++step) {
+      const auto share = step == 0 ? previous : expert_shares(scenario, layer, step);
+      if (step > 0 && policy.dynamic && step % policy.interval_steps == 0) {
+        const auto proposed = rebalanced_by_swaps(where, previous, ep, policy.min_gain);
+        for (std::size_t e = 0; e < where.size(); ++e) {
+          if (proposed[e] != where[e])
+            out.moves[static_cast<std::size_t>(step)].push_back({layer, static_cast<int>(e), where[e], proposed[e]});
+        }
+        where = proposed;
+      }
+      fill_layer(out.steps[static_cast<std::size_t>(step)], layer, share, where);
+      previous = share;
+    }
+  }
+  return out;
+}
+
+const ExpertLoad& ExpertLoadSteps::worst() const {
+  std::size_t best = 0;
+  for (std::size_t s = 1; s < steps.size(); ++s) {
+    if (steps[s].max_factor() > steps[best].max_factor()) best = s;
+  }
+  return steps.at(best);
+}
+
+std::size_t ExpertLoadSteps::move_count() const {
+  std::size_t n = 0;
+  for (const auto& m : moves) n += m.size();
+  return n;
 }
 
 bool ExpertLoad::uniform() const {

@@ -38,12 +38,51 @@ struct ExpertLoad {
 // rank that still has a free slot (greedy longest-processing-time; every rank keeps experts / ep experts).
 enum class ExpertPlacement { Contiguous, Balanced };
 
-// Per-expert shares of one MoE layer (model layer index), before placement: sum 1.
-std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer);
+// Per-expert shares of one MoE layer (model layer index) in a step, before placement: sum 1. With
+// training.expert_load.drift_sigma > 0 each expert's share follows a seeded multiplicative (log-normal) random walk
+// from step to step: share_s[e] ~ share_0[e] x exp(sigma x (z_1[e] + ... + z_s[e])), z standard normal.
+std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer, int step = 0);
 // The EP rank of each expert of a layer with these shares.
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
 // `hot_experts` > 0: per layer the most loaded experts (ties to the lower index) are computed where their tokens are.
+// The load of the first step.
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous,
                        int hot_experts = 0);
+
+// Placement over consecutive steps (training.steps). Static: the first step's placement is kept. Dynamic (strategy
+// balanced, mode dynamic; EDPB's expert part): at every `interval_steps`-th step a layer's experts are re-placed
+// from the load observed in the previous step (the prediction is the last step's load) by rebalanced_by_swaps; the
+// experts that change rank migrate before the step.
+struct PlacementPolicy {
+  ExpertPlacement placement = ExpertPlacement::Contiguous;
+  bool dynamic = false;
+  int interval_steps = 1;
+  double min_gain = 0.0;
+};
+
+struct ExpertMove {
+  int layer = 0;   // model layer
+  int expert = 0;  // routed expert index in the layer
+  int from = 0;    // EP index
+  int to = 0;
+};
+
+struct ExpertLoadSteps {
+  std::vector<ExpertLoad> steps;               // one per step
+  std::vector<std::vector<ExpertMove>> moves;  // [step]: experts migrated before it (none before the first)
+  const ExpertLoad& worst() const;             // the step with the largest max factor (the first on ties)
+  double max_factor() const { return worst().max_factor(); }
+  std::size_t move_count() const;
+};
+
+ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const PlacementPolicy& policy,
+                                  int hot_experts = 0);
+
+// Incremental re-placement of one layer for a predicted load: swap an expert of the most loaded EP rank with one of
+// the least loaded, the pair that lowers the hotter of the two the most, while that lowers it by at least `min_gain`
+// of its load (relative; 0: any gain); every rank keeps its expert count. Few experts move when the load changes
+// little.
+std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<double>& share, int ep_size,
+                                     double min_gain);
 
 }  // namespace moesim::model

@@ -51,7 +51,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"context_parallel", kKvAllGatherName, kKvAllGatherDescription, no_params},
       {"context_parallel", kRingAttentionName, kRingAttentionDescription, no_params},
       {"context_parallel", kUlyssesName, kUlyssesDescription, no_params},
-      {"expert_placement", kBalancedPlacementName, kBalancedPlacementDescription, no_params},
+      {"expert_placement", kBalancedPlacementName, kBalancedPlacementDescription, check_balanced_placement_params},
       {"expert_balancing", kBalancedMoeName, kBalancedMoeDescription, check_balanced_moe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},
       {"moe_comm", kAllToAllVName, kAllToAllVDescription, no_params},

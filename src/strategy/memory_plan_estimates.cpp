@@ -7,6 +7,7 @@
 #include "model/training_memory.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
 
@@ -40,7 +41,7 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       micro_batches_(config::micro_batches_per_step(scenario)) {
   shape_.cp_algorithm = cp_algorithm(scenario);
   shape_.hot_experts = hot_experts(scenario);
-  expert_load_ = model::expert_load(scenario, expert_placement(scenario), hot_experts(scenario));
+  expert_load_ = scenario_expert_loads(scenario).worst();
   const auto& p = scenario.parallel;
   const auto& model = *scenario.model;
   for (int s = 0; s < p.pp; ++s) {

@@ -6,7 +6,8 @@
 #include "model/expert_load.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
-#include "strategy/expert_placement_balanced.hpp"
+#include "model/model_stats.hpp"
+#include "strategy/expert_loads.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
 
@@ -30,9 +31,9 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
       chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
-      expert_load_(model::expert_load(scenario, expert_placement(scenario), hot_experts(scenario))) {
+      loads_(scenario_expert_loads(scenario)) {
   graph_.num_ranks = layout_.num_ranks();
-  if (!expert_load_.uniform()) {
+  if (std::any_of(loads_.steps.begin(), loads_.steps.end(), [](const auto& l) { return !l.uniform(); })) {
     ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);
     for (int r = 0; r < layout_.num_ranks(); ++r) {
       const auto group = layout_.ep_group(r);
@@ -108,6 +109,8 @@ model::OpGraph Builder::run(const std::vector<std::vector<PipelineTask>>& orders
                             std::vector<std::size_t>* step_first_op) {
   for (int step = 0; step < steps; ++step) {
     if (step_first_op) step_first_op->push_back(graph_.ops.size());
+    step_ = std::min(step, static_cast<int>(loads_.steps.size()) - 1);
+    migrate_experts(step);
     run_step(orders, micro_batches);
   }
   return std::move(graph_);
@@ -267,6 +270,59 @@ void Builder::send(int stage, const Task& task) {
     receives.push_back({ids[1]});
   }
   received_[arrival] = std::move(receives);
+}
+
+void Builder::migrate_experts(int step) {
+  if (step <= 0 || static_cast<std::size_t>(step) >= loads_.moves.size() || loads_.moves[step].empty()) return;
+  const auto& model = *scenario_.model;
+  const double expert_dp =
+      double(p_.tp) * p_.cp * p_.dp / (double(p_.expert_parallel_size()) * p_.expert_tp);  // full layout
+  const double bytes_per_expert = model::expert_params(model) / p_.expert_tp *
+                                  (config::bytes_per_element(shape_.dtype) + kOptimizerStateBytesPerParam / expert_dp);
+  for (const auto& vs : stages_) {
+    std::map<std::pair<int, int>, double> bytes;  // (from, to) EP index -> bytes
+    for (const auto& slot : vs.slots) {
+      const int layer = slot.kind == model::SlotKind::Layer ? slot.index
+                        : slot.kind == model::SlotKind::Mtp ? model.num_layers - 1
+                                                            : -1;
+      for (const auto& move : loads_.moves[static_cast<std::size_t>(step)]) {
+        if (move.layer == layer) bytes[{move.from, move.to}] += bytes_per_expert;
+      }
+    }
+    if (bytes.empty()) continue;
+    const int virtual_stage = vs.chunk * p_.pp + vs.stage;
+    const auto gathers = param_gathers_.find(virtual_stage);
+    const auto deps_of = [&](int rank) {
+      auto deps = member_deps(rank);
+      if (gathers == param_gathers_.end()) return deps;
+      for (OpId id : gathers->second) {
+        if (graph_.ops[static_cast<std::size_t>(id)].rank == rank) deps.push_back(id);
+      }
+      return deps;
+    };
+    // one exchange per EP group and virtual stage (an all-to-all-v of the moved experts' bytes), so that a rank's
+    // transfers to and from several peers run side by side
+    for (const auto& group : layout_.stage_groups(vs.stage, &model::TrainingLayout::ep_group)) {
+      const std::size_t n = group.size();
+      Collective c;
+      c.kind = CollectiveKind::AllToAllV;
+      c.ranks = group;
+      c.dtype = config::Dtype::FP32;
+      c.per_pair_elements.assign(n * n, 0.0);
+      for (const auto& [pair, b] : bytes) {
+        const double elements = b / config::bytes_per_element(config::Dtype::FP32);
+        c.per_pair_elements[static_cast<std::size_t>(pair.first) * n + static_cast<std::size_t>(pair.second)] =
+            elements;
+        c.elements += elements;
+      }
+      std::vector<std::vector<OpId>> deps;
+      for (int r : group) deps.push_back(deps_of(r));
+      const auto ids = add_collective("expert_migration", "expert_migration", std::move(c),
+                                      std::vector<int>(n, kExpertMigration), deps);
+      auto& into = migrations_[virtual_stage];
+      into.insert(into.end(), ids.begin(), ids.end());
+    }
+  }
 }
 
 }  // namespace training_step_detail

@@ -41,6 +41,10 @@ constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device c
 // outer (cross-node) group of hierarchical EP on 10; the compute inside an EP stage (token permutation between two
 // of its collectives) on the overlap stream 11 (MindSpeed fb-overlap's dispatcher runs its permutation there).
 constexpr int kEpComm = 9, kEpOuterComm = 10, kEpStageCompute = 11;
+// Expert migration between steps (balanced, mode dynamic): point-to-point transfers on their own stream.
+constexpr int kExpertMigration = 12;
+// Adam's fp32 master weight and two moments: what a migrated expert's optimizer shard carries per parameter.
+constexpr double kOptimizerStateBytesPerParam = 12.0;
 // Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
 // and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
 constexpr double kOptimizerBytesPerParam = 30.0;
@@ -262,16 +266,26 @@ class Builder {
   void optimizer_step(int stage);
 
   // overlap_param_gather: the first forward of a virtual stage in the next step waits for that stage's parameter
-  // AllGathers (held in param_gathers_ until then) on the ranks it runs on.
+  // AllGathers (held in param_gathers_ until then) on the ranks it runs on; so it does for the expert migrations
+  // into its ranks (migrations_).
   void wait_for_parameters(const std::vector<Task>& tasks) {
-    for (const Task& t : tasks) {
-      const auto it = param_gathers_.find(t.virtual_stage);
-      if (!t.forward || it == param_gathers_.end()) continue;
-      for (OpId id : it->second)
-        pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
-      param_gathers_.erase(it);
+    for (auto* held : {&param_gathers_, &migrations_}) {
+      for (const Task& t : tasks) {
+        const auto it = held->find(t.virtual_stage);
+        if (!t.forward || it == held->end()) continue;
+        for (OpId id : it->second)
+          pending_[static_cast<std::size_t>(graph_.ops[static_cast<std::size_t>(id)].rank)].push_back(id);
+        held->erase(it);
+      }
     }
   }
+
+  // Before step `step` (dynamic balanced placement): every expert that changes EP rank moves its bf16 weights and
+  // its optimizer shard (fp32 master, m, v over the expert-DP group) from the old rank to the new one of each EP
+  // group, after both ranks' optimizer step and parameter gathers, one transfer per (virtual stage, rank pair).
+  void migrate_experts(int step);
+
+  const model::ExpertLoad& expert_load() const { return loads_.steps[static_cast<std::size_t>(step_)]; }
 
   const config::ScenarioConfig& scenario_;
   const OverlapStrategy* overlap_;  // nullptr: every collective blocks the next compute op of its task
@@ -287,11 +301,13 @@ class Builder {
   std::vector<std::vector<OpId>> pending_;          // per rank: ops the next op of the compute chain waits for
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
   std::vector<ChunkFlying> chunk_flying_;  // per rank: chunked collectives of the chain not joined yet
-  model::ExpertLoad expert_load_;
+  model::ExpertLoadSteps loads_;  // per step
+  int step_ = 0;                  // the step being emitted
   std::vector<int> ep_index_;  // per rank: its position in its EP group (empty when the expert load is uniform)
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
   std::map<int, std::vector<OpId>> param_gathers_;  // per virtual stage (overlap_param_gather)
+  std::map<int, std::vector<OpId>> migrations_;     // per virtual stage: expert migrations' receiving ops
   std::vector<SteadyPhase> steady_;
   struct SwapKey {
     int virtual_stage, micro_batch, part;

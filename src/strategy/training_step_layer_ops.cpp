@@ -48,7 +48,7 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
     c.dtype = op.dtype;
     c.elements = op.elements;
     const std::size_t n = ranks.size();
-    if (op.hot_broadcast > 0) c.root = expert_load_.hot_owner_of(op.layer, op.hot_broadcast - 1);  // in EP order
+    if (op.hot_broadcast > 0) c.root = expert_load().hot_owner_of(op.layer, op.hot_broadcast - 1);  // in EP order
     if (op.kind == CollectiveKind::AllToAllV && op.ring) {  // ring shift: all of it to the next member
       c.per_pair_elements.assign(n * n, 0.0);
       for (std::size_t i = 0; i < n; ++i) c.per_pair_elements[i * n + (i + 1) % n] = op.elements;
@@ -56,13 +56,13 @@ void Builder::layer_collective(int stage, const BlockOp& op, bool async, long in
       // expert load: the rows for (or from) a rank's experts follow its share of the layer's rows; a group of n of
       // the EP group's ep members (hierarchical: one node) carries ep / n of each sender's rows in total
       c.per_pair_elements.assign(n * n, 0.0);
-      const double scale = op.elements * expert_load_.ep_size / double(n);
+      const double scale = op.elements * expert_load().ep_size / double(n);
       for (std::size_t i = 0; i < n; ++i) {
         for (std::size_t j = 0; j < n; ++j) {
           if (i == j) continue;
           const int expert_rank = ranks[op.expert_flow > 0 ? j : i];
           c.per_pair_elements[i * n + j] =
-              scale * expert_load_.receive_share(op.layer, ep_index_[static_cast<std::size_t>(expert_rank)]);
+              scale * expert_load().receive_share(op.layer, ep_index_[static_cast<std::size_t>(expert_rank)]);
         }
       }
     } else if (op.kind == CollectiveKind::AllToAllV) {  // uniform routing: every rank sends elements / n to each peer
@@ -109,7 +109,7 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
 // scale with the rank's expert load; the weights are read once either way.
 model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
   if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;
-  const double f = expert_load_.factor(op.layer, ep_index_[static_cast<std::size_t>(rank)]);
+  const double f = expert_load().factor(op.layer, ep_index_[static_cast<std::size_t>(rank)]);
   model::ComputeCost cost = op.cost;
   cost.flops *= f;
   cost.bytes = op.weight_bytes + (op.cost.bytes - op.weight_bytes) * f;
