@@ -137,3 +137,13 @@ TEST_CASE("training.expert_load: uniform by default, zipf and shares read, bad v
                                {R"(training.expert_load={"distribution": "zipf", "exponent": 1})"}),
                      "/training/expert_load: the model has no routed experts to load"));
 }
+
+TEST_CASE("training.expert_load.drift_sigma: read, echoed, a negative value reported with its path") {
+  const std::string pro = "scenarios/calibration/pro_moe_72b_train_baseline.json";
+  const auto drift =
+      load_scenario(repo(pro), {R"(training.expert_load={"distribution": "uniform", "drift_sigma": 0.1})"});
+  CHECK(drift.training->expert_load.drift_sigma == 0.1);
+  CHECK(resolved_json(drift)["training"]["expert_load"]["drift_sigma"] == 0.1);
+  CHECK(any_contains(issues_of(pro, {R"(training.expert_load={"distribution": "uniform", "drift_sigma": -0.1})"}),
+                     "/training/expert_load/drift_sigma: expected a number >= 0"));
+}

@@ -77,7 +77,7 @@ TEST_CASE("swaps: hottest and coolest rank trade the pair that evens them most, 
   CHECK(model::rebalanced_by_swaps({0, 1, 1, 0}, share, 2, 0.0) == std::vector<int>{0, 1, 1, 0});
 }
 
-TEST_CASE("static policy: one placement for every step; without drift every step equals the first") {
+TEST_CASE("static policy: one placement for every step, without drift every step equals the first") {
   const auto s = scenario(1.0, 0.0, 3);
   model::PlacementPolicy balanced;
   balanced.placement = model::ExpertPlacement::Balanced;

@@ -66,6 +66,31 @@ TEST_CASE("every CP algorithm builds a valid step graph with the same FLOPs") {
   }
 }
 
+TEST_CASE("balanced params: mode static or dynamic, dynamic's interval_steps and min_gain, steps and expert_tp") {
+  auto moe = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 4);
+  moe.file = "m.json";
+  moe.training->steps = 2;
+  const auto with = [&](nlohmann::json params) {
+    auto s = moe;
+    s.strategies = {{"balanced", std::move(params), "/strategies/0"}};
+    return test::strategy_issues(s);
+  };
+  CHECK(with({{"mode", "dynamic"}, {"interval_steps", 2}, {"min_gain", 0.1}}).empty());
+  CHECK(with({{"mode", "static"}}).empty());
+  CHECK(test::has_issue(with({{"mode", "dynamic"}, {"min_gain", 1.5}}), "/strategies/0/params/min_gain",
+                        "expected a relative gain below 1"));
+  CHECK(test::has_issue(with({{"mode", "dynamic"}, {"interval_steps", 0}}), "/strategies/0/params/interval_steps",
+                        "expected an integer"));
+  CHECK(test::has_issue(with({{"interval_steps", 2}}), "/strategies/0/params/interval_steps", "unknown key"));
+  CHECK(test::has_issue(with({{"mode", "sometimes"}}), "/strategies/0/params/mode", "expected one of"));
+  moe.training->steps = 1;
+  CHECK(test::has_issue(with({{"mode", "dynamic"}}), "/strategies/0/params/mode",
+                        "it needs training.steps >= 2, got 1"));
+  moe.training->steps = 2;
+  moe.parallel.expert_tp = 2;
+  CHECK(test::has_issue(with({{"mode", "dynamic"}}), "/strategies/0/params/mode", "it needs expert_tp 1"));
+}
+
 TEST_CASE("balanced_moe layout checks: MoE with EP, flat all-to-all, expert_tp 1, fewer hot experts than experts") {
   auto moe = test::training_scenario(test::tiny_moe_model(), test::layout(1, 1, 4, 1, 1, 4), 1024, 1, 4);
   moe.file = "m.json";
