@@ -165,7 +165,7 @@ void fill_layer(ExpertLoad& load, int layer, const std::vector<double>& share, c
 }  // namespace
 
 std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<double>& share, int ep_size,
-                                     double min_gain) {
+                                     double min_gain, const SwapCosts& costs, int steps) {
   const auto n = static_cast<std::size_t>(ep_size);
   std::vector<double> load(n, 0.0);
   for (std::size_t e = 0; e < share.size(); ++e) load[static_cast<std::size_t>(where[e])] += share[e];
@@ -183,6 +183,10 @@ std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<d
         if (static_cast<std::size_t>(where[y]) != b) continue;
         const double d = share[x] - share[y];
         const double hotter = std::max(load[a] - d, load[b] + d);
+        if (!costs.move_s.empty()) {
+          const double transfer_s = std::max(costs.move_s[a * n + b], costs.move_s[b * n + a]);
+          if (steps * (load[a] - hotter) * costs.seconds_per_share < transfer_s) continue;
+        }
         if (hotter < best) {
           best = hotter;
           best_x = static_cast<int>(x);
@@ -210,6 +214,14 @@ ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement p
   return load;
 }
 
+double migrated_bytes_per_expert(const config::ScenarioConfig& scenario) {
+  const auto& p = scenario.parallel;
+  constexpr double kOptimizerStateBytesPerParam = 12.0;  // Adam: fp32 master weight and two moments
+  const double expert_dp = double(p.tp) * p.cp * p.dp / (double(p.expert_parallel_size()) * p.expert_tp);
+  return expert_params(*scenario.model) / p.expert_tp *
+         (config::bytes_per_element(scenario.training->dtype) + kOptimizerStateBytesPerParam / expert_dp);
+}
+
 ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const PlacementPolicy& policy,
                                   int hot_experts) {
   ExpertLoadSteps out;
@@ -229,7 +241,7 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
     for (int step = 0; step < steps; ++step) {
       const auto share = step == 0 ? previous : expert_shares(scenario, layer, step);
       if (step > 0 && policy.dynamic && step % policy.interval_steps == 0) {
-        const auto proposed = rebalanced_by_swaps(where, previous, ep, policy.min_gain);
+        const auto proposed = rebalanced_by_swaps(where, previous, ep, policy.min_gain, policy.costs, policy.interval_steps);
         for (std::size_t e = 0; e < where.size(); ++e) {
           if (proposed[e] != where[e])
             out.moves[static_cast<std::size_t>(step)].push_back({layer, static_cast<int>(e), where[e], proposed[e]});

@@ -53,11 +53,20 @@ ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement p
 // balanced, mode dynamic; EDPB's expert part): at every `interval_steps`-th step a layer's experts are re-placed
 // from the load observed in the previous step (the prediction is the last step's load) by rebalanced_by_swaps; the
 // experts that change rank migrate before the step.
+// A swap's worth in seconds (EDPB: migrate only when the predicted step-time gain exceeds the migration cost):
+// the time a layer's hottest rank saves per step per unit of share it sheds, and the time to move one expert from
+// EP index i to j (`move_s[i * ep + j]`). Empty `move_s`: no cost test.
+struct SwapCosts {
+  double seconds_per_share = 0.0;
+  std::vector<double> move_s;
+};
+
 struct PlacementPolicy {
   ExpertPlacement placement = ExpertPlacement::Contiguous;
   bool dynamic = false;
   int interval_steps = 1;
   double min_gain = 0.0;
+  SwapCosts costs;  // dynamic: a swap must also gain, over interval_steps steps, more time than its transfer takes
 };
 
 struct ExpertMove {
@@ -75,14 +84,19 @@ struct ExpertLoadSteps {
   std::size_t move_count() const;
 };
 
+// What one migrated expert carries from its old EP rank to its new one in each EP group: its bf16 (model dtype)
+// weights and its ZeRO-1 optimizer shard (fp32 master, m, v: 12 bytes per parameter over the expert-DP group).
+double migrated_bytes_per_expert(const config::ScenarioConfig& scenario);
+
 ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const PlacementPolicy& policy,
                                   int hot_experts = 0);
 
 // Incremental re-placement of one layer for a predicted load: swap an expert of the most loaded EP rank with one of
 // the least loaded, the pair that lowers the hotter of the two the most, while that lowers it by at least `min_gain`
-// of its load (relative; 0: any gain); every rank keeps its expert count. Few experts move when the load changes
-// little.
+// of its load (relative; 0: any gain) and, with `costs.move_s`, while `steps` x the time it saves (the share the hot
+// rank sheds x seconds_per_share) is at least the longer of its two transfers; every rank keeps its expert count.
+// Few experts move when the load changes little.
 std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<double>& share, int ep_size,
-                                     double min_gain);
+                                     double min_gain, const SwapCosts& costs = {}, int steps = 1);
 
 }  // namespace moesim::model

@@ -275,10 +275,7 @@ void Builder::send(int stage, const Task& task) {
 void Builder::migrate_experts(int step) {
   if (step <= 0 || static_cast<std::size_t>(step) >= loads_.moves.size() || loads_.moves[step].empty()) return;
   const auto& model = *scenario_.model;
-  const double expert_dp =
-      double(p_.tp) * p_.cp * p_.dp / (double(p_.expert_parallel_size()) * p_.expert_tp);  // full layout
-  const double bytes_per_expert = model::expert_params(model) / p_.expert_tp *
-                                  (config::bytes_per_element(shape_.dtype) + kOptimizerStateBytesPerParam / expert_dp);
+  const double bytes_per_expert = model::migrated_bytes_per_expert(scenario_);
   for (const auto& vs : stages_) {
     std::map<std::pair<int, int>, double> bytes;  // (from, to) EP index -> bytes
     for (const auto& slot : vs.slots) {

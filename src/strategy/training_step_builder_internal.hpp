@@ -43,8 +43,6 @@ constexpr int kSwapOut = 7, kSwapIn = 8;  // device -> host and host -> device c
 constexpr int kEpComm = 9, kEpOuterComm = 10, kEpStageCompute = 11;
 // Expert migration between steps (balanced, mode dynamic): point-to-point transfers on their own stream.
 constexpr int kExpertMigration = 12;
-// Adam's fp32 master weight and two moments: what a migrated expert's optimizer shard carries per parameter.
-constexpr double kOptimizerStateBytesPerParam = 12.0;
 // Distributed optimizer step per parameter of the shard: read fp32 grad, master, m, v; write master, m, v (fp32)
 // and the bf16 weight: 30 bytes; ~10 flops (Adam update). Vector class.
 constexpr double kOptimizerBytesPerParam = 30.0;

@@ -28,7 +28,9 @@ config::ScenarioConfig scenario(const std::string& mode) {
   s.training->expert_load.drift_sigma = 0.5;
   s.training->steps = 3;
   s.file = "s.json";
+  // the mechanism with every improving swap (cost_aware off); the cost test is the model layer's (model tests)
   s.strategies = {{"balanced", {{"mode", mode}}, "/strategies/0"}};
+  if (mode == "dynamic") s.strategies[0].params["cost_aware"] = false;
   return s;
 }
 

@@ -73,6 +73,13 @@ TEST_CASE("swaps: hottest and coolest rank trade the pair that evens them most, 
   // a swap must gain at least min_gain of the hot rank's load: 0.7 -> 0.5 is 29 %
   CHECK(model::rebalanced_by_swaps({0, 0, 1, 1}, share, 2, 0.3) == std::vector<int>{0, 0, 1, 1});
   CHECK(model::rebalanced_by_swaps({0, 0, 1, 1}, share, 2, 0.25) == std::vector<int>{1, 0, 0, 1});
+  // EDPB's rule: the best swap sheds 0.2 of share from the hot rank; at 1 s per unit of share per step that is 0.2 s
+  // a step, against 0.25 s for the slower of its two transfers: not worth it over 1 step, worth it over 2
+  model::SwapCosts costs;
+  costs.seconds_per_share = 1.0;
+  costs.move_s = {0.0, 0.15, 0.25, 0.0};
+  CHECK(model::rebalanced_by_swaps({0, 0, 1, 1}, share, 2, 0.0, costs, 1) == std::vector<int>{0, 0, 1, 1});
+  CHECK(model::rebalanced_by_swaps({0, 0, 1, 1}, share, 2, 0.0, costs, 2) == std::vector<int>{1, 0, 0, 1});
   // balanced already: nothing moves
   CHECK(model::rebalanced_by_swaps({0, 1, 1, 0}, share, 2, 0.0) == std::vector<int>{0, 1, 1, 0});
 }
