@@ -16,7 +16,8 @@ namespace moesim::strategy {
 inline constexpr const char* kBalancedPlacementName = "balanced";
 inline constexpr const char* kBalancedPlacementDescription =
     "balanced expert placement: each MoE layer's experts re-placed so the EP ranks' loads are as even as whole "
-    "experts allow (EDPB expert balancing, Pangu Ultra MoE; OmniPlacement rearrange)";
+    "experts allow; static, or dynamic: re-placed between steps from the last step's load, experts migrated when "
+    "the gain pays for the transfer (EDPB expert balancing, Pangu Ultra MoE; OmniPlacement rearrange)";
 
 // params: mode ("static" | "dynamic"), and with dynamic interval_steps (integer >= 1, default 1) and min_gain
 // (relative, in [0, 1), default 0.05).
