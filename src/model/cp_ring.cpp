@@ -5,7 +5,7 @@ namespace moesim::model {
 namespace {
 
 bool ring_marker(const BlockOp& op) {
-  return op.collective && op.ring && op.group == GroupKind::Cp && !op.chunked;
+  return op.collective && op.ring && (op.group == GroupKind::Cp || op.group == GroupKind::CpRing) && !op.chunked;
 }
 
 bool attention_core(const BlockOp& op) {

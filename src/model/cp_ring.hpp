@@ -14,7 +14,8 @@ namespace moesim::model {
 // every rank holds two mirrored half-chunks of the sequence, so every step does the same work).
 // Input gradient (the reversed list: attn_core_b, marker_b): the same shifts carry K/V and the partial dK/dV (twice
 // the elements), block k waits for shift k, and a last shift returns the finished dK/dV to its owner.
-// Lists without a marker, or cp = 1, are returned unchanged.
+// Lists without a marker, or cp = 1, are returned unchanged. `cp` is the ring's size (TrainingShape::cp_ring_degree:
+// the CP size, or under hybrid CP the number of Ulysses groups).
 std::vector<BlockOp> expand_cp_ring(const std::vector<BlockOp>& ops, int cp);
 
 }  // namespace moesim::model

@@ -83,6 +83,14 @@ double kv_width_local(const Ctx& c) {
   return 2.0 * std::max(1.0, double(a.num_kv_heads) / c.s.tp) * a.head_dim;
 }
 
+// K and V width per token of this rank's sequence shard that a ring step carries after a Ulysses exchange over `u`
+// ranks (u x the tokens, 1/u of the heads; GQA K/V heads repeated when fewer than u): kv_width_local when u = 1.
+double kv_ring_width(const Ctx& c, int u) {
+  const auto& a = c.model.attention;
+  if (a.kind == config::AttentionKind::MLA) return kv_width_local(c);
+  return 2.0 * std::max(std::max(1.0, double(a.num_kv_heads) / c.s.tp), double(u)) * a.head_dim;
+}
+
 }  // namespace
 
 double ulysses_qkv_width(const config::ModelConfig& model, int tp, int cp) {
@@ -124,12 +132,21 @@ void attention(std::vector<BlockOp>& ops, const Ctx& c) {
   } else if (cp && c.s.cp_algorithm == CpAlgorithm::Ulysses) {  // sequence shards -> head shards of the sequence
     ops.push_back(collective("cp_a2a_qkv", "cp_comm", CollectiveKind::AllToAll, GroupKind::Cp,
                              T * ulysses_qkv_width(c.model, c.s.tp, c.s.cp), c.s.dtype));
+  } else if (cp && c.s.cp_algorithm == CpAlgorithm::Hybrid) {  // Ulysses inside, then a ring of the Ulysses groups
+    const int u = c.s.cp_ulysses;
+    ops.push_back(collective("cp_a2a_qkv", "cp_comm", CollectiveKind::AllToAll, GroupKind::CpUlysses,
+                             T * ulysses_qkv_width(c.model, c.s.tp, u), c.s.dtype));
+    BlockOp shift =
+        collective("cp_ring", "cp_comm", CollectiveKind::AllToAllV, GroupKind::CpRing, T * kv_ring_width(c, u), c.s.dtype);
+    shift.ring = true;
+    ops.push_back(shift);
   }
   ComputeCost core{OpClass::Attention, c.s.dtype, T * attention_core_flops(c.model, c.s.seq_len / 2.0) / tp,
                    T * heads_local * 2.0 * (qk_head_dim(c.model) + v_head_dim(c.model)) * c.act_bytes()};
   ops.push_back(compute("attn_core", "attention", core, 2.0));  // backward of QK^T and AV: twice the forward
-  if (cp && c.s.cp_algorithm == CpAlgorithm::Ulysses) {  // the output back to sequence shards
-    ops.push_back(collective("cp_a2a_o", "cp_comm", CollectiveKind::AllToAll, GroupKind::Cp,
+  if (cp && (c.s.cp_algorithm == CpAlgorithm::Ulysses || c.s.cp_algorithm == CpAlgorithm::Hybrid)) {  // output back
+    ops.push_back(collective("cp_a2a_o", "cp_comm", CollectiveKind::AllToAll,
+                             c.s.cp_algorithm == CpAlgorithm::Ulysses ? GroupKind::Cp : GroupKind::CpUlysses,
                              T * heads_local * v_head_dim(c.model), c.s.dtype));
   }
   const auto& o = shapes.back();

@@ -17,7 +17,9 @@ namespace moesim::model {
 
 enum class Pass { Forward, BackwardInput, BackwardWeight };
 // EpOuter / EpInner: the node-split EP groups of hierarchical dispatch (TrainingLayout::ep_outer_group / inner).
-enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner };
+// CpUlysses / CpRing: the two sub-groups of a CP group under hybrid CP (consecutive cp_ulysses ranks of the CP
+// group; the ranks cp_ulysses apart).
+enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner, CpUlysses, CpRing };
 // Swap markers in a task's op list (memory strategy): copy a part's swapped activations to the host after its
 // forward (Out), start copying them back (Prefetch), make the next compute wait for them (Wait).
 enum class HostCopy { None, Out, Prefetch, Wait };
@@ -68,7 +70,9 @@ struct BlockOp {
 // kvallgather_cp_algo; the default); Ring = K/V blocks passed round the CP ring, one attention block per step
 // (Ring Attention, MindSpeed megatron_cp_algo; model/cp_ring); Ulysses = AllToAll of Q, K, V from sequence to head
 // shards and back for the output (DeepSpeed-Ulysses, MindSpeed ulysses_cp_algo).
-enum class CpAlgorithm { KvAllGather, Ring, Ulysses };
+// Hybrid = Ulysses over cp_ulysses ranks, Ring Attention over the cp / cp_ulysses groups of them (USP, arXiv
+// 2405.07719; MindSpeed hybrid_cp_algo).
+enum class CpAlgorithm { KvAllGather, Ring, Ulysses, Hybrid };
 
 // Per-micro-batch, per-rank shape of the work.
 struct TrainingShape {
@@ -82,6 +86,10 @@ struct TrainingShape {
   Dtype dtype = Dtype::BF16;
   MoeCommPlan moe_comm;  // set by the moe_comm strategy (default: AllToAllV over the EP group)
   CpAlgorithm cp_algorithm = CpAlgorithm::KvAllGather;  // set by the context_parallel strategy
+  int cp_ulysses = 1;                                    // Hybrid: the Ulysses degree (ring degree cp / cp_ulysses)
+  int cp_ring_degree() const {                           // ranks round a Ring Attention ring (1: no ring)
+    return cp_algorithm == CpAlgorithm::Ring ? cp : cp_algorithm == CpAlgorithm::Hybrid ? cp / cp_ulysses : 1;
+  }
   int hot_experts = 0;  // set by the balanced_moe strategy: hot experts broadcast per MoE layer and micro-batch
   double tokens_sp() const { return sequence_parallel ? tokens / tp : tokens; }  // tokens held between TP blocks
   double tokens_moe() const { return tokens / tp; }  // tokens each rank routes (each TP rank takes its slice)

@@ -58,6 +58,21 @@ std::vector<int> TrainingLayout::cp_group(int rank) const {
   return group;
 }
 
+std::vector<int> TrainingLayout::cp_ulysses_group(int rank) const {
+  RankCoord c = coord(rank);
+  const int first = c.cp / cp_ulysses_ * cp_ulysses_;
+  std::vector<int> group;
+  for (c.cp = first; c.cp < first + cp_ulysses_; ++c.cp) group.push_back(this->rank(c));
+  return group;
+}
+
+std::vector<int> TrainingLayout::cp_ring_group(int rank) const {
+  RankCoord c = coord(rank);
+  std::vector<int> group;
+  for (c.cp = c.cp % cp_ulysses_; c.cp < cp_; c.cp += cp_ulysses_) group.push_back(this->rank(c));
+  return group;
+}
+
 std::vector<int> TrainingLayout::dense_dp_group(int rank) const {
   RankCoord c = coord(rank);
   std::vector<int> group;

@@ -33,6 +33,11 @@ class TrainingLayout {
 
   std::vector<int> tp_group(int rank) const;
   std::vector<int> cp_group(int rank) const;
+  // Hybrid CP (set_cp_ulysses): the consecutive cp_ulysses members of the rank's CP group holding it, and the members
+  // cp_ulysses apart from it (its ring)
+  std::vector<int> cp_ulysses_group(int rank) const;
+  std::vector<int> cp_ring_group(int rank) const;
+  void set_cp_ulysses(int degree) { cp_ulysses_ = degree; }
   std::vector<int> dense_dp_group(int rank) const;   // same tp index and stage: dp x cp ranks (ZeRO-1 of dense params)
   std::vector<int> ep_group(int rank) const;         // expert-parallel peers (ep, or ep x tp with tp_extend_ep)
   std::vector<int> expert_tp_group(int rank) const;  // ranks sharing the same experts' matrices
@@ -58,6 +63,7 @@ class TrainingLayout {
 
  private:
   int tp_, cp_, dp_, pp_, ep_size_, etp_, stage_size_, ranks_per_node_;
+  int cp_ulysses_ = 1;
   int stage_index(int rank) const { return rank % stage_size_; }
   int stage_base(int rank) const { return rank - stage_index(rank); }
 };

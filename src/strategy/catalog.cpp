@@ -3,6 +3,7 @@
 #include <set>
 
 #include "strategy/context_parallel.hpp"
+#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/context_parallel_kv_allgather.hpp"
 #include "strategy/context_parallel_ring.hpp"
 #include "strategy/context_parallel_ulysses.hpp"
@@ -51,6 +52,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"context_parallel", kKvAllGatherName, kKvAllGatherDescription, no_params},
       {"context_parallel", kRingAttentionName, kRingAttentionDescription, no_params},
       {"context_parallel", kUlyssesName, kUlyssesDescription, no_params},
+      {"context_parallel", kHybridCpName, kHybridCpDescription, check_hybrid_cp_params},
       {"expert_placement", kBalancedPlacementName, kBalancedPlacementDescription, check_balanced_placement_params},
       {"expert_balancing", kBalancedMoeName, kBalancedMoeDescription, check_balanced_moe_params},
       {"inference_parallel", kH2PName, kH2PDescription, check_h2p_params},

@@ -1,5 +1,6 @@
 #include "strategy/context_parallel.hpp"
 
+#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/context_parallel_kv_allgather.hpp"
 #include "strategy/context_parallel_ring.hpp"
 #include "strategy/context_parallel_ulysses.hpp"
@@ -10,13 +11,16 @@ model::CpAlgorithm cp_algorithm(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kRingAttentionName) return model::CpAlgorithm::Ring;
     if (spec.name == kUlyssesName) return model::CpAlgorithm::Ulysses;
+    if (spec.name == kHybridCpName) return model::CpAlgorithm::Hybrid;
   }
   return model::CpAlgorithm::KvAllGather;
 }
 
 void check_context_parallel_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   for (const auto& spec : scenario.strategies) {
-    if (spec.name != kKvAllGatherName && spec.name != kRingAttentionName && spec.name != kUlyssesName) continue;
+    if (spec.name != kKvAllGatherName && spec.name != kRingAttentionName && spec.name != kUlyssesName &&
+        spec.name != kHybridCpName)
+      continue;
     const auto name = config::pointer_child(spec.pointer, "name");
     if (scenario.type != config::ScenarioType::Training || !scenario.training || !scenario.model) {
       issues.error(name, spec.name + " is a context-parallel algorithm of training: it needs a training scenario");
@@ -29,6 +33,7 @@ void check_context_parallel_layout(const config::ScenarioConfig& scenario, confi
     }
     if (spec.name == kRingAttentionName) check_ring_attention_layout(scenario, spec, issues);
     if (spec.name == kUlyssesName) check_ulysses_layout(scenario, spec, issues);
+    if (spec.name == kHybridCpName) check_hybrid_cp_layout(scenario, spec, issues);
   }
 }
 

@@ -7,6 +7,7 @@
 #include "model/training_memory.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
@@ -40,6 +41,8 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
   shape_.cp_algorithm = cp_algorithm(scenario);
+  shape_.cp_ulysses = cp_ulysses_degree(scenario);
+  layout_.set_cp_ulysses(shape_.cp_ulysses);
   shape_.hot_experts = hot_experts(scenario);
   expert_load_ = scenario_expert_loads(scenario).worst();
   const auto& p = scenario.parallel;
@@ -113,6 +116,12 @@ double MemoryPlanEstimator::collective_time_s(const model::BlockOp& op, int rank
       break;
     case model::GroupKind::Cp:
       group = layout_.cp_group(rank);
+      break;
+    case model::GroupKind::CpUlysses:
+      group = layout_.cp_ulysses_group(rank);
+      break;
+    case model::GroupKind::CpRing:
+      group = layout_.cp_ring_group(rank);
       break;
     case model::GroupKind::Ep:
       group = layout_.ep_group(rank);

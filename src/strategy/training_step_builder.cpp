@@ -5,6 +5,7 @@
 
 #include "model/expert_load.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
 #include "model/model_stats.hpp"
 #include "strategy/expert_loads.hpp"
@@ -43,6 +44,8 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
   }
   shape_.moe_comm = moe_comm_plan(scenario);
   shape_.cp_algorithm = cp_algorithm(scenario);
+  shape_.cp_ulysses = cp_ulysses_degree(scenario);
+  layout_.set_cp_ulysses(shape_.cp_ulysses);
   shape_.hot_experts = hot_experts(scenario);
   for (const auto& vs : stages_) {
     struct Part {
@@ -99,7 +102,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       for (const auto& op : slot.weight) lists.backward_weight.push_back(named(op, part.label));
     }
     for (auto* list : {&lists.forward, &lists.backward, &lists.backward_input})
-      *list = model::chunk_tp_collectives(model::expand_cp_ring(*list, p_.cp), tp_chunking);
+      *list = model::chunk_tp_collectives(model::expand_cp_ring(*list, shape_.cp_ring_degree()), tp_chunking);
     lists.params = model::virtual_stage_params(*scenario.model, p_, vs);
     lists_.push_back(std::move(lists));
   }

@@ -12,6 +12,10 @@ std::vector<std::vector<int>> Builder::groups(int stage, model::GroupKind kind) 
       return layout_.stage_groups(stage, &L::tp_group);
     case model::GroupKind::Cp:
       return layout_.stage_groups(stage, &L::cp_group);
+    case model::GroupKind::CpUlysses:
+      return layout_.stage_groups(stage, &L::cp_ulysses_group);
+    case model::GroupKind::CpRing:
+      return layout_.stage_groups(stage, &L::cp_ring_group);
     case model::GroupKind::Ep:
       return layout_.stage_groups(stage, &L::ep_group);
     case model::GroupKind::ExpertTp:

@@ -112,3 +112,40 @@ TEST_CASE("ring_attention: cp blocks and cp - 1 shifts of one K/V shard, block k
   CHECK(index_of(dx, "cp_ring_b#s4") == index_of(dx, "attn_core_b#b3") + 1);
   CHECK(model::expand_cp_ring(marked, 1).size() == marked.size());
 }
+
+TEST_CASE("hybrid_cp: Ulysses AllToAlls inside groups of u, a ring of cp / u groups carrying u shards' K/V") {
+  auto s = shape(CpAlgorithm::Hybrid);
+  s.cp_ulysses = 2;  // CP 4 = Ulysses 2 x ring 2
+  CHECK(s.cp_ring_degree() == 2);
+  CHECK(shape(CpAlgorithm::Ring).cp_ring_degree() == 4);
+  CHECK(shape(CpAlgorithm::Ulysses).cp_ring_degree() == 1);
+  const auto marked = model::layer_forward(test::tiny_dense_model(), s, false);
+  std::vector<const BlockOp*> ulysses, ring;
+  for (const auto& op : marked) {
+    if (op.collective && op.group == model::GroupKind::CpUlysses) ulysses.push_back(&op);
+    if (op.collective && op.group == model::GroupKind::CpRing) ring.push_back(&op);
+  }
+  REQUIRE(ulysses.size() == 2);
+  REQUIRE(ring.size() == 1);
+  CHECK(cp_ops(marked).empty());  // nothing over the whole CP group
+  // Q/K/V over 2 ranks: 8 local query heads, 4 local KV heads (>= u): (8 + 2 x 4) x 128 per token
+  CHECK(ulysses[0]->elements == Approx(kT * (8 + 2 * 4) * 128.0));
+  CHECK(ulysses[1]->elements == Approx(kT * 8 * 128.0));
+  // a ring step: the Ulysses group's 2 x 256 tokens, 2 of the 4 local KV heads: the same elements as one shard
+  CHECK(ring[0]->ring);
+  CHECK(ring[0]->elements == Approx(kT * kKvWidth));
+  CHECK(index_of(marked, "cp_a2a_qkv") < index_of(marked, "cp_ring"));
+  CHECK(index_of(marked, "cp_ring") + 1 == index_of(marked, "attn_core"));
+  const auto expanded = model::expand_cp_ring(marked, s.cp_ring_degree());
+  CHECK(index_of(expanded, "attn_core#b1") >= 0);
+  CHECK(index_of(expanded, "attn_core#b2") < 0);  // two blocks: the ring has 2 members
+  CHECK(attention_flops(expanded) == Approx(attention_flops(forward(CpAlgorithm::KvAllGather))));
+  // GQA with fewer local KV heads than u: repeated up to u per ring step (1 KV head per TP rank at tp 8, u 4)
+  auto few = model::training_shape(test::training_scenario(test::tiny_dense_model(), test::layout(8, 1, 1, 1, 8),
+                                                           1024, 1, 1));
+  few.cp_algorithm = CpAlgorithm::Hybrid;
+  few.cp_ulysses = 4;
+  for (const auto& op : model::layer_forward(test::tiny_dense_model(), few, false)) {
+    if (op.collective && op.group == model::GroupKind::CpRing) CHECK(op.elements == Approx(128.0 * 2 * 4 * 128.0));
+  }
+}

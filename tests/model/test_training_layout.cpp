@@ -21,6 +21,19 @@ TEST_CASE("ranks are ordered tp fastest, then cp, dp, pp") {
   CHECK(l.at_stage(9, 1) == 33);
 }
 
+TEST_CASE("hybrid CP sub-groups: Ulysses groups of consecutive CP ranks, rings of the ranks u apart") {
+  model::TrainingLayout l(test::layout(2, 1, 1, 1, 8), 1);  // tp 2, cp 8: CP group of rank 1 = 1, 3, ..., 15
+  l.set_cp_ulysses(4);
+  CHECK(l.cp_group(1) == std::vector<int>{1, 3, 5, 7, 9, 11, 13, 15});
+  CHECK(l.cp_ulysses_group(5) == std::vector<int>{1, 3, 5, 7});
+  CHECK(l.cp_ulysses_group(11) == std::vector<int>{9, 11, 13, 15});
+  CHECK(l.cp_ring_group(5) == std::vector<int>{5, 13});
+  CHECK(l.cp_ring_group(0) == std::vector<int>{0, 8});
+  l.set_cp_ulysses(2);
+  CHECK(l.cp_ulysses_group(4) == std::vector<int>{4, 6});
+  CHECK(l.cp_ring_group(4) == std::vector<int>{0, 4, 8, 12});
+}
+
 TEST_CASE("TP-extend-EP groups span several DP replicas inside a stage (Ultra MoE: 32-way over 4 replicas)") {
   const model::TrainingLayout l(test::layout(8, 16, 48, 2, 1, 4, true, true), 48);
   CHECK(l.expert_parallel_size() == 32);

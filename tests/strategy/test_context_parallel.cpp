@@ -5,6 +5,7 @@
 #include "../model/training_fixtures.hpp"
 #include "model/op_graph.hpp"
 #include "strategy/context_parallel.hpp"
+#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
 #include "strategy_issues.hpp"
@@ -33,6 +34,12 @@ TEST_CASE("context_parallel: the selected algorithm, kv_allgather by default") {
   CHECK(strategy::cp_algorithm(cp_scenario("kv_allgather")) == model::CpAlgorithm::KvAllGather);
   CHECK(strategy::cp_algorithm(cp_scenario("ring_attention")) == model::CpAlgorithm::Ring);
   CHECK(strategy::cp_algorithm(cp_scenario("ulysses")) == model::CpAlgorithm::Ulysses);
+  auto hybrid = cp_scenario("hybrid_cp");
+  hybrid.strategies[0].params = {{"ulysses_degree", 2}};
+  CHECK(strategy::cp_algorithm(hybrid) == model::CpAlgorithm::Hybrid);
+  CHECK(strategy::cp_ulysses_degree(hybrid) == 2);
+  CHECK(strategy::cp_ulysses_degree(cp_scenario("ulysses")) == 1);
+  CHECK(test::strategy_issues(hybrid).empty());
   for (const char* name : {"kv_allgather", "ring_attention", "ulysses"}) {
     INFO(name);
     CHECK(test::strategy_issues(cp_scenario(name)).empty());
@@ -48,6 +55,20 @@ TEST_CASE("context_parallel layout checks: cp > 1, ring chunks, Ulysses heads, o
   // 16 heads over tp 2 x cp 16 = 32 ranks
   issues = test::strategy_issues(cp_scenario("ulysses", 16, 1024, 2));
   CHECK(test::has_issue(issues, "/parallel/cp", "tp x cp = 32 ranks a share of the 16 attention heads"));
+  // hybrid_cp: ulysses_degree required, >= 2, a proper divisor of cp, heads over tp x u
+  auto hybrid = [](nlohmann::json params, int cp = 4, int tp = 2) {
+    auto s = cp_scenario("hybrid_cp", cp, 1024, tp);
+    s.strategies[0].params = std::move(params);
+    return test::strategy_issues(s);
+  };
+  CHECK(test::has_issue(hybrid(nlohmann::json::object()), "/strategies/0/params/ulysses_degree", "missing"));
+  CHECK(test::has_issue(hybrid({{"ulysses_degree", 1}}), "/strategies/0/params/ulysses_degree",
+                        "expected an integer >= 2 (1 is plain ring_attention), got 1"));
+  CHECK(test::has_issue(hybrid({{"ulysses_degree", 4}}), "/strategies/0/params/ulysses_degree",
+                        "expected a divisor of cp = 4 below it (cp itself is plain ulysses), got 4"));
+  CHECK(test::has_issue(hybrid({{"ulysses_degree", 3}}, 6), "/strategies/0/params/ulysses_degree",
+                        "tp x ulysses_degree = 6 ranks a share of the 16 attention heads"));
+  CHECK(hybrid({{"ulysses_degree", 4}}, 16, 2).empty());  // CP 16 past Ulysses' 8-way limit at tp 2
   auto both = cp_scenario("ulysses");
   both.strategies.push_back({"ring_attention", nlohmann::json::object(), "/strategies/1"});
   issues = test::strategy_issues(both);
@@ -57,9 +78,10 @@ TEST_CASE("context_parallel layout checks: cp > 1, ring chunks, Ulysses heads, o
 TEST_CASE("every CP algorithm builds a valid step graph with the same FLOPs") {
   const auto base = cp_scenario("");
   const auto reference = strategy::build_training_step(base, *strategy::make_pipeline_schedule(base));
-  for (const char* name : {"ring_attention", "ulysses"}) {
+  for (const char* name : {"ring_attention", "ulysses", "hybrid_cp"}) {
     INFO(name);
-    const auto s = cp_scenario(name);
+    auto s = cp_scenario(name);
+    if (std::string(name) == "hybrid_cp") s.strategies[0].params = {{"ulysses_degree", 2}};
     const auto step = strategy::build_training_step(s, *strategy::make_pipeline_schedule(s));
     REQUIRE_NOTHROW(model::validate(step.graph));
     CHECK(compute_flops(step.graph) == Approx(compute_flops(reference.graph)).epsilon(1e-12));
