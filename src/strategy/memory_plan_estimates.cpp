@@ -109,33 +109,7 @@ double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPla
 }
 
 double MemoryPlanEstimator::collective_time_s(const model::BlockOp& op, int rank) const {
-  std::vector<int> group;
-  switch (op.group) {
-    case model::GroupKind::Tp:
-      group = layout_.tp_group(rank);
-      break;
-    case model::GroupKind::Cp:
-      group = layout_.cp_group(rank);
-      break;
-    case model::GroupKind::CpUlysses:
-      group = layout_.cp_ulysses_group(rank);
-      break;
-    case model::GroupKind::CpRing:
-      group = layout_.cp_ring_group(rank);
-      break;
-    case model::GroupKind::Ep:
-      group = layout_.ep_group(rank);
-      break;
-    case model::GroupKind::ExpertTp:
-      group = layout_.expert_tp_group(rank);
-      break;
-    case model::GroupKind::EpOuter:
-      group = layout_.ep_outer_group(rank);
-      break;
-    case model::GroupKind::EpInner:
-      group = layout_.ep_inner_group(rank);
-      break;
-  }
+  const std::vector<int> group = (layout_.*model::group_of(op.group))(rank);
   if (group.size() < 2) return 0.0;
   const auto& topology = scenario_.topology;
   const int per_node = std::max(1, topology.ranks_per_node());

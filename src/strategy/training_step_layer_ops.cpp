@@ -6,26 +6,10 @@
 namespace moesim::strategy::training_step_detail {
 
 std::vector<std::vector<int>> Builder::groups(int stage, model::GroupKind kind) const {
-  using L = model::TrainingLayout;
-  switch (kind) {
-    case model::GroupKind::Tp:
-      return layout_.stage_groups(stage, &L::tp_group);
-    case model::GroupKind::Cp:
-      return layout_.stage_groups(stage, &L::cp_group);
-    case model::GroupKind::CpUlysses:
-      return layout_.stage_groups(stage, &L::cp_ulysses_group);
-    case model::GroupKind::CpRing:
-      return layout_.stage_groups(stage, &L::cp_ring_group);
-    case model::GroupKind::Ep:
-      return layout_.stage_groups(stage, &L::ep_group);
-    case model::GroupKind::ExpertTp:
-      return layout_.stage_groups(stage, &L::expert_tp_group);
-    case model::GroupKind::EpOuter:
-      return checked(layout_.stage_groups(stage, &L::ep_outer_group), shape_.moe_comm.outer);
-    case model::GroupKind::EpInner:
-      return checked(layout_.stage_groups(stage, &L::ep_inner_group), shape_.moe_comm.inner);
-  }
-  return {};
+  auto all = layout_.stage_groups(stage, model::group_of(kind));
+  if (kind == model::GroupKind::EpOuter) return checked(std::move(all), shape_.moe_comm.outer);
+  if (kind == model::GroupKind::EpInner) return checked(std::move(all), shape_.moe_comm.inner);
+  return all;
 }
 
 // The simulated (DP-reduced) layout must split EP groups over nodes as the plan (full layout) does.
