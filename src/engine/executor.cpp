@@ -34,12 +34,20 @@ struct Executor::Impl {
   const model::OpGraph& graph;
   ExecutorOptions options;
   std::vector<double> op_time_s;  // roofline time of compute ops
+  // The hot loop's view of the graph, compact and contiguous (the Op records are ~160 bytes with their deps on the
+  // heap: a cache miss each): kinds, and the deps of op i at dep_list[dep_begin[i] .. dep_begin[i + 1]).
+  std::vector<OpKind> kind;
+  std::vector<std::uint32_t> dep_begin;
+  std::vector<OpId> dep_list;
   std::vector<char> done;
   std::vector<char> external;  // another stream depends on this op
   std::vector<int> member_of;  // collective ops: index in Collective::ranks
   std::vector<int> stream_of;  // index into streams
   std::vector<Stream> streams;
-  std::unordered_map<OpId, std::vector<int>> waiters;
+  // Streams waiting for an op, as intrusive lists (a stream waits for one op at a time): the first waiter of op i,
+  // and per stream the next stream waiting for the same op; -1 ends a list.
+  std::vector<int> first_waiter;
+  std::vector<int> next_waiter;
   std::vector<OpInterval> intervals;
   CommStats stats;
   std::unique_ptr<CollectiveRunner> runner;
@@ -60,6 +68,13 @@ struct Executor::Impl {
     member_of.assign(n, -1);
     stream_of.assign(n, -1);
     if (options.record_ops) intervals.assign(n, OpInterval{});
+    kind.resize(n);
+    first_waiter.assign(n, -1);
+    dep_begin.resize(n + 1, 0);
+    std::size_t total_deps = 0;
+    for (const auto& op : graph.ops) total_deps += op.deps.size();
+    if (total_deps > 0xFFFFFFFFULL) throw std::invalid_argument("op graph too large: more than 2^32 dependencies");
+    dep_list.reserve(total_deps);
     std::unordered_map<std::uint64_t, int> stream_index;
     std::vector<std::vector<OpId>> member_ops(graph.collectives.size());
     for (std::size_t i = 0; i < n; ++i) {
@@ -69,6 +84,9 @@ struct Executor::Impl {
       if (inserted) streams.push_back(Stream{op.rank, op.stream, {}, 0, -1, nullptr});
       streams[static_cast<std::size_t>(it->second)].ops.push_back(static_cast<OpId>(i));
       stream_of[i] = it->second;
+      kind[i] = op.kind;
+      dep_list.insert(dep_list.end(), op.deps.begin(), op.deps.end());
+      dep_begin[i + 1] = static_cast<std::uint32_t>(dep_list.size());
       for (OpId dep : op.deps) {
         if (stream_of[static_cast<std::size_t>(dep)] != it->second) external[static_cast<std::size_t>(dep)] = 1;
       }
@@ -82,6 +100,7 @@ struct Executor::Impl {
         member_ops[static_cast<std::size_t>(op.collective)].push_back(static_cast<OpId>(i));
       }
     }
+    next_waiter.assign(streams.size(), -1);
     std::vector<std::vector<int>> member_streams(graph.collectives.size());
     std::vector<int> position(static_cast<std::size_t>(graph.num_ranks), -1);
     for (std::size_t c = 0; c < graph.collectives.size(); ++c) {
@@ -109,10 +128,16 @@ struct Executor::Impl {
   double op_time_s_checked(const model::Op& op) const { return engine::op_time_s(topology.device, op.compute); }
 
   void wait_deps(Stream& s, OpId id) {
-    for (OpId dep : graph.ops[static_cast<std::size_t>(id)].deps) {
+    const auto i = static_cast<std::size_t>(id);
+    for (std::uint32_t k = dep_begin[i]; k < dep_begin[i + 1]; ++k) {
+      const OpId dep = dep_list[k];
       while (!done[static_cast<std::size_t>(dep)]) {
         s.waiting_on = dep;
-        waiters[dep].push_back(stream_of[static_cast<std::size_t>(id)]);
+        const int self = stream_of[i];
+        next_waiter[static_cast<std::size_t>(self)] = -1;
+        int* link = &first_waiter[static_cast<std::size_t>(dep)];  // append: wake-ups in arrival order
+        while (*link >= 0) link = &next_waiter[static_cast<std::size_t>(*link)];
+        *link = self;
         s.wake->acquire();
       }
     }
@@ -127,10 +152,13 @@ struct Executor::Impl {
     if (options.on_progress && done_count % progress_step == 0) {
       options.on_progress(done_count, graph.ops.size(), end_s);
     }
-    auto it = waiters.find(id);
-    if (it == waiters.end()) return;
-    for (int w : it->second) streams[static_cast<std::size_t>(w)].wake->release();
-    waiters.erase(it);
+    int w = first_waiter[static_cast<std::size_t>(id)];
+    first_waiter[static_cast<std::size_t>(id)] = -1;
+    while (w >= 0) {
+      const int next = next_waiter[static_cast<std::size_t>(w)];
+      streams[static_cast<std::size_t>(w)].wake->release();
+      w = next;
+    }
   }
 
   // Compute ops from s.next on: the first (deps met) plus, when coarsening, the following compute ops whose deps
@@ -139,12 +167,15 @@ struct Executor::Impl {
     const std::size_t first = s.next;
     std::size_t last = first;
     if (options.coarsen_compute) {
+      const int own = stream_of[static_cast<std::size_t>(s.ops[first])];
       while (!external[static_cast<std::size_t>(s.ops[last])] && last + 1 < s.ops.size()) {
-        const model::Op& next = graph.ops[static_cast<std::size_t>(s.ops[last + 1])];
-        if (next.kind != OpKind::Compute) break;
-        const bool ready = std::all_of(next.deps.begin(), next.deps.end(), [&](OpId d) {
-          return done[static_cast<std::size_t>(d)] || stream_of[static_cast<std::size_t>(d)] == stream_of[s.ops[first]];
-        });
+        const auto next = static_cast<std::size_t>(s.ops[last + 1]);
+        if (kind[next] != OpKind::Compute) break;
+        const bool ready = std::all_of(dep_list.begin() + dep_begin[next], dep_list.begin() + dep_begin[next + 1],
+                                       [&](OpId d) {
+                                         return done[static_cast<std::size_t>(d)] ||
+                                                stream_of[static_cast<std::size_t>(d)] == own;
+                                       });
         if (!ready) break;
         ++last;
       }
@@ -172,12 +203,12 @@ struct Executor::Impl {
     Stream& s = streams[static_cast<std::size_t>(index)];
     while (s.next < s.ops.size()) {
       const OpId id = s.ops[s.next];
-      const model::Op& op = graph.ops[static_cast<std::size_t>(id)];
       wait_deps(s, id);
-      if (op.kind == OpKind::Compute) {
+      if (kind[static_cast<std::size_t>(id)] == OpKind::Compute) {
         run_compute(s);
         continue;
       }
+      const model::Op& op = graph.ops[static_cast<std::size_t>(id)];
       const double start_s = sg4::Engine::get_clock();
       if (op.kind == OpKind::Delay) {
         if (op.delay_s > 0.0) {
