@@ -38,9 +38,10 @@ double expert_migration_gib(const model::OpGraph& graph) {
     seen[static_cast<std::size_t>(op.collective)] = 1;
     const auto& c = graph.collectives[static_cast<std::size_t>(op.collective)];
     const std::size_t n = c.ranks.size();
+    const double bytes = config::bytes_per_element(c.dtype);
     for (std::size_t i = 0; i < n; ++i) {
       for (std::size_t j = 0; j < n; ++j)
-        sent[static_cast<std::size_t>(c.ranks[i])] += c.per_pair_elements[i * n + j] * config::bytes_per_element(c.dtype);
+        sent[static_cast<std::size_t>(c.ranks[i])] += c.per_pair_elements[i * n + j] * bytes;
     }
   }
   return sent.empty() ? 0.0 : *std::max_element(sent.begin(), sent.end()) / kGiB;

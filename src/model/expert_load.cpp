@@ -241,7 +241,8 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
     for (int step = 0; step < steps; ++step) {
       const auto share = step == 0 ? previous : expert_shares(scenario, layer, step);
       if (step > 0 && policy.dynamic && step % policy.interval_steps == 0) {
-        const auto proposed = rebalanced_by_swaps(where, previous, ep, policy.min_gain, policy.costs, policy.interval_steps);
+        const auto proposed =
+            rebalanced_by_swaps(where, previous, ep, policy.min_gain, policy.costs, policy.interval_steps);
         for (std::size_t e = 0; e < where.size(); ++e) {
           if (proposed[e] != where[e])
             out.moves[static_cast<std::size_t>(step)].push_back({layer, static_cast<int>(e), where[e], proposed[e]});

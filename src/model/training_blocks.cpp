@@ -158,8 +158,8 @@ void attention(std::vector<BlockOp>& ops, const Ctx& c) {
     const int u = c.s.cp_ulysses;
     ops.push_back(collective("cp_a2a_qkv", "cp_comm", CollectiveKind::AllToAll, GroupKind::CpUlysses,
                              T * ulysses_qkv_width(c.model, c.s.tp, u), c.s.dtype));
-    BlockOp shift =
-        collective("cp_ring", "cp_comm", CollectiveKind::AllToAllV, GroupKind::CpRing, T * kv_ring_width(c, u), c.s.dtype);
+    BlockOp shift = collective("cp_ring", "cp_comm", CollectiveKind::AllToAllV, GroupKind::CpRing,
+                               T * kv_ring_width(c, u), c.s.dtype);
     shift.ring = true;
     ops.push_back(shift);
   }

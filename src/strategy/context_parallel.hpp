@@ -2,8 +2,8 @@
 // Family "context_parallel": how a training step's attention crosses the context-parallel (CP) group when cp > 1.
 // A strategy chooses the algorithm (model::CpAlgorithm) and checks the layout; the attention block
 // (model/training_blocks) emits its collectives, and model/cp_ring expands Ring Attention's steps. Selected by
-// {"name": "kv_allgather" | "ring_attention" | "ulysses" | "hybrid_cp"}; default kv_allgather. docs/training.md ("Context
-// parallelism").
+// {"name": "kv_allgather" | "ring_attention" | "ulysses" | "hybrid_cp"}; default kv_allgather. docs/training.md
+// ("Context parallelism").
 #include "config/config_error.hpp"
 #include "config/scenario_config.hpp"
 #include "model/training_blocks.hpp"

@@ -28,9 +28,9 @@ void check_hybrid_cp_layout(const config::ScenarioConfig& scenario, const config
   const int u = degree_of(spec.params);
   if (u < 2) return;  // reported by the params check
   if (u >= p.cp || p.cp % u != 0) {
-    issues.error(param_pointer(spec, "ulysses_degree"),
-                 "expected a divisor of cp = " + std::to_string(p.cp) + " below it (cp itself is plain ulysses), got " +
-                     std::to_string(u));
+    issues.error(param_pointer(spec, "ulysses_degree"), "expected a divisor of cp = " + std::to_string(p.cp) +
+                                                            " below it (cp itself is plain ulysses), got " +
+                                                            std::to_string(u));
     return;
   }
   const int heads = scenario.model->attention.num_heads;

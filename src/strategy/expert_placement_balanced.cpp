@@ -65,8 +65,8 @@ void check_balanced_placement_params(config::ObjectReader& params) {
     params.optional_integer("interval_steps", config::Range::AtLeastOne);
     params.optional_boolean("cost_aware");
     if (const auto gain = params.optional_number("min_gain", config::Range::NonNegative); gain && *gain >= 1.0)
-      params.issues().error(config::pointer_child(params.pointer(), "min_gain"), "expected a relative gain below 1, got " +
-                                                                 std::to_string(*gain));
+      params.issues().error(config::pointer_child(params.pointer(), "min_gain"),
+                            "expected a relative gain below 1, got " + std::to_string(*gain));
   }
   params.finish();
 }

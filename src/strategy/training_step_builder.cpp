@@ -7,7 +7,6 @@
 #include "strategy/context_parallel.hpp"
 #include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
-#include "model/model_stats.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"

@@ -1,14 +1,14 @@
 // Dynamic expert placement over several steps on the engine (each simulation in a forked child): the migrations
 // the placement asks for appear between the steps with the bytes of the moved experts' weights and optimizer
 // shards, take the time of their largest transfer on a full mesh, and hold back only the next forward.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 
-#include "step_sim.hpp"
 #include "../model/training_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
 #include "model/expert_load.hpp"
 #include "model/model_stats.hpp"
+#include "step_sim.hpp"
 #include "strategy/catalog.hpp"
 #include "strategy/expert_loads.hpp"
 

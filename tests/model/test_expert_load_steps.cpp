@@ -51,7 +51,7 @@ TEST_CASE("drift: step 0 is the configured load, later steps a seeded log-normal
   CHECK(std::accumulate(s2.begin(), s2.end(), 0.0) == Approx(1.0));
   CHECK(model::expert_shares(scenario(1.0, 0.2, 3), 2, 2) == s2);     // deterministic
   CHECK(model::expert_shares(scenario(1.0, 0.2, 3, 9), 2, 2) != s2);  // the seed matters
-  CHECK(model::expert_shares(s, 3, 1) != s1);                          // per layer
+  CHECK(model::expert_shares(s, 3, 1) != s1);                         // per layer
   // log(s1 / s0) - mean is sigma x z: over 16 experts its spread is about 0.2 (not 0, not 1)
   std::vector<double> log_ratio;
   for (std::size_t e = 0; e < s0.size(); ++e) log_ratio.push_back(std::log(s1[e] / s0[e]));
