@@ -257,6 +257,13 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
     tp_collective(pass, L + "moe_allreduce", CollectiveKind::AllReduce, elements, d_.comm);
     return;
   }
+  if (plan_.moe_alltoall) {  // each rank's shard x top_k token-expert rows out to the experts' ranks, and back
+    const double rows = s.shard * model_.moe->top_k * model_.hidden;
+    global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAll, rows, allgather_dtype());
+    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0);
+    global_collective(pass, L + "moe_combine", CollectiveKind::AllToAll, rows, d_.comm);
+    return;
+  }
   const int chunks = std::max(1, plan_.duo_stream_chunks);
   if (chunks == 1) {
     global_collective(pass, L + "moe_allgather", CollectiveKind::AllGather, elements, allgather_dtype());
@@ -302,10 +309,12 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
     b_.compute(r, L + name, phase, cost, dispatched);
   };
   const double tokens = s.moe_tokens * fraction;
+  // the tokens this rank routes: all it sees, or with the EP all-to-all only its own shard
+  const double own = plan_.moe_alltoall ? s.shard * fraction : tokens;
   const double h = model_.hidden;
   const auto router = router_matmul(model_);
-  op("router", matmul_cost(d_, tokens, router.params(), router.in_features, router.out_features));
-  op("moe_gating", vector_cost(d_, tokens, m.num_routed_experts));
+  op("router", matmul_cost(d_, own, router.params(), router.in_features, router.out_features));
+  op("moe_gating", vector_cost(d_, own, m.num_routed_experts));
   const double local_experts = double(m.num_routed_experts) / p_.ep;
   const double p_expert = double(m.top_k) / m.num_routed_experts;
   const double rows = tokens * m.top_k / p_.ep;  // expected token->expert pairs on this rank
@@ -315,7 +324,7 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
       expected_touched_experts(local_experts, s.real_moe_tokens * (reread ? fraction : 1.0), p_expert);
   const double inter = double(m.expert_intermediate) / p_.expert_tp;
   const double up = up_width(model_, inter);
-  op("moe_permute", {OpClass::Vector, Dtype::FP16, rows * h, (tokens + rows) * h * d_.act_bytes});
+  op("moe_permute", {OpClass::Vector, Dtype::FP16, rows * h, (own + rows) * h * d_.act_bytes});
   const double up_weights = touched * h * up * d_.weight_bytes;
   op("routed_gate_up", {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * h * up,
                         up_weights * weight_share + rows * (h + up) * d_.act_bytes});
@@ -323,13 +332,15 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
   const double down_weights = touched * inter * h * d_.weight_bytes;
   op("routed_down", {plan_.grouped_matmul_class, d_.gemm, 2.0 * rows * inter * h,
                      down_weights * weight_share + rows * (inter + h) * d_.act_bytes});
-  op("moe_unpermute", {OpClass::Vector, Dtype::FP16, 2.0 * rows * h, (rows + tokens) * h * d_.act_bytes});
+  op("moe_unpermute", {OpClass::Vector, Dtype::FP16, 2.0 * rows * h, (rows + own) * h * d_.act_bytes});
   if (m.num_shared_experts == 0) return;
   // TP: each rank holds 1/tp of the shared experts for every token. H2P: shared-expert TP groups of
   // `shared` ranks each serve 1/(ranks/shared) of the gathered tokens.
   const bool h2p = plan_.comm == InferenceComm::H2P;
-  const int shared = !h2p ? s.tp : (plan_.shared_expert_tp == 0 ? s.ranks : plan_.shared_expert_tp);
-  const double shared_tokens = h2p ? tokens * shared / s.ranks : tokens;
+  const int shared = plan_.moe_alltoall ? 1
+                     : !h2p              ? s.tp
+                                         : (plan_.shared_expert_tp == 0 ? s.ranks : plan_.shared_expert_tp);
+  const double shared_tokens = plan_.moe_alltoall ? own : h2p ? tokens * shared / s.ranks : tokens;
   const double shared_inter = double(m.num_shared_experts) * m.shared_expert_intermediate / shared;
   const double shared_up = up_width(model_, shared_inter);
   op("shared_gate_up", with_weight_fraction(matmul_cost(d_, shared_tokens, h * shared_up, h, shared_up),

@@ -53,6 +53,10 @@ struct InferenceStepPlan {
   int mtp_draft_tokens = 0;
   // Host time per step of the speculative-decoding framework (facts C9: 10 ms -> 1 ms with FusionSpec).
   double speculative_overhead_s = 0;
+  // EP all-to-all (H2P layout): each rank sends its token shard's token-expert rows to the experts' ranks and
+  // gets them back (two AllToAlls) instead of the global AllGather / ReduceScatter; router and shared experts on
+  // the rank's own shard.
+  bool moe_alltoall = false;
 };
 
 // A mixed (chunked-prefill, Sarathi-Serve / vLLM) step: decoding sequences (one query token each) and prefill

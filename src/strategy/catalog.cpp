@@ -10,6 +10,7 @@
 #include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/inference_duo_stream.hpp"
+#include "strategy/inference_ep_alltoall.hpp"
 #include "strategy/inference_flashcomm.hpp"
 #include "strategy/inference_h2p.hpp"
 #include "strategy/inference_mtp.hpp"
@@ -61,6 +62,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"inference_comm", kFlashCommName, kFlashCommDescription, check_flashcomm_params},
       {"collective_algorithm", kTopoCommName, kTopoCommDescription, check_topocomm_params},
       {"inference_overlap", kDuoStreamName, kDuoStreamDescription, check_duo_stream_params},
+      {"inference_moe_dispatch", kEpAllToAllName, kEpAllToAllDescription, no_params},
       {"attention_kernel", kMulAttentionName, kMulAttentionDescription, no_params},
       {"grouped_matmul_kernel", kSwiftGmmName, kSwiftGmmDescription, no_params},
       {"speculative_decoding", kMtpName, kMtpDescription, check_mtp_params},

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "strategy/inference_duo_stream.hpp"
+#include "strategy/inference_ep_alltoall.hpp"
 #include "strategy/inference_flashcomm.hpp"
 #include "strategy/inference_h2p.hpp"
 #include "strategy/inference_mtp.hpp"
@@ -22,6 +23,7 @@ const std::vector<InferenceStrategy>& inference_strategies() {
       {kFlashCommName, check_flashcomm_layout, apply_flashcomm},
       {kTopoCommName, check_topocomm_layout, apply_topocomm},
       {kDuoStreamName, check_duo_stream_layout, apply_duo_stream},
+      {kEpAllToAllName, check_ep_alltoall_layout, apply_ep_alltoall},
       {kMulAttentionName, check_mul_attention_layout, apply_mul_attention},
       {kSwiftGmmName, check_swift_gmm_layout, apply_swift_gmm},
       {kMtpName, check_mtp_layout, apply_mtp},

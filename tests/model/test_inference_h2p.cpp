@@ -118,3 +118,33 @@ TEST_CASE("h2p refuses experts that do not span every rank, and attention dp wit
   s.parallel.expert_tp = 1;
   CHECK_THROWS_WITH(model::build_inference_step_graph(s, h2p_plan()), Catch::Contains("ep x expert_tp must be 8"));
 }
+
+TEST_CASE("ep_alltoall: dispatch and combine AllToAlls of the shard's token-expert rows, routing on the shard") {
+  auto s = duo_scenario(80);
+  s.parallel.ep = 8;  // every rank an EP rank, whole experts
+  s.parallel.expert_tp = 1;
+  auto plan = h2p_plan();
+  plan.shared_expert_tp = 1;
+  const auto gather = model::build_inference_step_graph(s, plan);
+  plan.moe_alltoall = true;
+  const auto g = model::build_inference_step_graph(s, plan);
+  model::validate(g);
+  std::vector<std::string> names;
+  const auto c = collectives_named(g, "L0.", &names);
+  REQUIRE(c.size() == 6);
+  CHECK(names[4] == "L0.moe_dispatch");
+  CHECK(names[5] == "L0.moe_combine");
+  CHECK(collectives_named(g, "L0.moe_allgather").empty());
+  // 80 sequences over 2 attention groups of tp 4: a shard of 10 tokens per rank, 8 experts each (top-8 of MoGE)
+  for (int i = 4; i < 6; ++i) {
+    CHECK(c[i]->kind == model::CollectiveKind::AllToAll);
+    CHECK(c[i]->ranks.size() == 8);
+    CHECK(c[i]->elements == Approx(10 * 8 * 5120.0));
+  }
+  // the experts compute the same rows; the router and the shared experts see the rank's 10 tokens, not all 80
+  CHECK(find_op(g, "L0.routed_gate_up", 3).compute.flops ==
+        Approx(find_op(gather, "L0.routed_gate_up", 3).compute.flops));
+  CHECK(find_op(g, "L0.router", 3).compute.flops == Approx(find_op(gather, "L0.router", 3).compute.flops / 8));
+  CHECK(find_op(g, "L0.shared_gate_up", 3).compute.flops ==
+        Approx(find_op(gather, "L0.shared_gate_up", 3).compute.flops));  // shared TP 1 on 80 / 8 tokens either way
+}
