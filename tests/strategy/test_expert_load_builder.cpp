@@ -5,9 +5,12 @@
 #include <map>
 
 #include "../model/training_fixtures.hpp"
+#include "config/scenario_config.hpp"
 #include "model/expert_load.hpp"
+#include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
 
@@ -113,4 +116,39 @@ TEST_CASE("balanced_moe: one broadcast per hot expert after the router, rooted a
   auto defaults = s;
   defaults.strategies = {{"balanced_moe", nlohmann::json::object(), "/strategies/0"}};
   CHECK(strategy::hot_experts(defaults) == 3);  // MindSpeed's default
+}
+
+TEST_CASE("dynamic balanced placement's swap costs: the hot rank's expert time per share, transfers per link") {
+  const std::string file = std::string(MOESIM_SOURCE_DIR) + "/scenarios/calibration/ultra_moe_718b_train_6144.json";
+  const std::string dynamic =
+      R"(strategies=[{"name": "hierarchical_ep"}, {"name": "balanced", "params": {"mode": "dynamic"}}])";
+  const auto s = config::load_scenario(file, {"training.steps=2", dynamic});
+  const auto policy = strategy::expert_placement_policy(s);
+  REQUIRE(policy.dynamic);
+  CHECK(policy.min_gain == 0.0);
+  CHECK(policy.interval_steps == 1);
+  REQUIRE(policy.costs.move_s.size() == 32 * 32);  // TP-extend-EP: 32 ranks over 4 nodes
+  // one expert: 47.2 M parameters x (2 bytes bf16 + 12 bytes of optimizer state over an expert-DP group of 12)
+  const double bytes = model::expert_params(*s.model) * (2.0 + 12.0 / 12.0);
+  double lo = 1e9, hi = 0.0;
+  for (std::size_t i = 0; i < 32; ++i) {
+    CHECK(policy.costs.move_s[i * 32 + i] == 0.0);
+    for (std::size_t j = 0; j < 32; ++j) {
+      if (i == j) continue;
+      lo = std::min(lo, policy.costs.move_s[i * 32 + j]);
+      hi = std::max(hi, policy.costs.move_s[i * 32 + j]);
+    }
+  }
+  CHECK(lo == Approx(bytes / 56e9).epsilon(0.01));  // HCCS pair link inside a node
+  CHECK(hi == Approx(bytes / 25e9).epsilon(0.01));  // the RoCE port across nodes
+  // linear in the micro-batches of the step (the saving is per step)
+  const auto twice = strategy::expert_placement_policy(
+      config::load_scenario(file, {"training.steps=2", "training.global_batch_size=6144", dynamic}));
+  CHECK(twice.costs.seconds_per_share == Approx(2.0 * policy.costs.seconds_per_share));
+  CHECK(policy.costs.seconds_per_share > 0.0);
+  // cost_aware off: no cost test
+  const std::string blind_set =
+      R"(strategies=[{"name": "balanced", "params": {"mode": "dynamic", "cost_aware": false}}])";
+  const auto blind = strategy::expert_placement_policy(config::load_scenario(file, {"training.steps=2", blind_set}));
+  CHECK(blind.costs.move_s.empty());
 }
