@@ -98,6 +98,10 @@ json inference_metrics(const config::ScenarioConfig& scenario, const engine::Sim
   } else {
     m["ttft_ms"] = step_s * 1e3;
   }
+  if (scenario.model->moe && w.expert_load.distribution != config::ExpertLoadDistribution::Uniform) {
+    const auto placement = strategy::inference_step_plan(scenario).expert_placement;
+    m["expert_load_max_factor"] = model::expert_load(scenario, placement).max_factor();
+  }
   return m;
 }
 

@@ -122,6 +122,7 @@ InferenceWorkload read_inference(ObjectReader reader, bool serving) {
   workload.weight_dtype = read_dtype(reader, "weight_dtype", std::nullopt);
   workload.activation_dtype = read_dtype(reader, "activation_dtype", std::nullopt);
   workload.kv_dtype = read_dtype(reader, "kv_dtype", workload.activation_dtype);
+  if (auto load = reader.optional_object("expert_load")) workload.expert_load = read_expert_load(*load);
   reader.finish();
   return workload;
 }

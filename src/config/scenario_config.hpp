@@ -70,6 +70,7 @@ struct InferenceWorkload {
   Dtype weight_dtype = Dtype::BF16;
   Dtype activation_dtype = Dtype::BF16;
   Dtype kv_dtype = Dtype::BF16;
+  ExpertLoadSpec expert_load;  // routing skew over the routed experts (no drift: one step's pattern)
 };
 
 struct MicrobenchmarkWorkload {

@@ -1,9 +1,31 @@
 // The compact "what was resolved" view of a scenario, printed by `check` and stored in summary.json.
+#include <optional>
+
 #include "config/scenario_config.hpp"
 
 namespace moesim::config {
 
 using nlohmann::json;
+
+namespace {
+
+// A non-uniform (or drifting) expert load as the scenario would write it; nothing for the uniform default.
+std::optional<json> expert_load_json(const ExpertLoadSpec& load) {
+  json out;
+  if (load.distribution == ExpertLoadDistribution::Zipf) {
+    out = {{"distribution", "zipf"}, {"exponent", load.exponent}};
+  } else if (load.distribution == ExpertLoadDistribution::Shares) {
+    out = {{"distribution", "shares"}, {"shares", load.shares}};
+  } else if (load.drift_sigma > 0.0) {
+    out = {{"distribution", "uniform"}};
+  } else {
+    return std::nullopt;
+  }
+  if (load.drift_sigma > 0.0) out["drift_sigma"] = load.drift_sigma;
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json resolved_json(const ScenarioConfig& scenario) {
   json out;
@@ -35,16 +57,7 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                        {"dtype", to_string(t.dtype)},
                        {"steps", t.steps},
                        {"overlap_param_gather", t.overlap_param_gather}};
-    const auto& load = t.expert_load;
-    if (load.distribution == ExpertLoadDistribution::Zipf) {
-      out["training"]["expert_load"] = {{"distribution", "zipf"}, {"exponent", load.exponent}};
-    } else if (load.distribution == ExpertLoadDistribution::Shares) {
-      out["training"]["expert_load"] = {{"distribution", "shares"}, {"shares", load.shares}};
-    }
-    if (load.drift_sigma > 0.0) {
-      if (!out["training"].contains("expert_load")) out["training"]["expert_load"] = {{"distribution", "uniform"}};
-      out["training"]["expert_load"]["drift_sigma"] = load.drift_sigma;
-    }
+    if (const auto load = expert_load_json(t.expert_load)) out["training"]["expert_load"] = *load;
   }
   if (scenario.inference) {
     const auto& w = *scenario.inference;
@@ -58,6 +71,7 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
     if (scenario.serving) {
       for (const char* key : {"phase", "batch_size", "input_len", "output_len"}) out["inference"].erase(key);
     }
+    if (const auto load = expert_load_json(w.expert_load)) out["inference"]["expert_load"] = *load;
   }
   if (scenario.serving) out["serving"] = serving_resolved_json(*scenario.serving);
   if (scenario.microbenchmark) {

@@ -88,25 +88,28 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
   }
 }
 
-void validate_expert_load(const ScenarioConfig& scenario, IssueCollector& issues) {
-  const auto& load = scenario.training->expert_load;
+// `at`: "/training/expert_load" or "/inference/expert_load".
+void validate_expert_load(const ScenarioConfig& scenario, const ExpertLoadSpec& load, const std::string& at,
+                          IssueCollector& issues) {
   if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0) || !scenario.model) return;
   if (!scenario.model->moe) {
-    issues.error("/training/expert_load", "the model has no routed experts to load");
+    issues.error(at, "the model has no routed experts to load");
     return;
   }
+  if (load.drift_sigma > 0.0 && !scenario.training)
+    issues.error(at + "/drift_sigma", "the load drifts between training steps: inference simulates one pattern");
   if (load.distribution != ExpertLoadDistribution::Shares) return;
   const int experts = scenario.model->moe->num_routed_experts;
   int moe_layers = 0;
   for (int l = 0; l < scenario.model->num_layers; ++l) moe_layers += l >= scenario.model->num_dense_layers;
   const auto rows = static_cast<int>(load.shares.size());
   if (rows != 1 && rows != moe_layers) {
-    issues.error("/training/expert_load/shares", "expected 1 row (every MoE layer) or one per MoE layer (" +
-                                                     str(moe_layers) + "), got " + str(rows));
+    issues.error(at + "/shares", "expected 1 row (every MoE layer) or one per MoE layer (" + str(moe_layers) +
+                                     "), got " + str(rows));
   }
   for (std::size_t r = 0; r < load.shares.size(); ++r) {
     if (static_cast<int>(load.shares[r].size()) != experts) {
-      issues.error(pointer_index("/training/expert_load/shares", r),
+      issues.error(pointer_index(at + "/shares", r),
                    "expected " + str(experts) + " shares (one per routed expert), got " + str(load.shares[r].size()));
     }
   }
@@ -133,7 +136,7 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
   if (scenario.model && t.seq_len > scenario.model->max_seq_len) {
     issues.error("/training/seq_len", "exceeds the model's max_seq_len (" + str(scenario.model->max_seq_len) + ")");
   }
-  validate_expert_load(scenario, issues);
+  validate_expert_load(scenario, t.expert_load, "/training/expert_load", issues);
 }
 
 // Serving: the layout is one instance; instances (default ranks / instance ranks) must fit in the ranks.
@@ -170,6 +173,7 @@ void validate_serving(const ScenarioConfig& scenario, IssueCollector& issues) {
 }
 
 void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) {
+  validate_expert_load(scenario, scenario.inference->expert_load, "/inference/expert_load", issues);
   if (scenario.serving) {
     validate_serving(scenario, issues);
     return;

@@ -40,6 +40,14 @@ std::vector<double> seeded_normals(std::size_t n, std::uint64_t seed, int layer,
   return z;
 }
 
+// The scenario's expert-load spec: its training or inference workload's (the uniform default otherwise).
+const config::ExpertLoadSpec& load_spec(const config::ScenarioConfig& scenario) {
+  static const config::ExpertLoadSpec uniform;
+  if (scenario.training) return scenario.training->expert_load;
+  if (scenario.inference) return scenario.inference->expert_load;
+  return uniform;
+}
+
 std::vector<double> normalised(std::vector<double> v) {
   const double sum = std::accumulate(v.begin(), v.end(), 0.0);
   for (double& x : v) x = sum > 0.0 ? x / sum : 1.0 / static_cast<double>(v.size());
@@ -51,7 +59,7 @@ std::vector<double> normalised(std::vector<double> v) {
 std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer, int step) {
   const auto& moe = *scenario.model->moe;
   const int experts = moe.num_routed_experts;
-  const auto& spec = scenario.training->expert_load;
+  const auto& spec = load_spec(scenario);
   std::vector<double> share(static_cast<std::size_t>(experts), 1.0);
   switch (spec.distribution) {
     case config::ExpertLoadDistribution::Uniform:
@@ -204,7 +212,7 @@ std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<d
 
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement, int hot_experts) {
   const auto& model = *scenario.model;
-  if (!model.moe || !scenario.training) return {};
+  if (!model.moe || (!scenario.training && !scenario.inference)) return {};
   ExpertLoad load = empty_load(scenario, hot_experts);
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;

@@ -1,11 +1,13 @@
 #pragma once
-// Expert load of a training step: per MoE layer, the share of the layer's token-expert rows that each expert-
-// parallel (EP) rank's experts receive, from the scenario's training.expert_load (uniform, zipf or given shares)
+// Expert load of a training or inference step: per MoE layer, the share of the layer's token-expert rows that each
+// expert-parallel (EP) rank's experts receive, from the scenario's training.expert_load or inference.expert_load
+// (uniform, zipf or given shares)
 // and the model's routing (MoGE renormalises within each group: each token takes top_k_per_group experts of every
 // group, so a group always gets 1 / num_groups of the rows). Experts sit on EP ranks in contiguous blocks (expert e
 // on rank e / (experts / ep), Megatron's layout); an EP rank's index is its position in its EP group. The step
 // builder scales routed-expert compute by the rank's load factor and sends the dispatch / combine rows in
-// proportion to the receiving rank's share. docs/training.md ("Expert load").
+// proportion to the receiving rank's share; the inference step does the same per rank (docs/inference.md). docs/
+// training.md ("Expert load").
 #include <vector>
 
 #include "config/scenario_config.hpp"

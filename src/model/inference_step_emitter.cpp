@@ -51,7 +51,8 @@ StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const Inference
       p_(scenario.parallel),
       plan_(plan),
       d_(step_dtypes(*scenario.inference)),
-      b_(scenario.parallel.tp * scenario.parallel.dp, host_costs(scenario)) {}
+      b_(scenario.parallel.tp * scenario.parallel.dp, host_costs(scenario)),
+      load_(model_.moe ? expert_load(scenario, plan.expert_placement) : ExpertLoad{}) {}
 
 StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan, const StepShape& shape)
     : StepEmitter(scenario, plan) {
@@ -67,7 +68,7 @@ OpGraph StepEmitter::build() {
     b_.compute(r, "embedding", "embedding", vector_cost(d_, main.shape.shard, model_.hidden));
   }
   for (int layer = 0; layer < model_.num_layers; ++layer) {
-    emit_layer(main, "L" + std::to_string(layer) + ".", is_moe_layer(model_, layer));
+    emit_layer(main, "L" + std::to_string(layer) + ".", is_moe_layer(model_, layer), layer);
   }
   emit_head(main);
   if (plan_.mtp_draft_tokens > 0) {
@@ -91,7 +92,7 @@ Dtype StepEmitter::allgather_dtype() const {
 
 std::vector<OpId> StepEmitter::collective(const std::string& name, const std::string& phase, CollectiveKind kind,
                                           const std::vector<int>& ranks, double elements, Dtype dtype, bool async,
-                                          bool dispatched) {
+                                          bool dispatched, const std::vector<double>& per_pair) {
   std::vector<OpId> last(static_cast<std::size_t>(b_.ranks()), -1);
   auto emit = [&](const std::string& stage, CollectiveKind k, const std::vector<int>& group, double n,
                   bool dispatched) {
@@ -100,6 +101,7 @@ std::vector<OpId> StepEmitter::collective(const std::string& name, const std::st
     c.ranks = group;
     c.dtype = dtype;
     c.elements = n;
+    if (k == CollectiveKind::AllToAllV) c.per_pair_elements = per_pair;
     c.algorithm = plan_.tier_algorithm;
     const auto ops = b_.collective(name + stage, phase, std::move(c), {async, dispatched});
     for (std::size_t i = 0; i < group.size(); ++i) last[static_cast<std::size_t>(group[i])] = ops[i];
@@ -154,13 +156,14 @@ void StepEmitter::tp_collective(const Pass& pass, const std::string& name, Colle
 }
 
 std::vector<OpId> StepEmitter::global_collective(const Pass& pass, const std::string& name, CollectiveKind kind,
-                                                 double elements, Dtype dtype, bool async, bool dispatched) {
+                                                 double elements, Dtype dtype, bool async, bool dispatched,
+                                                 const std::vector<double>& per_pair) {
   if (pass.shape.ranks == 1) return std::vector<OpId>(1, -1);
   return collective(name, phase_of(pass, "ep_comm"), kind, rank_range(0, pass.shape.ranks), elements, dtype, async,
-                    dispatched);
+                    dispatched, per_pair);
 }
 
-void StepEmitter::emit_layer(const Pass& pass, const std::string& L, bool moe) {
+void StepEmitter::emit_layer(const Pass& pass, const std::string& L, bool moe, int layer) {
   const auto& s = pass.shape;
   const std::string name = pass.prefix + L;
   const double gathered = s.attn_tokens * model_.hidden;  // one attention group's activations
@@ -185,7 +188,7 @@ void StepEmitter::emit_layer(const Pass& pass, const std::string& L, bool moe) {
     b_.compute(r, name + "ffn_norm", phase_of(pass, "ffn"), vector_cost(d_, s.shard, model_.hidden));
   }
   if (moe) {
-    emit_expert_block(pass, name);
+    emit_expert_block(pass, name, layer);
     return;
   }
   const double elements = s.moe_tokens * model_.hidden;
@@ -249,25 +252,41 @@ void StepEmitter::emit_attention(int r, const Pass& pass, const std::string& L) 
              matmul_cost(d_, s.attn_tokens, o.params() / tp, o.in_features / tp, o.out_features));
 }
 
-void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
+void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L, int layer) {
   const auto& s = pass.shape;
   const double elements = s.moe_tokens * model_.hidden;
   if (!s.scatter_gather) {
-    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0);
+    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
     tp_collective(pass, L + "moe_allreduce", CollectiveKind::AllReduce, elements, d_.comm);
     return;
   }
   if (plan_.moe_alltoall) {  // each rank's shard x top_k token-expert rows out to the experts' ranks, and back
     const double rows = s.shard * model_.moe->top_k * model_.hidden;
-    global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAll, rows, allgather_dtype());
-    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0);
-    global_collective(pass, L + "moe_combine", CollectiveKind::AllToAll, rows, d_.comm);
+    if (load_.uniform()) {
+      global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAll, rows, allgather_dtype());
+      for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
+      global_collective(pass, L + "moe_combine", CollectiveKind::AllToAll, rows, d_.comm);
+      return;
+    }
+    // skewed: sender i sends rank j's experts their share of its rows (expert_tp 1: EP index = rank)
+    const auto n = static_cast<std::size_t>(s.ranks);
+    std::vector<double> to(n * n, 0.0), back(n * n, 0.0);
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t j = 0; j < n; ++j) {
+        if (i == j) continue;
+        to[i * n + j] = rows * load_.receive_share(layer, static_cast<int>(j));
+        back[j * n + i] = to[i * n + j];
+      }
+    }
+    global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAllV, 0.0, allgather_dtype(), false, true, to);
+    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
+    global_collective(pass, L + "moe_combine", CollectiveKind::AllToAllV, 0.0, d_.comm, false, true, back);
     return;
   }
   const int chunks = std::max(1, plan_.duo_stream_chunks);
   if (chunks == 1) {
     global_collective(pass, L + "moe_allgather", CollectiveKind::AllGather, elements, allgather_dtype());
-    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0);
+    for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
     global_collective(pass, L + "moe_reducescatter", CollectiveKind::ReduceScatter, elements, d_.comm);
     return;
   }
@@ -286,7 +305,7 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
     for (int r = 0; r < s.ranks; ++r) {
       const OpId gathered = gathers[static_cast<std::size_t>(k)][static_cast<std::size_t>(r)];
       if (gathered >= 0) b_.wait_for(r, gathered);
-      emit_expert_ops(r, pass, chunk, fraction, k == 0);
+      emit_expert_ops(r, pass, chunk, fraction, k == 0, layer);
     }
     scatters.push_back(global_collective(pass, L + "moe_reducescatter.c" + std::to_string(k),
                                          CollectiveKind::ReduceScatter, elements * fraction, d_.comm, true, k == 0));
@@ -298,7 +317,8 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L) {
   }
 }
 
-void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L, double fraction, bool dispatched) {
+void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L, double fraction, bool dispatched,
+                                  int layer) {
   const auto& s = pass.shape;
   const auto& m = *model_.moe;
   const std::string phase = phase_of(pass, "moe");
@@ -316,8 +336,10 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
   op("router", matmul_cost(d_, own, router.params(), router.in_features, router.out_features));
   op("moe_gating", vector_cost(d_, own, m.num_routed_experts));
   const double local_experts = double(m.num_routed_experts) / p_.ep;
-  const double p_expert = double(m.top_k) / m.num_routed_experts;
-  const double rows = tokens * m.top_k / p_.ep;  // expected token->expert pairs on this rank
+  // a skewed load: the rank's experts get `factor` x the balanced rows (each a correspondingly likelier pick)
+  const double factor = load_.factor(layer, r / std::max(1, p_.expert_tp));
+  const double p_expert = std::min(1.0, factor * m.top_k / m.num_routed_experts);
+  const double rows = factor * tokens * m.top_k / p_.ep;  // expected token->expert pairs on this rank
   const bool reread = plan_.duo_stream_reread_weights;
   const double weight_share = reread ? 1.0 : fraction;
   const double touched =
@@ -395,7 +417,7 @@ void StepEmitter::emit_mtp_pass(const Pass& pass) {
                matmul_cost(d_, s.shard, 2.0 * h * h / (s.scatter_gather ? 1 : s.tp), 2.0 * h,
                            h / (s.scatter_gather ? 1 : s.tp)));
   }
-  emit_layer(pass, "layer.", model_.moe.has_value());
+  emit_layer(pass, "layer.", model_.moe.has_value(), model_.num_layers - 1);
   emit_head(pass);
 }
 

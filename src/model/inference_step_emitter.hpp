@@ -28,24 +28,29 @@ class StepEmitter {
     std::string phase;
   };
 
-  void emit_layer(const Pass& pass, const std::string& L, bool moe);
+  // `layer`: the model layer (its expert load; the MTP module takes the last layer's)
+  void emit_layer(const Pass& pass, const std::string& L, bool moe, int layer);
   void emit_attention(int rank, const Pass& pass, const std::string& L);
-  void emit_expert_block(const Pass& pass, const std::string& L);
+  void emit_expert_block(const Pass& pass, const std::string& L, int layer);
   // The expert ops of one rank for a `fraction` of the pass's tokens (DuoStream chunk; 1 = all); `dispatched`:
   // the host launches them (false for DuoStream chunks after the first: one fused kernel per op).
-  void emit_expert_ops(int rank, const Pass& pass, const std::string& L, double fraction, bool dispatched = true);
+  // Under a skewed expert load the rank's rows (and touched experts) scale with its load factor in `layer`.
+  void emit_expert_ops(int rank, const Pass& pass, const std::string& L, double fraction, bool dispatched,
+                       int layer);
   void emit_dense_ffn(int rank, const Pass& pass, const std::string& L);
   void emit_head(const Pass& pass);
   void emit_mtp_pass(const Pass& pass);
 
   // A collective over `ranks` (group order); with a tiered plan it becomes an intra-tier and an inter-tier stage.
   // Returns, per rank of the instance, the member's last op (-1 for non-members).
+  // `per_pair`: an AllToAllV's matrix (then `elements` is ignored).
   std::vector<OpId> collective(const std::string& name, const std::string& phase, CollectiveKind kind,
                                const std::vector<int>& ranks, double elements, Dtype dtype, bool async,
-                               bool dispatched = true);
+                               bool dispatched = true, const std::vector<double>& per_pair = {});
   void tp_collective(const Pass& pass, const std::string& name, CollectiveKind kind, double elements, Dtype dtype);
   std::vector<OpId> global_collective(const Pass& pass, const std::string& name, CollectiveKind kind, double elements,
-                                      Dtype dtype, bool async = false, bool dispatched = true);
+                                      Dtype dtype, bool async = false, bool dispatched = true,
+                                      const std::vector<double>& per_pair = {});
   Dtype allgather_dtype() const;  // payload of AllGathers feeding GEMMs
   std::string phase_of(const Pass& pass, const std::string& own) const;
 
@@ -56,6 +61,7 @@ class StepEmitter {
   StepDtypes d_;
   StepBuilder b_;
   std::optional<StepShape> main_shape_;
+  ExpertLoad load_;  // the scenario's inference.expert_load under plan_.expert_placement
 };
 
 }  // namespace moesim::model::detail

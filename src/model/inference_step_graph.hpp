@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/scenario_config.hpp"
+#include "model/expert_load.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::model {
@@ -57,6 +58,9 @@ struct InferenceStepPlan {
   // gets them back (two AllToAlls) instead of the global AllGather / ReduceScatter; router and shared experts on
   // the rank's own shard.
   bool moe_alltoall = false;
+  // Where the routed experts sit over the EP ranks under a skewed inference.expert_load (strategy balanced:
+  // OmniPlacement's rearrangement); the EP index of rank r is r / expert_tp.
+  ExpertPlacement expert_placement = ExpertPlacement::Contiguous;
 };
 
 // A mixed (chunked-prefill, Sarathi-Serve / vLLM) step: decoding sequences (one query token each) and prefill

@@ -73,10 +73,18 @@ void check_balanced_placement_params(config::ObjectReader& params) {
 
 void check_balanced_placement_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                      config::IssueCollector& issues) {
-  if (!training_moe_with_expert_parallelism(scenario)) {
+  const bool inference_moe = scenario.type == config::ScenarioType::Inference && scenario.model &&
+                             scenario.model->moe.has_value() && scenario.parallel.expert_parallel_size() > 1;
+  if (!training_moe_with_expert_parallelism(scenario) && !inference_moe) {
     issues.error(config::pointer_child(spec.pointer, "name"),
-                 "balanced places routed experts over expert-parallel ranks: it needs a training scenario of an MoE "
-                 "model with an expert-parallel size above 1");
+                 "balanced places routed experts over expert-parallel ranks: it needs a training or inference "
+                 "scenario of an MoE model with an expert-parallel size above 1");
+    return;
+  }
+  if (inference_moe) {
+    if (is_dynamic(spec.params))
+      issues.error(param_pointer(spec, "mode"), "dynamic re-places experts between training steps: inference "
+                                                "simulates one routing pattern, use static");
     return;
   }
   if (is_dynamic(spec.params) && scenario.parallel.expert_tp > 1)

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/inference_duo_stream.hpp"
 #include "strategy/inference_ep_alltoall.hpp"
 #include "strategy/inference_flashcomm.hpp"
@@ -42,6 +43,7 @@ const InferenceStrategy* find_inference_strategy(const std::string& name) {
 
 model::InferenceStepPlan inference_step_plan(const config::ScenarioConfig& scenario) {
   model::InferenceStepPlan plan;
+  plan.expert_placement = expert_placement(scenario);
   for (const auto& spec : scenario.strategies) {
     if (const auto* strategy = find_inference_strategy(spec.name)) strategy->apply(scenario, spec.params, plan);
   }
