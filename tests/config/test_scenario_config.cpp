@@ -138,6 +138,17 @@ TEST_CASE("training.expert_load: uniform by default, zipf and shares read, bad v
                      "/training/expert_load: the model has no routed experts to load"));
 }
 
+TEST_CASE("inference.expert_load: read and echoed, no drift, none for a dense model") {
+  const std::string decode = "scenarios/pro_moe_800i_a2_decode.json";
+  const auto zipf = load_scenario(repo(decode), {R"(inference.expert_load={"distribution": "zipf", "exponent": 0.5})"});
+  CHECK(zipf.inference->expert_load.distribution == ExpertLoadDistribution::Zipf);
+  CHECK(resolved_json(zipf)["inference"]["expert_load"]["exponent"] == 0.5);
+  CHECK(any_contains(issues_of(decode, {R"(inference.expert_load={"distribution": "uniform", "drift_sigma": 0.1})"}),
+                     "/inference/expert_load/drift_sigma: the load drifts between training steps"));
+  CHECK(any_contains(issues_of(decode, {R"(inference.expert_load={"distribution": "shares", "shares": [[1, 2]]})"}),
+                     "/inference/expert_load/shares/0: expected 64 shares"));
+}
+
 TEST_CASE("training.expert_load.drift_sigma: read, echoed, a negative value reported with its path") {
   const std::string pro = "scenarios/calibration/pro_moe_72b_train_baseline.json";
   const auto drift =

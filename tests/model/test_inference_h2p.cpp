@@ -148,3 +148,46 @@ TEST_CASE("ep_alltoall: dispatch and combine AllToAlls of the shard's token-expe
   CHECK(find_op(g, "L0.shared_gate_up", 3).compute.flops ==
         Approx(find_op(gather, "L0.shared_gate_up", 3).compute.flops));  // shared TP 1 on 80 / 8 tokens either way
 }
+
+TEST_CASE("inference expert load: each rank's routed rows follow its factor, ep_alltoall's pairs its share") {
+  auto s = duo_scenario(80);
+  s.parallel.ep = 8;
+  s.parallel.expert_tp = 1;
+  s.model->moe->routing = config::RoutingKind::TopK;  // plain top-8 of 64: a skew reaches the ranks
+  s.inference->expert_load.distribution = config::ExpertLoadDistribution::Zipf;
+  s.inference->expert_load.exponent = 1.0;
+  auto plan = h2p_plan();
+  plan.shared_expert_tp = 1;
+  plan.moe_alltoall = true;
+  const auto g = model::build_inference_step_graph(s, plan);
+  model::validate(g);
+  const auto load = model::expert_load(s);
+  REQUIRE_FALSE(load.uniform());
+  auto uniform_s = s;
+  uniform_s.inference->expert_load = {};
+  const auto u = model::build_inference_step_graph(uniform_s, plan);
+  double factors = 0.0;
+  for (int r = 0; r < 8; ++r) {
+    INFO("rank " << r);
+    const double f = load.factor(2, r);
+    factors += f;
+    CHECK(find_op(g, "L2.routed_gate_up", r).compute.flops ==
+          Approx(f * find_op(u, "L2.routed_gate_up", r).compute.flops));
+  }
+  CHECK(factors == Approx(8.0));
+  const auto c = collectives_named(g, "L2.moe_dispatch");
+  REQUIRE(c.size() == 1);
+  REQUIRE(c[0]->kind == model::CollectiveKind::AllToAllV);
+  // 10 tokens x 8 rows each per sender, to rank j in proportion to its share; the combine mirrors it
+  for (std::size_t j = 1; j < 8; ++j)
+    CHECK(c[0]->per_pair_elements[0 * 8 + j] == Approx(10 * 8 * 5120.0 * load.receive_share(2, int(j))));
+  const auto back = collectives_named(g, "L2.moe_combine");
+  REQUIRE(back.size() == 1);
+  CHECK(back[0]->per_pair_elements[3 * 8 + 0] == Approx(c[0]->per_pair_elements[0 * 8 + 3]));
+  // MoGE (the model's own routing, one group per rank here): balanced whatever the skew
+  auto moge = duo_scenario(80);
+  moge.parallel.ep = 8;
+  moge.parallel.expert_tp = 1;
+  moge.inference->expert_load = s.inference->expert_load;
+  CHECK(model::expert_load(moge).max_factor() == Approx(1.0));
+}

@@ -46,3 +46,12 @@ TEST_CASE("ep_alltoall: layout checks with their pointers, and the plan") {
                   "set 1 or leave it out"));
   CHECK(test::strategy_issues(scenario({{"shared_expert_tp", 1}})).empty());
 }
+
+TEST_CASE("balanced in inference: static placement only") {
+  auto s = scenario();
+  s.strategies.push_back({"balanced", json::object(), "/strategies/2"});
+  CHECK(test::strategy_issues(s).empty());
+  CHECK(strategy::inference_step_plan(s).expert_placement == model::ExpertPlacement::Balanced);
+  s.strategies.back().params = {{"mode", "dynamic"}};
+  CHECK(has_issue(test::strategy_issues(s), "/strategies/2/params/mode", "use static"));
+}
