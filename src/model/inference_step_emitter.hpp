@@ -12,6 +12,31 @@
 
 namespace moesim::model::detail {
 
+// Cost helpers shared by the emitter files.
+inline std::vector<int> rank_range(int first, int count) {
+  std::vector<int> ranks(static_cast<std::size_t>(count));
+  for (int i = 0; i < count; ++i) ranks[static_cast<std::size_t>(i)] = first + i;
+  return ranks;
+}
+
+// `cost` with only `fraction` of its `weight_bytes` read (DuoStream chunks streaming the weights once).
+inline ComputeCost with_weight_fraction(ComputeCost cost, double weight_bytes, double fraction) {
+  cost.bytes -= weight_bytes * (1.0 - fraction);
+  return cost;
+}
+
+// Width of the first FFN matmul: gate and up (SwiGLU) or up only (GELU).
+inline double up_width(const config::ModelConfig& model, double intermediate) {
+  return model.activation == config::FfnActivation::SwiGLU ? 2.0 * intermediate : intermediate;
+}
+
+// The element-wise activation between the two FFN matmuls over `rows` x `intermediate`.
+inline ComputeCost activation_cost(const config::ModelConfig& model, const StepDtypes& d, double rows, double intermediate) {
+  const double in = up_width(model, intermediate);
+  return {OpClass::Vector, Dtype::FP16, 5.0 * rows * intermediate, rows * (in + intermediate) * d.act_bytes};
+}
+
+
 class StepEmitter {
  public:
   StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan);

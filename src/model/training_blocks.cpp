@@ -93,28 +93,6 @@ double kv_ring_width(const Ctx& c, int u) {
 
 }  // namespace
 
-GroupOf group_of(GroupKind kind) {
-  switch (kind) {
-    case GroupKind::Tp:
-      return &TrainingLayout::tp_group;
-    case GroupKind::Cp:
-      return &TrainingLayout::cp_group;
-    case GroupKind::CpUlysses:
-      return &TrainingLayout::cp_ulysses_group;
-    case GroupKind::CpRing:
-      return &TrainingLayout::cp_ring_group;
-    case GroupKind::Ep:
-      return &TrainingLayout::ep_group;
-    case GroupKind::ExpertTp:
-      return &TrainingLayout::expert_tp_group;
-    case GroupKind::EpOuter:
-      return &TrainingLayout::ep_outer_group;
-    case GroupKind::EpInner:
-      return &TrainingLayout::ep_inner_group;
-  }
-  return &TrainingLayout::tp_group;
-}
-
 double ulysses_qkv_width(const config::ModelConfig& model, int tp, int cp) {
   const auto& a = model.attention;
   const double heads_local = double(a.num_heads) / tp;

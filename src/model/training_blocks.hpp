@@ -17,12 +17,6 @@ namespace moesim::model {
 
 enum class Pass { Forward, BackwardInput, BackwardWeight };
 // EpOuter / EpInner: the node-split EP groups of hierarchical dispatch (TrainingLayout::ep_outer_group / inner).
-// CpUlysses / CpRing: the two sub-groups of a CP group under hybrid CP (consecutive cp_ulysses ranks of the CP
-// group; the ranks cp_ulysses apart).
-enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner, CpUlysses, CpRing };
-// The TrainingLayout member that lists a rank's group of this kind.
-using GroupOf = std::vector<int> (TrainingLayout::*)(int) const;
-GroupOf group_of(GroupKind kind);
 // Swap markers in a task's op list (memory strategy): copy a part's swapped activations to the host after its
 // forward (Out), start copying them back (Prefetch), make the next compute wait for them (Wait).
 enum class HostCopy { None, Out, Prefetch, Wait };

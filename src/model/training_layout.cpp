@@ -263,4 +263,26 @@ std::vector<VirtualStage> assign_layers(const config::ModelConfig& model, const 
   return stages;
 }
 
+GroupOf group_of(GroupKind kind) {
+  switch (kind) {
+    case GroupKind::Tp:
+      return &TrainingLayout::tp_group;
+    case GroupKind::Cp:
+      return &TrainingLayout::cp_group;
+    case GroupKind::CpUlysses:
+      return &TrainingLayout::cp_ulysses_group;
+    case GroupKind::CpRing:
+      return &TrainingLayout::cp_ring_group;
+    case GroupKind::Ep:
+      return &TrainingLayout::ep_group;
+    case GroupKind::ExpertTp:
+      return &TrainingLayout::expert_tp_group;
+    case GroupKind::EpOuter:
+      return &TrainingLayout::ep_outer_group;
+    case GroupKind::EpInner:
+      return &TrainingLayout::ep_inner_group;
+  }
+  return &TrainingLayout::tp_group;
+}
+
 }  // namespace moesim::model

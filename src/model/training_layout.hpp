@@ -68,6 +68,13 @@ class TrainingLayout {
   int stage_base(int rank) const { return rank - stage_index(rank); }
 };
 
+// The process group an op of a layer block runs over. CpUlysses / CpRing: the two sub-groups of a CP group under
+// hybrid CP (consecutive cp_ulysses ranks of the CP group; the ranks cp_ulysses apart).
+enum class GroupKind { Tp, Cp, Ep, ExpertTp, EpOuter, EpInner, CpUlysses, CpRing };
+// The TrainingLayout member that lists a rank's group of this kind.
+using GroupOf = std::vector<int> (TrainingLayout::*)(int) const;
+GroupOf group_of(GroupKind kind);
+
 enum class SlotKind { Layer, Mtp, Padding };
 struct LayerSlot {
   SlotKind kind = SlotKind::Layer;
