@@ -31,11 +31,11 @@ inline double up_width(const config::ModelConfig& model, double intermediate) {
 }
 
 // The element-wise activation between the two FFN matmuls over `rows` x `intermediate`.
-inline ComputeCost activation_cost(const config::ModelConfig& model, const StepDtypes& d, double rows, double intermediate) {
+inline ComputeCost activation_cost(const config::ModelConfig& model, const StepDtypes& d, double rows,
+                                   double intermediate) {
   const double in = up_width(model, intermediate);
   return {OpClass::Vector, Dtype::FP16, 5.0 * rows * intermediate, rows * (in + intermediate) * d.act_bytes};
 }
-
 
 class StepEmitter {
  public:
