@@ -18,25 +18,25 @@ void StepEmitter::emit_expert_block(const Pass& pass, const std::string& L, int 
   }
   if (plan_.moe_alltoall) {  // each rank's shard x top_k token-expert rows out to the experts' ranks, and back
     const double rows = s.shard * model_.moe->top_k * model_.hidden;
-    if (load_.uniform()) {
-      global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAll, rows, allgather_dtype());
-      for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
-      global_collective(pass, L + "moe_combine", CollectiveKind::AllToAll, rows, d_.comm);
-      return;
-    }
     // skewed: sender i sends rank j's experts their share of its rows (expert_tp 1: EP index = rank)
-    const auto n = static_cast<std::size_t>(s.ranks);
-    std::vector<double> to(n * n, 0.0), back(n * n, 0.0);
-    for (std::size_t i = 0; i < n; ++i) {
-      for (std::size_t j = 0; j < n; ++j) {
-        if (i == j) continue;
-        to[i * n + j] = rows * load_.receive_share(layer, static_cast<int>(j));
-        back[j * n + i] = to[i * n + j];
+    const bool skewed = !load_.uniform();
+    const auto kind = skewed ? CollectiveKind::AllToAllV : CollectiveKind::AllToAll;
+    std::vector<double> to, back;
+    if (skewed) {
+      const auto n = static_cast<std::size_t>(s.ranks);
+      to.assign(n * n, 0.0);
+      back.assign(n * n, 0.0);
+      for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = 0; j < n; ++j) {
+          if (i == j) continue;
+          to[i * n + j] = rows * load_.receive_share(layer, static_cast<int>(j));
+          back[j * n + i] = to[i * n + j];
+        }
       }
     }
-    global_collective(pass, L + "moe_dispatch", CollectiveKind::AllToAllV, 0.0, allgather_dtype(), false, true, to);
+    global_collective(pass, L + "moe_dispatch", kind, rows, allgather_dtype(), false, true, to);
     for (int r = 0; r < s.ranks; ++r) emit_expert_ops(r, pass, L, 1.0, true, layer);
-    global_collective(pass, L + "moe_combine", CollectiveKind::AllToAllV, 0.0, d_.comm, false, true, back);
+    global_collective(pass, L + "moe_combine", kind, rows, d_.comm, false, true, back);
     return;
   }
   const int chunks = std::max(1, plan_.duo_stream_chunks);
