@@ -99,8 +99,9 @@ json inference_metrics(const config::ScenarioConfig& scenario, const engine::Sim
     m["ttft_ms"] = step_s * 1e3;
   }
   if (scenario.model->moe && w.expert_load.distribution != config::ExpertLoadDistribution::Uniform) {
-    const auto placement = strategy::inference_step_plan(scenario).expert_placement;
-    m["expert_load_max_factor"] = model::expert_load(scenario, placement).max_factor();
+    const auto plan = strategy::inference_step_plan(scenario);
+    m["expert_load_max_factor"] =
+        model::expert_load(scenario, plan.expert_placement, 0, plan.redundant_experts_per_rank).max_factor();
   }
   return m;
 }

@@ -47,9 +47,17 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
 // The EP rank of each expert of a layer with these shares.
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
 // `hot_experts` > 0: per layer the most loaded experts (ties to the lower index) are computed where their tokens are.
-// The load of the first step.
+// The load of the first step. `redundant_per_rank` > 0 (inference, OmniPlacement "redundant"): placed by
+// rank_shares_with_replicas instead (hot_experts must be 0).
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous,
-                       int hot_experts = 0);
+                       int hot_experts = 0, int redundant_per_rank = 0);
+
+// OmniPlacement's redundant experts (facts section 5): every EP rank gets `redundant_per_rank` extra expert slots;
+// each extra slot goes to the expert with the largest share per copy (at most one copy per rank), an expert's rows
+// split evenly over its copies (the dispatcher spreads them), and the copies are placed like whole experts
+// (largest first onto the least-loaded rank with a free slot that holds no copy of it yet). Returns each EP rank's
+// share of the layer's rows.
+std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank);
 
 // Placement over consecutive steps (training.steps). Static: the first step's placement is kept. Dynamic (strategy
 // balanced, mode dynamic; EDPB's expert part): at every `interval_steps`-th step a layer's experts are re-placed

@@ -29,7 +29,8 @@ StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const Inference
       plan_(plan),
       d_(step_dtypes(*scenario.inference)),
       b_(scenario.parallel.tp * scenario.parallel.dp, host_costs(scenario)),
-      load_(model_.moe ? expert_load(scenario, plan.expert_placement) : ExpertLoad{}) {}
+      load_(model_.moe ? expert_load(scenario, plan.expert_placement, 0, plan.redundant_experts_per_rank)
+                       : ExpertLoad{}) {}
 
 StepEmitter::StepEmitter(const config::ScenarioConfig& scenario, const InferenceStepPlan& plan, const StepShape& shape)
     : StepEmitter(scenario, plan) {

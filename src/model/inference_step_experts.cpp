@@ -91,7 +91,8 @@ void StepEmitter::emit_expert_ops(int r, const Pass& pass, const std::string& L,
   const auto router = router_matmul(model_);
   op("router", matmul_cost(d_, own, router.params(), router.in_features, router.out_features));
   op("moe_gating", vector_cost(d_, own, m.num_routed_experts));
-  const double local_experts = double(m.num_routed_experts) / p_.ep;
+  // the rank's expert slots: its share of the experts plus any redundant copies (their weights read as well)
+  const double local_experts = double(m.num_routed_experts) / p_.ep + plan_.redundant_experts_per_rank;
   // a skewed load: the rank's experts get `factor` x the balanced rows (each a correspondingly likelier pick)
   const double factor = load_.factor(layer, r / std::max(1, p_.expert_tp));
   const double p_expert = std::min(1.0, factor * m.top_k / m.num_routed_experts);

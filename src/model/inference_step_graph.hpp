@@ -61,6 +61,7 @@ struct InferenceStepPlan {
   // Where the routed experts sit over the EP ranks under a skewed inference.expert_load (strategy balanced:
   // OmniPlacement's rearrangement); the EP index of rank r is r / expert_tp.
   ExpertPlacement expert_placement = ExpertPlacement::Contiguous;
+  int redundant_experts_per_rank = 0;  // balanced's redundant_per_rank (OmniPlacement "redundant"; ep_alltoall only)
 };
 
 // A mixed (chunked-prefill, Sarathi-Serve / vLLM) step: decoding sequences (one query token each) and prefill

@@ -1,5 +1,7 @@
 #include "strategy/expert_placement_balanced.hpp"
 
+#include <algorithm>
+
 #include "model/roofline.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
@@ -53,6 +55,13 @@ model::SwapCosts swap_costs(const config::ScenarioConfig& scenario) {
   return costs;
 }
 
+int redundant_of(const nlohmann::json& params) {
+  if (!params.is_object() || !params.contains("redundant_per_rank") ||
+      !params.at("redundant_per_rank").is_number_integer())
+    return 0;
+  return std::max(0, params.at("redundant_per_rank").get<int>());
+}
+
 bool is_dynamic(const nlohmann::json& params) {
   return params.is_object() && params.contains("mode") && params.at("mode") == "dynamic";
 }
@@ -68,6 +77,7 @@ void check_balanced_placement_params(config::ObjectReader& params) {
       params.issues().error(config::pointer_child(params.pointer(), "min_gain"),
                             "expected a relative gain below 1, got " + std::to_string(*gain));
   }
+  params.optional_integer("redundant_per_rank", config::Range::NonNegative);
   params.finish();
 }
 
@@ -81,12 +91,23 @@ void check_balanced_placement_layout(const config::ScenarioConfig& scenario, con
                  "scenario of an MoE model with an expert-parallel size above 1");
     return;
   }
+  const int redundant = redundant_of(spec.params);
   if (inference_moe) {
     if (is_dynamic(spec.params))
       issues.error(param_pointer(spec, "mode"), "dynamic re-places experts between training steps: inference "
                                                 "simulates one routing pattern, use static");
+    bool alltoall = false;
+    for (const auto& other : scenario.strategies) alltoall = alltoall || other.name == "ep_alltoall";
+    if (redundant > 0 && !alltoall)
+      issues.error(param_pointer(spec, "redundant_per_rank"),
+                   "redundant experts need the all-to-all dispatch (OmniPlacement: incompatible with AllGather "
+                   "dispatch): add {\"name\": \"ep_alltoall\"}");
     return;
   }
+  if (redundant > 0)
+    issues.error(param_pointer(spec, "redundant_per_rank"),
+                 "redundant experts are an inference placement here: training replicas would need their own gradient "
+                 "synchronisation, not modelled");
   if (is_dynamic(spec.params) && scenario.parallel.expert_tp > 1)
     issues.error(param_pointer(spec, "mode"), "dynamic migrates whole experts: it needs expert_tp 1");
   if (is_dynamic(spec.params) && scenario.training->steps < 2) {
@@ -98,6 +119,11 @@ void check_balanced_placement_layout(const config::ScenarioConfig& scenario, con
 
 model::ExpertPlacement expert_placement(const config::ScenarioConfig& scenario) {
   return balanced_spec(scenario) ? model::ExpertPlacement::Balanced : model::ExpertPlacement::Contiguous;
+}
+
+int redundant_experts_per_rank(const config::ScenarioConfig& scenario) {
+  const auto* spec = balanced_spec(scenario);
+  return spec ? redundant_of(spec->params) : 0;
 }
 
 model::PlacementPolicy expert_placement_policy(const config::ScenarioConfig& scenario) {

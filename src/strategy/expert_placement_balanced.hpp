@@ -19,14 +19,17 @@ inline constexpr const char* kBalancedPlacementDescription =
     "experts allow; static, or dynamic: re-placed between steps from the last step's load, experts migrated when "
     "the gain pays for the transfer (EDPB expert balancing, Pangu Ultra MoE; OmniPlacement rearrange)";
 
-// params: mode ("static" | "dynamic"), and with dynamic interval_steps (integer >= 1, default 1) and min_gain
-// (relative, in [0, 1), default 0.05).
+// params: mode ("static" | "dynamic"), with dynamic interval_steps (integer >= 1, default 1), cost_aware (default
+// true) and min_gain (relative, in [0, 1), default 0); redundant_per_rank (integer >= 0, default 0; inference with
+// ep_alltoall: OmniPlacement's redundant experts, rank_shares_with_replicas in model/expert_load).
 void check_balanced_placement_params(config::ObjectReader& params);
 // Needs a training scenario of an MoE model with an expert-parallel size above 1; dynamic needs steps > 1.
 void check_balanced_placement_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                      config::IssueCollector& issues);
 // The scenario's expert placement: Balanced with this strategy, else Contiguous.
 model::ExpertPlacement expert_placement(const config::ScenarioConfig& scenario);
+// Inference: balanced's redundant_per_rank (0 without it).
+int redundant_experts_per_rank(const config::ScenarioConfig& scenario);
 // The placement over steps: the one above, dynamic with this strategy's mode "dynamic".
 model::PlacementPolicy expert_placement_policy(const config::ScenarioConfig& scenario);
 

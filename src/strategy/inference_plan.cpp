@@ -44,6 +44,7 @@ const InferenceStrategy* find_inference_strategy(const std::string& name) {
 model::InferenceStepPlan inference_step_plan(const config::ScenarioConfig& scenario) {
   model::InferenceStepPlan plan;
   plan.expert_placement = expert_placement(scenario);
+  plan.redundant_experts_per_rank = redundant_experts_per_rank(scenario);
   for (const auto& spec : scenario.strategies) {
     if (const auto* strategy = find_inference_strategy(spec.name)) strategy->apply(scenario, spec.params, plan);
   }

@@ -145,3 +145,25 @@ TEST_CASE("dynamic policy: re-placed from the previous step's load, moves listed
   for (const auto& step : fixed.steps) largest = std::max(largest, step.max_factor());
   CHECK(fixed.max_factor() == largest);
 }
+
+TEST_CASE("redundant experts: extra slots to the largest share per copy, copies on distinct ranks, by hand") {
+  // 4 experts on 2 ranks, 3 slots each: the 2 extra slots go to expert 0 (0.5 -> 0.25 per copy), then expert 1
+  // (0.3 -> 0.15). Units 0.25 0.25 0.15 0.15 0.15 0.05, each onto the lighter rank (ties: rank 0) not holding its
+  // expert: rank 0 gets 0.25 (e0), 0.15 (e1), 0.15 (e2) = 0.55 and is full; rank 1 0.25 (e0), 0.15 (e1), 0.05 (e3)
+  const auto load = model::rank_shares_with_replicas({0.5, 0.3, 0.15, 0.05}, 2, 1);
+  REQUIRE(load.size() == 2);
+  CHECK(load[0] + load[1] == Approx(1.0));
+  CHECK(load[0] == Approx(0.55));
+  CHECK(load[1] == Approx(0.45));
+  // without copies the best 2-and-2 split of these shares is 0.55 / 0.45 as well; one hot expert alone cannot be
+  // split by placement, only by copies
+  const auto hot = model::rank_shares_with_replicas({0.7, 0.1, 0.1, 0.1}, 2, 1);
+  // expert 0 gets 2 copies (0.35 each; no more than one per rank), expert 1 the last extra slot (0.05 each):
+  // 0.35 + 0.1 + 0.05 on each rank
+  CHECK(hot[0] == Approx(0.5));
+  CHECK(hot[1] == Approx(0.5));
+  const auto no_copies = model::place_experts({0.7, 0.1, 0.1, 0.1}, 2, model::ExpertPlacement::Balanced);
+  double rank0 = 0.0;
+  for (std::size_t e = 0; e < 4; ++e) rank0 += no_copies[e] == 0 ? std::vector<double>{0.7, 0.1, 0.1, 0.1}[e] : 0.0;
+  CHECK(std::max(rank0, 1.0 - rank0) == Approx(0.8));
+}

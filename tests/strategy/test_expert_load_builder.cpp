@@ -10,6 +10,7 @@
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/catalog.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
@@ -151,4 +152,11 @@ TEST_CASE("dynamic balanced placement's swap costs: the hot rank's expert time p
       R"(strategies=[{"name": "balanced", "params": {"mode": "dynamic", "cost_aware": false}}])";
   const auto blind = strategy::expert_placement_policy(config::load_scenario(file, {"training.steps=2", blind_set}));
   CHECK(blind.costs.move_s.empty());
+  // redundant experts are an inference placement
+  config::IssueCollector issues(file);
+  strategy::validate_strategies(
+      config::load_scenario(file, {R"(strategies=[{"name": "balanced", "params": {"redundant_per_rank": 1}}])"}),
+      issues);
+  CHECK_THROWS_WITH(issues.throw_if_any(), Catch::Contains("/strategies/0/params/redundant_per_rank: redundant "
+                                                           "experts are an inference placement"));
 }

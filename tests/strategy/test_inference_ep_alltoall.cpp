@@ -55,3 +55,14 @@ TEST_CASE("balanced in inference: static placement only") {
   s.strategies.back().params = {{"mode", "dynamic"}};
   CHECK(has_issue(test::strategy_issues(s), "/strategies/2/params/mode", "use static"));
 }
+
+TEST_CASE("balanced's redundant experts: inference with ep_alltoall only") {
+  auto s = scenario();
+  s.strategies.push_back({"balanced", {{"redundant_per_rank", 1}}, "/strategies/2"});
+  CHECK(test::strategy_issues(s).empty());
+  CHECK(strategy::inference_step_plan(s).redundant_experts_per_rank == 1);
+  auto gather = s;
+  gather.strategies.erase(gather.strategies.begin() + 1);  // no ep_alltoall
+  CHECK(has_issue(test::strategy_issues(gather), "/strategies/2/params/redundant_per_rank",  // its own pointer
+                  "incompatible with AllGather dispatch"));
+}
