@@ -5,6 +5,7 @@
 #include "model/roofline.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
+#include "strategy/inference_ep_alltoall.hpp"
 #include "strategy/scenario_conditions.hpp"
 
 namespace moesim::strategy {
@@ -96,9 +97,7 @@ void check_balanced_placement_layout(const config::ScenarioConfig& scenario, con
     if (is_dynamic(spec.params))
       issues.error(param_pointer(spec, "mode"), "dynamic re-places experts between training steps: inference "
                                                 "simulates one routing pattern, use static");
-    bool alltoall = false;
-    for (const auto& other : scenario.strategies) alltoall = alltoall || other.name == "ep_alltoall";
-    if (redundant > 0 && !alltoall)
+    if (redundant > 0 && !has_strategy(scenario, kEpAllToAllName))
       issues.error(param_pointer(spec, "redundant_per_rank"),
                    "redundant experts need the all-to-all dispatch (OmniPlacement: incompatible with AllGather "
                    "dispatch): add {\"name\": \"ep_alltoall\"}");
