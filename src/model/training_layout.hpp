@@ -81,6 +81,11 @@ struct LayerSlot {
   int index = 0;  // transformer layer (Layer) or MTP module (Mtp); unused for Padding
 };
 
+// The model layer whose expert load a slot's MoE ops follow: its own; an MTP module the last layer's; -1 for padding.
+inline int expert_load_layer(const config::ModelConfig& model, const LayerSlot& slot) {
+  return slot.kind == SlotKind::Layer ? slot.index : slot.kind == SlotKind::Mtp ? model.num_layers - 1 : -1;
+}
+
 // How a stage's model chunks sit along the pipeline. Interleaved (Megatron's virtual pipeline): chunk c of stage s
 // is pipeline position c x pp + s, so activations run down the stages vpp times. VShape (DualPipeV, vpp 2): chunk 0
 // of stage s is position s and chunk 1 is position 2 pp - 1 - s, so they run down the stages and back up; the

@@ -172,7 +172,7 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
       const ActivationSplit split = split_activations(all, plan, plan.swaps_in(vs.chunk * p.pp + vs.stage));
       if (!load.uniform() && slot.kind != SlotKind::Padding) {
         ExpertSide side;
-        side.layer = slot.kind == SlotKind::Mtp ? model.num_layers - 1 : slot.index;
+        side.layer = expert_load_layer(model, slot);
         side.in_flight = in_flight;
         for (const char* module : kExpertSideModules) {
           if (const auto it = all.find(module); it != all.end()) side.all += it->second;

@@ -58,10 +58,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
     for (const auto& slot : vs.slots) {
       Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
       part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, plan);
-      // the model layer whose expert load the slot's MoE ops follow (an MTP module: the last layer's)
-      const int layer = slot.kind == model::SlotKind::Layer ? slot.index
-                        : slot.kind == model::SlotKind::Mtp ? scenario.model->num_layers - 1
-                                                            : -1;
+      const int layer = model::expert_load_layer(*scenario.model, slot);
       for (auto* ops : {&part.ops, &part.recompute}) {
         for (auto& op : *ops) op.layer = layer;
       }
@@ -276,14 +273,11 @@ void Builder::send(int stage, const Task& task) {
 
 void Builder::migrate_experts(int step) {
   if (step <= 0 || static_cast<std::size_t>(step) >= loads_.moves.size() || loads_.moves[step].empty()) return;
-  const auto& model = *scenario_.model;
   const double bytes_per_expert = model::migrated_bytes_per_expert(scenario_);
   for (const auto& vs : stages_) {
     std::map<std::pair<int, int>, double> bytes;  // (from, to) EP index -> bytes
     for (const auto& slot : vs.slots) {
-      const int layer = slot.kind == model::SlotKind::Layer ? slot.index
-                        : slot.kind == model::SlotKind::Mtp ? model.num_layers - 1
-                                                            : -1;
+      const int layer = model::expert_load_layer(*scenario_.model, slot);
       for (const auto& move : loads_.moves[static_cast<std::size_t>(step)]) {
         if (move.layer == layer) bytes[{move.from, move.to}] += bytes_per_expert;
       }
