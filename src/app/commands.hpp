@@ -39,6 +39,7 @@ struct RunOptions {
   std::string trace_file;  // Chrome trace when set
   bool quiet = false;
   bool full_simulation = false;  // switch every engine reduction off
+  bool no_mirror = false;        // switch mirrored ranks off only
 };
 int run_command(const RunOptions& options);
 

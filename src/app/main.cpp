@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("--out", run.out_dir, "write DIR/summary.json");
   run_cmd->add_option("--trace", run.trace_file, "write a Chrome/Perfetto trace to FILE");
   run_cmd->add_flag("--quiet", run.quiet, "no progress indicator");
-  run_cmd->add_flag("--full", run.full_simulation, "switch off every engine reduction (coarsening, cross-node flow aggregation, DP symmetry)");
+  run_cmd->add_flag("--full", run.full_simulation, "switch off every engine reduction (coarsening, cross-node flow aggregation, analytic and folded in-node flows, mirrored ranks, DP symmetry)");
+  run_cmd->add_flag("--no-mirror", run.no_mirror, "simulate every rank of a node even when they mirror its first rank (to check that reduction)");
 
   ValidateOptions validate;
   auto* validate_cmd = app.add_subcommand("validate", "run scenarios with a published figure and compare");

@@ -127,6 +127,7 @@ int run_command(const RunOptions& options) {
     engine_options.aggregate_cross_node_flows = !options.full_simulation;
     engine_options.analytic_pair_links = !options.full_simulation;
     engine_options.fold_symmetric_meshes = !options.full_simulation;
+    engine_options.mirror_symmetric_ranks = !options.full_simulation && !options.no_mirror;
     if (!options.quiet && isatty(STDERR_FILENO)) engine_options.on_progress = ProgressLine(wall_start);
     if (scenario.serving) return run_serving_scenario(options, scenario, engine_options, wall_start);
 

@@ -13,6 +13,7 @@
 
 #include "engine/collective_plan.hpp"
 #include "engine/mesh_folding.hpp"
+#include "engine/mirror_flows.hpp"
 #include "engine/pair_link_flows.hpp"
 
 namespace moesim::engine {
@@ -33,9 +34,13 @@ struct PreparedCollective {
   std::vector<std::pair<int, double>> analytic_link_bytes;  // (link, bytes) carried by the analytic flows
   std::uint64_t analytic_flows = 0;
   std::uint64_t folded_flows = 0;
+  // Mirrored ranks: per phase, per flow, its receiving member, kNoReceiver or kNotSimulated (mirror_flows.hpp);
+  // empty when every member runs.
+  std::vector<std::vector<int>> receivers;
 };
 
 struct ActiveCollective {
+  int members = 0;  // members that run (all but mirrored ranks)
   int arrived = 0;
   int finished = 0;
   sg4::SemaphorePtr gate;
@@ -71,8 +76,9 @@ bool same_collective(const model::Collective& a, const model::Collective& b) {
          a.fabric == b.fabric;
 }
 
-void index_phase(const CollectivePhase& phase, const std::vector<char>& skip, int p, std::vector<int>& offsets,
-                 std::vector<int>& order) {
+// receivers: per flow, the member that receives it (or < 0: nobody), when mirrored; empty: flow.dst.
+void index_phase(const CollectivePhase& phase, const std::vector<char>& skip, const std::vector<int>& receivers, int p,
+                 std::vector<int>& offsets, std::vector<int>& order) {
   // Pairwise-round order: flow s->d has round (d - s) mod p for both ends; sends before receives within a round.
   struct Entry {
     int member, round, code;
@@ -80,11 +86,12 @@ void index_phase(const CollectivePhase& phase, const std::vector<char>& skip, in
   std::vector<Entry> entries;
   entries.reserve(phase.flows.size() * 2);
   for (std::size_t f = 0; f < phase.flows.size(); ++f) {
-    if (skip[f]) continue;
+    if (skip[f] || (!receivers.empty() && receivers[f] == kNotSimulated)) continue;
     const PlannedFlow& flow = phase.flows[f];
-    const int round = ((flow.dst - flow.src) % p + p) % p;
+    const int to = receivers.empty() ? flow.dst : receivers[f];
+    const int round = (((to < 0 ? flow.dst : to) - flow.src) % p + p) % p;
     entries.push_back({flow.src, round, static_cast<int>(f) * 2});
-    entries.push_back({flow.dst, round, static_cast<int>(f) * 2 + 1});
+    if (to >= 0) entries.push_back({to, round, static_cast<int>(f) * 2 + 1});
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     return a.member != b.member ? a.member < b.member : a.round != b.round ? a.round < b.round : a.code < b.code;
@@ -120,6 +127,7 @@ struct CollectiveRunner::Impl {
   std::vector<int> uses;            // per representative: how many collectives it stands for
   std::unordered_map<int, CacheEntry> prepared_cache;
   std::vector<char> exclusive_sources;  // per rank (pair_link_flows.hpp); all 0 when analytic flows are off
+  const RankMirror* mirror = nullptr;   // set when mirrored ranks are on and every collective allows them
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, std::vector<std::vector<int>> ms,
        CommStats& s, const CollectiveOptions& options)
@@ -136,6 +144,37 @@ struct CollectiveRunner::Impl {
                             : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
     find_identical_collectives();
     if (options.fold_symmetric_meshes) find_foldable_domains();
+    if (options.mirror != nullptr && options.mirror->active()) check_mirror(*options.mirror);
+  }
+
+  // Mirrored ranks need every distinct collective's plan to pass mirror_plan_refusal; if one fails, nothing is
+  // mirrored. When they are on, link bytes are counted here for every flow of every collective (they do not depend
+  // on timing), since mirrored ranks post none.
+  void check_mirror(RankMirror& m) {
+    std::vector<std::pair<int, double>> bytes;
+    std::vector<double> link_bytes(stats.link_bytes.size(), 0.0);
+    for (std::size_t i = 0; i < graph.collectives.size(); ++i) {
+      if (representative[i] != static_cast<int>(i)) continue;
+      const model::Collective& c = graph.collectives[i];
+      const PlanContext ctx = context(c);
+      const CollectivePlan plan = plan_collective(c, ctx);
+      const std::string refusal = mirror_plan_refusal(c, static_cast<int>(i), plan, ctx.plane, m, *platform.router,
+                                                      window);
+      if (!refusal.empty()) {
+        m.disable(refusal);
+        return;
+      }
+      const double times = uses[i];
+      for (const CollectivePhase& phase : plan.phases) {
+        for (const PlannedFlow& flow : phase.flows) {
+          for_each_link(ctx.plane, c, phase, flow, [&](int link, double b) {
+            link_bytes[static_cast<std::size_t>(link)] += b * times;
+          });
+        }
+      }
+    }
+    stats.link_bytes = std::move(link_bytes);
+    mirror = &m;
   }
 
   // Plans every distinct collective once (they are dropped again) to see which mesh domains fold exactly.
@@ -215,7 +254,9 @@ struct CollectiveRunner::Impl {
                       [&](int link, double bytes) { out->analytic_link_bytes.push_back({link, bytes}); });
         ++out->analytic_flows;
       }
-      index_phase(phase, out->analytic[k].analytic, p, out->offsets[k], out->order[k]);
+      if (mirror != nullptr) out->receivers.push_back(mirrored_receivers(c, phase, *mirror));
+      index_phase(phase, out->analytic[k].analytic, mirror != nullptr ? out->receivers[k] : std::vector<int>{}, p,
+                  out->offsets[k], out->order[k]);
     }
     return out;
   }
@@ -258,8 +299,15 @@ struct CollectiveRunner::Impl {
     if (a.arrived == 0) {
       a.prepared = prepared(index);
       a.gate = sg4::Semaphore::create(0);
-      for (const auto& [link, bytes] : a.prepared->analytic_link_bytes) {
-        stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
+      const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
+      a.members = static_cast<int>(c.ranks.size());
+      if (mirror != nullptr) {
+        a.members = static_cast<int>(std::count_if(c.ranks.begin(), c.ranks.end(),
+                                                   [this](int r) { return mirror->simulated(r); }));
+      } else {
+        for (const auto& [link, bytes] : a.prepared->analytic_link_bytes) {
+          stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
+        }
       }
       stats.analytic_flows += a.prepared->analytic_flows;
       stats.folded_flows += a.prepared->folded_flows;
@@ -285,20 +333,34 @@ struct CollectiveRunner::Impl {
         pending[static_cast<std::size_t>(done)] = pending.back();
         pending.pop_back();
       }
-      const PlannedFlow& flow = phase.flows[static_cast<std::size_t>(order[static_cast<std::size_t>(e)] / 2)];
+      const std::size_t f = static_cast<std::size_t>(order[static_cast<std::size_t>(e)] / 2);
+      const PlannedFlow& flow = phase.flows[f];
+      const int to = a.receivers.empty() ? flow.dst : a.receivers[k][f];
       const int src = c.ranks[static_cast<std::size_t>(flow.src)];
-      const int dst = c.ranks[static_cast<std::size_t>(flow.dst)];
-      const int dst_stream = member_streams[static_cast<std::size_t>(index)][static_cast<std::size_t>(flow.dst)];
-      sg4::Mailbox* box = mailbox(dst, dst_stream, src);
+      const int dst = c.ranks[static_cast<std::size_t>(to < 0 ? flow.dst : to)];
+      const auto size = static_cast<std::uint64_t>(std::llround(flow.bytes));
       if (order[static_cast<std::size_t>(e)] % 2 == 1) {
-        pending.push_back(box->get_async<void>(&sink));
+        const int dst_stream = member_streams[static_cast<std::size_t>(index)][static_cast<std::size_t>(to)];
+        pending.push_back(mailbox(dst, dst_stream, src)->get_async<void>(&sink));
         continue;
       }
-      const Route route = for_each_link(
-          a.plane, c, phase, flow,
-          [&](int link, double bytes) { stats.link_bytes[static_cast<std::size_t>(link)] += bytes; });
+      Route route;
+      if (mirror != nullptr) {
+        platform.router->route(a.plane, src, dst, route);
+      } else {
+        route = for_each_link(a.plane, c, phase, flow, [&](int link, double bytes) {
+          stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
+        });
+      }
       ++stats.flows;
-      sg4::CommPtr comm = box->put_init(&token, static_cast<std::uint64_t>(std::llround(flow.bytes)));
+      sg4::CommPtr comm;
+      if (to == kNoReceiver) {  // mirrored peer in the node: no actor receives it
+        comm = sg4::Comm::sendto_init(platform.host(a.plane, src), platform.host(a.plane, dst));
+        comm->set_payload_size(size);
+      } else {
+        const int dst_stream = member_streams[static_cast<std::size_t>(index)][static_cast<std::size_t>(to)];
+        comm = mailbox(dst, dst_stream, src)->put_init(&token, size);
+      }
       if (route.rate_bound_bytes_per_s > 0.0) comm->set_rate(route.rate_bound_bytes_per_s);
       comm->start();
       pending.push_back(std::move(comm));
@@ -316,8 +378,8 @@ struct CollectiveRunner::Impl {
 
   void run(int index, int member) {
     const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
-    const int p = static_cast<int>(c.ranks.size());
     ActiveCollective& a = arrive(index);
+    const int p = a.members;
     if (a.arrived < p) {
       sg4::SemaphorePtr gate = a.gate;  // `a` may move while we wait (rehash); hold the semaphore itself
       gate->acquire();

@@ -11,6 +11,7 @@
 
 #include "config/topology_config.hpp"
 #include "engine/platform_builder.hpp"
+#include "engine/rank_mirroring.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::engine {
@@ -29,6 +30,9 @@ struct CollectiveOptions {
   bool aggregate_cross_node = false;   // merge cross-node flows where link loads stay equal (flow_aggregation.hpp)
   bool analytic_pair_links = false;    // time flows alone on dedicated pair links without SimGrid (pair_link_flows.hpp)
   bool fold_symmetric_meshes = false;  // one flow per member for uniform mesh phases (mesh_folding.hpp)
+  // Mirrored ranks (rank_mirroring.hpp): only the simulated members run; the runner checks the plans and routes
+  // the mirror needs and disables it (with the reason) when one does not hold. Null or inactive: every member runs.
+  RankMirror* mirror = nullptr;
 };
 
 class CollectiveRunner {

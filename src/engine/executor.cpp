@@ -51,6 +51,8 @@ struct Executor::Impl {
   std::vector<OpInterval> intervals;
   CommStats stats;
   std::unique_ptr<CollectiveRunner> runner;
+  RankMirror mirror;             // active: only node leaders run (rank_mirroring.hpp)
+  std::size_t ops_to_run = 0;    // ops of simulated ranks
   std::uint64_t executions = 0;
   std::uint64_t sleeps = 0;
   std::size_t done_count = 0;
@@ -120,9 +122,27 @@ struct Executor::Impl {
     collective_options.aggregate_cross_node = options.aggregate_cross_node_flows;
     collective_options.analytic_pair_links = options.analytic_pair_links;
     collective_options.fold_symmetric_meshes = options.fold_symmetric_meshes;
+    if (options.mirror_symmetric_ranks) {
+      mirror = find_rank_mirror(graph, topology.ranks_per_node());
+      collective_options.mirror = &mirror;
+    }
     runner = std::make_unique<CollectiveRunner>(platform, topology, graph, std::move(member_streams), stats,
                                                 collective_options);
     runner->check_all_routable();
+    ops_to_run = n;
+    if (mirror.active()) use_mirror();
+  }
+
+  // Leaders wait for the sources of the mirrored ops they depend on; mirrored ranks get no actors.
+  void use_mirror() {
+    for (OpId& dep : dep_list) {
+      const OpId source = mirror.source[static_cast<std::size_t>(dep)];
+      if (source >= 0) dep = source;
+    }
+    ops_to_run = 0;
+    for (const Stream& s : streams) {
+      if (mirror.simulated(s.rank)) ops_to_run += s.ops.size();
+    }
   }
 
   double op_time_s_checked(const model::Op& op) const { return engine::op_time_s(topology.device, op.compute); }
@@ -150,7 +170,7 @@ struct Executor::Impl {
     makespan_s = std::max(makespan_s, end_s);
     if (options.record_ops) intervals[static_cast<std::size_t>(id)] = {start_s, end_s};
     if (options.on_progress && done_count % progress_step == 0) {
-      options.on_progress(done_count, graph.ops.size(), end_s);
+      options.on_progress(done_count, ops_to_run, end_s);
     }
     int w = first_waiter[static_cast<std::size_t>(id)];
     first_waiter[static_cast<std::size_t>(id)] = -1;
@@ -230,12 +250,23 @@ Executor::Executor(const Platform& platform, const config::TopologyConfig& topol
 
 Executor::~Executor() = default;
 
-std::size_t Executor::actor_count() const { return impl_->streams.size(); }
+std::size_t Executor::actor_count() const {
+  return static_cast<std::size_t>(std::count_if(impl_->streams.begin(), impl_->streams.end(),
+                                                [this](const Stream& s) { return impl_->mirror.simulated(s.rank); }));
+}
+
+int Executor::mirrored_ranks() const {
+  const auto& m = impl_->mirror;
+  return m.active() ? impl_->graph.num_ranks - impl_->graph.num_ranks / m.node_size : 0;
+}
+
+const std::string& Executor::mirror_refusal() const { return impl_->mirror.refusal; }
 
 void Executor::create_actors() {
   Impl& impl = *impl_;
   for (std::size_t i = 0; i < impl.streams.size(); ++i) {
     Stream& s = impl.streams[i];
+    if (!impl.mirror.simulated(s.rank)) continue;
     s.wake = sg4::Semaphore::create(0);
     const int index = static_cast<int>(i);
     sg4::Actor::create("r" + std::to_string(s.rank) + ".s" + std::to_string(s.stream), impl.platform.host(0, s.rank),
@@ -249,14 +280,21 @@ void Executor::create_actors() {
   }
 }
 
-void Executor::check_finished() const {
-  const Impl& impl = *impl_;
+void Executor::finish() {
+  Impl& impl = *impl_;
   if (!impl.actor_error.empty()) throw std::runtime_error("simulation failed: " + impl.actor_error);
-  if (impl.done_count == impl.graph.ops.size()) return;
+  if (impl.done_count == impl.ops_to_run) {
+    if (!impl.mirror.active() || !impl.options.record_ops) return;
+    for (std::size_t i = 0; i < impl.mirror.source.size(); ++i) {
+      const OpId source = impl.mirror.source[i];
+      if (source >= 0) impl.intervals[i] = impl.intervals[static_cast<std::size_t>(source)];
+    }
+    return;
+  }
   std::string report;
   int listed = 0;
   for (const Stream& s : impl.streams) {
-    if (s.next >= s.ops.size() || listed >= 8) continue;
+    if (s.next >= s.ops.size() || listed >= 8 || !impl.mirror.simulated(s.rank)) continue;
     const OpId id = s.ops[s.next];
     const model::Op& op = impl.graph.ops[static_cast<std::size_t>(id)];
     report += "\n  rank " + std::to_string(s.rank) + " stream " + std::to_string(s.stream) + ": op " +
@@ -274,8 +312,8 @@ void Executor::check_finished() const {
     }
     ++listed;
   }
-  throw std::runtime_error("deadlock: " + std::to_string(impl.graph.ops.size() - impl.done_count) + " of " +
-                           std::to_string(impl.graph.ops.size()) +
+  throw std::runtime_error("deadlock: " + std::to_string(impl.ops_to_run - impl.done_count) + " of " +
+                           std::to_string(impl.ops_to_run) +
                            " ops never ran (collective members reached in a different order, or a dependency "
                            "that cannot be met). First stuck streams:" +
                            report);

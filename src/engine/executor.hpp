@@ -25,6 +25,7 @@ struct ExecutorOptions {
   bool aggregate_cross_node_flows = false;  // see EngineOptions
   bool analytic_pair_links = false;         // see EngineOptions
   bool fold_symmetric_meshes = false;       // see EngineOptions
+  bool mirror_symmetric_ranks = false;      // see EngineOptions
   // Called after every 1/256th of the ops completes (completed ops, total ops, simulated clock); may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
 };
@@ -44,11 +45,14 @@ class Executor {
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
-  std::size_t actor_count() const;  // one SimGrid actor per (rank, stream) that has ops
+  std::size_t actor_count() const;  // one SimGrid actor per (rank, stream) that has ops and is simulated
+  // Ranks given their node leader's timings (rank_mirroring.hpp); 0 when every rank is simulated.
+  int mirrored_ranks() const;
+  const std::string& mirror_refusal() const;  // why ranks are not mirrored (empty when they are or not asked)
   void create_actors();
   // After Engine::run(): throws std::runtime_error describing stuck ops (deadlock, mismatched collective order)
-  // or an error raised inside an actor.
-  void check_finished() const;
+  // or an error raised inside an actor; then gives mirrored ops their sources' intervals.
+  void finish();
 
   const std::vector<OpInterval>& intervals() const;
   double makespan_s() const;

@@ -55,7 +55,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   }
   g_simulated = true;
 
-  // Silence SimGrid except critical errors; the deadlock report is ours (Executor::check_finished).
+  // Silence SimGrid except critical errors; the deadlock report is ours (Executor::finish).
   xbt_log_control_set("root.thres:critical");
   xbt_log_control_set("ker_engine.app:file:/dev/null");
   int argc = 1;
@@ -83,18 +83,21 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   executor_options.aggregate_cross_node_flows = options.aggregate_cross_node_flows;
   executor_options.analytic_pair_links = options.analytic_pair_links;
   executor_options.fold_symmetric_meshes = options.fold_symmetric_meshes;
+  executor_options.mirror_symmetric_ranks = options.mirror_symmetric_ranks;
   executor_options.on_progress = options.on_progress;
   Executor executor(platform, topology, graph, executor_options);
   drop_stack_guards_if_needed(executor.actor_count());
   executor.create_actors();
   engine->run();
-  executor.check_finished();
+  executor.finish();
 
   result.makespan_s = executor.makespan_s();
   result.events = executor.events();
   result.flows = executor.comm_stats().flows;
   result.analytic_flows = executor.comm_stats().analytic_flows;
   result.folded_flows = executor.comm_stats().folded_flows;
+  result.mirrored_ranks = executor.mirrored_ranks();
+  result.mirror_refusal = executor.mirror_refusal();
   if (options.record_ops) {
     result.ops.reserve(graph.ops.size());
     for (const OpInterval& interval : executor.intervals()) result.ops.push_back({interval.start_s, interval.end_s});

@@ -32,6 +32,10 @@ struct EngineOptions {
   // every use of the domain keeps its links equally loaded; exact (engine/mesh_folding.hpp). `--full` switches it
   // off.
   bool fold_symmetric_meshes = true;
+  // Simulate only the first rank of each node when the graph is invariant under shifting local indices (TP groups
+  // over whole nodes, uniform expert load) and give the other ranks its op timings; exact (engine/rank_mirroring.hpp,
+  // docs/engine.md "Mirrored ranks"). `--full` switches it off.
+  bool mirror_symmetric_ranks = true;
   // Progress callback (completed ops, total ops, simulated clock), about 256 calls per run; may be empty.
   std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
@@ -59,6 +63,8 @@ struct SimulationResult {
   std::uint64_t flows = 0;           // simulated by SimGrid
   std::uint64_t analytic_flows = 0;  // timed analytically on dedicated pair links
   std::uint64_t folded_flows = 0;    // uniform mesh flows represented by another flow of their member
+  int mirrored_ranks = 0;            // ranks given their node leader's timings (EngineOptions::mirror_symmetric_ranks)
+  std::string mirror_refusal;        // why ranks were not mirrored (empty when they were or it was off)
   std::size_t num_links = 0;  // links in the platform
 };
 

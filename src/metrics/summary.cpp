@@ -76,7 +76,9 @@ json build_summary(const config::ScenarioConfig& scenario, const model::OpGraph&
   summary["links_top"] = busiest_links(result, top_links);
   summary["sim"] = {
       {"wall_s", figures.wall_s}, {"simulate_wall_s", result.wall_s}, {"platform_setup_s", result.platform_setup_s},
-      {"events", result.events},  {"ops", graph.ops.size()}, {"flows", result.flows}, {"analytic_flows", result.analytic_flows}, {"folded_flows", result.folded_flows},          {"peak_rss_mib", figures.peak_rss_mib}};
+      {"events", result.events},  {"ops", graph.ops.size()}, {"flows", result.flows}, {"analytic_flows", result.analytic_flows}, {"folded_flows", result.folded_flows},
+      {"mirrored_ranks", result.mirrored_ranks}, {"peak_rss_mib", figures.peak_rss_mib}};
+  if (!result.mirror_refusal.empty()) summary["sim"]["mirror_refusal"] = result.mirror_refusal;
   return summary;
 }
 

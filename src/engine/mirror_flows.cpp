@@ -1,0 +1,103 @@
+#include "engine/mirror_flows.hpp"
+
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <unordered_map>
+
+namespace moesim::engine {
+
+namespace {
+
+std::unordered_map<int, int> member_positions(const model::Collective& c) {
+  std::unordered_map<int, int> at;
+  for (std::size_t i = 0; i < c.ranks.size(); ++i) at.emplace(c.ranks[i], static_cast<int>(i));
+  return at;
+}
+
+// The phase's bytes per (src, dst) member pair are unchanged when sigma permutes the members.
+bool invariant(const CollectivePhase& phase, const std::vector<int>& pi) {
+  std::map<std::pair<int, int>, double> bytes;
+  for (const PlannedFlow& f : phase.flows) bytes[{f.src, f.dst}] += f.bytes;
+  for (const auto& [pair, b] : bytes) {
+    auto it = bytes.find({pi[static_cast<std::size_t>(pair.first)], pi[static_cast<std::size_t>(pair.second)]});
+    if (it == bytes.end() || std::abs(it->second - b) > 1e-12 * std::max(b, 1.0)) return false;
+  }
+  return true;
+}
+
+// A cross-node route whose only binding links are the source's and the destination's own ports (a Clos leaf
+// uplink at oversubscription <= 1 never binds and is not given to SimGrid).
+bool ports_only(const Route& route, const FabricRouter& router) {
+  if (route.count < 2) return false;
+  for (int i = 1; i + 1 < route.count; ++i) {
+    if (router.links()[static_cast<std::size_t>(route.links[static_cast<std::size_t>(i)])].binding) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<int> mirrored_receivers(const model::Collective& c, const CollectivePhase& phase,
+                                    const RankMirror& mirror) {
+  const auto at = member_positions(c);
+  std::vector<int> out(phase.flows.size(), kNotSimulated);
+  for (std::size_t f = 0; f < phase.flows.size(); ++f) {
+    const int src = c.ranks[static_cast<std::size_t>(phase.flows[f].src)];
+    const int dst = c.ranks[static_cast<std::size_t>(phase.flows[f].dst)];
+    if (!mirror.simulated(src)) continue;
+    if (mirror.simulated(dst)) {
+      out[f] = phase.flows[f].dst;
+    } else if (mirror.leader_of(dst) == mirror.leader_of(src)) {
+      out[f] = kNoReceiver;
+    } else {
+      out[f] = at.at(mirror.leader_of(dst));
+    }
+  }
+  return out;
+}
+
+std::string mirror_plan_refusal(const model::Collective& c, int index, const CollectivePlan& plan, int plane,
+                                const RankMirror& mirror, const FabricRouter& router, std::size_t window) {
+  const std::string name = "collective " + std::to_string(index) + " (" + model::to_string(c.kind) + ")";
+  if (plane != 0) return name + " runs on a forced fabric plane";
+  const auto cls = mirror.collective_class[static_cast<std::size_t>(index)];
+  const auto at = member_positions(c);
+  const std::size_t p = c.ranks.size();
+  Route direct, redirected;
+  for (const CollectivePhase& phase : plan.phases) {
+    if (cls == MirrorClass::Closed && !invariant(phase, mirror.sigma_member[static_cast<std::size_t>(index)])) {
+      return name + ": its plan is not invariant under the shift of local indices";
+    }
+    std::vector<std::size_t> full(p, 0), mirrored(p, 0);
+    for (const PlannedFlow& f : phase.flows) {
+      ++full[static_cast<std::size_t>(f.src)];
+      ++full[static_cast<std::size_t>(f.dst)];
+      const int src = c.ranks[static_cast<std::size_t>(f.src)];
+      const int dst = c.ranks[static_cast<std::size_t>(f.dst)];
+      if (!mirror.simulated(src)) continue;
+      ++mirrored[static_cast<std::size_t>(f.src)];
+      router.route(plane, src, dst, direct);
+      if (mirror.leader_of(dst) == mirror.leader_of(src)) {
+        if (!router.is_dedicated_pair_link(direct)) return name + ": an in-node flow is not on a per-pair link";
+        continue;
+      }
+      if (!ports_only(direct, router)) return name + ": a cross-node route uses links shared by several ranks";
+      const int to = mirror.leader_of(dst);
+      if (to != dst) {
+        router.route(plane, src, to, redirected);
+        if (!ports_only(redirected, router) || redirected.links[0] != direct.links[0] ||
+            redirected.rate_bound_bytes_per_s != direct.rate_bound_bytes_per_s) {
+          return name + ": a cross-node flow cannot be redirected to the node's first rank";
+        }
+      }
+      ++mirrored[static_cast<std::size_t>(at.at(to))];
+    }
+    for (std::size_t m = 0; m < p; ++m) {
+      if (full[m] > window || mirrored[m] > window) return name + ": a member posts more comms than the window";
+    }
+  }
+  return {};
+}
+
+}  // namespace moesim::engine

@@ -1,0 +1,182 @@
+#include "engine/rank_mirroring.hpp"
+
+#include <cstring>
+#include <unordered_map>
+
+namespace moesim::engine {
+
+using model::OpId;
+
+namespace {
+
+std::uint64_t bits(double x) {
+  std::uint64_t b = 0;
+  std::memcpy(&b, &x, sizeof b);
+  return b;
+}
+
+bool same_cost(const model::ComputeCost& a, const model::ComputeCost& b) {
+  return a.op_class == b.op_class && a.dtype == b.dtype && bits(a.flops) == bits(b.flops) &&
+         bits(a.bytes) == bits(b.bytes) && a.launched == b.launched;
+}
+
+bool same_shape(const model::Collective& a, const model::Collective& b) {
+  return a.kind == b.kind && a.algorithm == b.algorithm && a.dtype == b.dtype && bits(a.elements) == bits(b.elements) &&
+         a.fabric == b.fabric && a.ranks.size() == b.ranks.size() &&
+         a.per_pair_elements.size() == b.per_pair_elements.size();
+}
+
+// Every (rank, stream) op list, and each op's list and position in it.
+struct StreamLists {
+  std::vector<std::vector<OpId>> lists;
+  std::vector<std::pair<int, int>> key;  // per list: (rank, stream)
+  std::unordered_map<std::uint64_t, int> index;
+  std::vector<int> list_of;
+  std::vector<int> position;
+
+  static std::uint64_t code(int rank, int stream) {
+    return (static_cast<std::uint64_t>(rank) << 32) | static_cast<std::uint32_t>(stream);
+  }
+  explicit StreamLists(const model::OpGraph& graph) : list_of(graph.ops.size()), position(graph.ops.size()) {
+    for (std::size_t i = 0; i < graph.ops.size(); ++i) {
+      const model::Op& op = graph.ops[i];
+      auto [it, inserted] = index.emplace(code(op.rank, op.stream), static_cast<int>(lists.size()));
+      if (inserted) {
+        lists.emplace_back();
+        key.emplace_back(op.rank, op.stream);
+      }
+      auto& list = lists[static_cast<std::size_t>(it->second)];
+      list_of[i] = it->second;
+      position[i] = static_cast<int>(list.size());
+      list.push_back(static_cast<OpId>(i));
+    }
+  }
+  int find(int rank, int stream) const {
+    auto it = index.find(code(rank, stream));
+    return it == index.end() ? -1 : it->second;
+  }
+};
+
+}  // namespace
+
+void RankMirror::disable(std::string why) {
+  node_size = 0;
+  refusal = std::move(why);
+  source.clear();
+  collective_class.clear();
+  sigma_member.clear();
+}
+
+RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
+  RankMirror m;
+  auto refuse = [&m](const std::string& why) {
+    m.disable(why);
+    return m;
+  };
+  if (k < 2) return refuse("one rank per node");
+  if (graph.num_ranks < 2 * k || graph.num_ranks % k != 0) return refuse("the graph does not fill two or more nodes");
+  auto sigma_rank = [k](int r) { return r - r % k + (r % k + 1) % k; };
+  const StreamLists s(graph);
+
+  // The image list of every list, and sigma of every op (same stream, same position, next local index).
+  std::vector<int> image(s.lists.size());
+  for (std::size_t l = 0; l < s.lists.size(); ++l) {
+    const auto [rank, stream] = s.key[l];
+    image[l] = s.find(sigma_rank(rank), stream);
+    if (image[l] < 0 || s.lists[static_cast<std::size_t>(image[l])].size() != s.lists[l].size()) {
+      return refuse("rank " + std::to_string(rank) + " stream " + std::to_string(stream) +
+                    " has no counterpart of the same length on rank " + std::to_string(sigma_rank(rank)));
+    }
+  }
+  const std::size_t n = graph.ops.size();
+  std::vector<OpId> sigma(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    sigma[i] = s.lists[static_cast<std::size_t>(image[static_cast<std::size_t>(s.list_of[i])])]
+                      [static_cast<std::size_t>(s.position[i])];
+  }
+
+  std::vector<int> sigma_collective(graph.collectives.size(), -1);
+  for (std::size_t i = 0; i < n; ++i) {
+    const model::Op& a = graph.ops[i];
+    const model::Op& b = graph.ops[static_cast<std::size_t>(sigma[i])];
+    bool same = a.kind == b.kind && a.deps.size() == b.deps.size() && bits(a.delay_s) == bits(b.delay_s);
+    if (same && a.kind == model::OpKind::Compute) same = same_cost(a.compute, b.compute);
+    for (std::size_t d = 0; same && d < a.deps.size(); ++d) {
+      same = sigma[static_cast<std::size_t>(a.deps[d])] == b.deps[d];
+    }
+    if (same && a.kind == model::OpKind::Collective) {
+      int& image_of = sigma_collective[static_cast<std::size_t>(a.collective)];
+      if (image_of < 0) image_of = b.collective;
+      same = image_of == b.collective;
+    }
+    if (!same) {
+      return refuse("op " + std::to_string(i) + " '" + a.name + "' on rank " + std::to_string(a.rank) +
+                    " differs from its counterpart on rank " + std::to_string(b.rank));
+    }
+  }
+
+  m.collective_class.resize(graph.collectives.size());
+  m.sigma_member.resize(graph.collectives.size());
+  std::vector<int> position_in(static_cast<std::size_t>(graph.num_ranks), -1);
+  for (std::size_t c = 0; c < graph.collectives.size(); ++c) {
+    const model::Collective& a = graph.collectives[c];
+    const model::Collective& b = graph.collectives[static_cast<std::size_t>(sigma_collective[c])];
+    const std::string name = "collective " + std::to_string(c) + " (" + model::to_string(a.kind) + ")";
+    if (!same_shape(a, b)) return refuse(name + " differs from its image");
+    const std::size_t p = a.ranks.size();
+    if (sigma_collective[c] == static_cast<int>(c)) {  // Closed: sigma permutes its members
+      if (a.kind == model::CollectiveKind::Broadcast || a.kind == model::CollectiveKind::SendRecv) {
+        return refuse(name + " has a root that the shift moves");
+      }
+      for (std::size_t i = 0; i < p; ++i) position_in[static_cast<std::size_t>(a.ranks[i])] = static_cast<int>(i);
+      auto& pi = m.sigma_member[c];
+      pi.resize(p);
+      bool closed = true;
+      for (std::size_t i = 0; i < p && closed; ++i) {
+        pi[i] = position_in[static_cast<std::size_t>(sigma_rank(a.ranks[i]))];
+        closed = pi[i] >= 0;
+      }
+      for (std::size_t i = 0; i < p && closed && !a.per_pair_elements.empty(); ++i) {
+        for (std::size_t j = 0; j < p && closed; ++j) {
+          closed = bits(a.per_pair_elements[static_cast<std::size_t>(pi[i]) * p + static_cast<std::size_t>(pi[j])]) ==
+                   bits(a.per_pair_elements[i * p + j]);
+        }
+      }
+      for (int r : a.ranks) position_in[static_cast<std::size_t>(r)] = -1;
+      if (!closed) return refuse(name + ": its sizes are not invariant under the shift of local indices");
+      m.collective_class[c] = MirrorClass::Closed;
+      continue;
+    }
+    bool same_index = a.root == b.root && a.per_pair_elements == b.per_pair_elements;
+    for (std::size_t i = 0; i < p && same_index; ++i) {
+      same_index = b.ranks[i] == sigma_rank(a.ranks[i]) && a.ranks[i] % k == a.ranks[0] % k;
+    }
+    if (!same_index) return refuse(name + " mixes local indices without mapping onto itself");
+    m.collective_class[c] = MirrorClass::SameIndex;
+  }
+
+  // Each op of rank (node, l) takes the timing of the op at its position on (node, 0).
+  m.source.assign(n, -1);
+  for (std::size_t l = 0; l < s.lists.size(); ++l) {
+    const auto [rank, stream] = s.key[l];
+    if (rank % k == 0) continue;
+    const auto& leader = s.lists[static_cast<std::size_t>(s.find(rank - rank % k, stream))];
+    const auto& own = s.lists[l];
+    for (std::size_t j = 0; j < own.size(); ++j) m.source[static_cast<std::size_t>(own[j])] = leader[j];
+  }
+  // A leader's dependency on a mirrored op becomes one on its source; it must not be a later op of its own stream.
+  for (std::size_t i = 0; i < n; ++i) {
+    if (graph.ops[i].rank % k != 0) continue;
+    for (OpId d : graph.ops[i].deps) {
+      const OpId e = m.source[static_cast<std::size_t>(d)] >= 0 ? m.source[static_cast<std::size_t>(d)] : d;
+      if (s.list_of[static_cast<std::size_t>(e)] == s.list_of[i] &&
+          s.position[static_cast<std::size_t>(e)] >= s.position[i]) {
+        return refuse("op " + std::to_string(i) + " would wait for a later op of its own stream");
+      }
+    }
+  }
+  m.node_size = k;
+  return m;
+}
+
+}  // namespace moesim::engine

@@ -1,0 +1,159 @@
+// Mirrored ranks (engine/rank_mirroring.hpp, engine/mirror_flows.hpp): which graphs are invariant under shifting
+// local indices, which op mirrors which, and that the mirrored simulation gives every op the time and every link
+// the bytes of the full one.
+#include <catch2/catch.hpp>
+
+#include "engine/rank_mirroring.hpp"
+#include "test_fixtures.hpp"
+
+using namespace moesim;
+
+namespace {
+
+using model::CollectiveAlgorithm;
+using model::CollectiveKind;
+
+config::TopologyConfig two_nodes(double oversubscription = 1.0, int nodes_per_leaf = 2) {
+  return test::tiny_topology(2, 4, {test::mesh(50e9, 1e-6), test::clos(25e9, 5e-6, nodes_per_leaf,
+                                                                        oversubscription, 1e-6)});
+}
+
+model::Collective direct(CollectiveKind kind, std::vector<int> ranks, double elements) {
+  return test::collective(kind, CollectiveAlgorithm::Direct, std::move(ranks), elements);
+}
+
+// Two nodes of 4. Per rank: compute (a length per stream), a node-wide AllGather and ReduceScatter on stream 1
+// beside an 8-rank all-to-all on stream 2 (the pair links carry both), then an AllReduce between the two ranks of
+// the same local index (one per index) on stream 1, and a last compute that waits for the all-to-all.
+model::OpGraph symmetric_graph() {
+  model::OpGraph g;
+  g.num_ranks = 8;
+  g.collectives.push_back(direct(CollectiveKind::AllGather, {0, 1, 2, 3}, 8e6));
+  g.collectives.push_back(direct(CollectiveKind::AllGather, {4, 5, 6, 7}, 8e6));
+  g.collectives.push_back(direct(CollectiveKind::ReduceScatter, {0, 1, 2, 3}, 6e6));
+  g.collectives.push_back(direct(CollectiveKind::ReduceScatter, {4, 5, 6, 7}, 6e6));
+  g.collectives.push_back(direct(CollectiveKind::AllToAll, test::range(0, 8), 16e6));
+  for (int l = 0; l < 4; ++l) {
+    g.collectives.push_back(test::collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Ring, {l, 4 + l}, 4e6));
+  }
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::compute_op(r, 0, 3e9, 1e6));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? 0 : 1, r, 1, {static_cast<model::OpId>(r)}));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? 2 : 3, r, 1));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(4, r, 2));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(5 + r % 4, r, 1));
+  for (int r = 0; r < 8; ++r) {
+    model::Op op = test::compute_op(r, 0, 1e9, 1e6);
+    op.deps = {static_cast<model::OpId>(24 + r)};
+    g.ops.push_back(op);
+  }
+  return g;
+}
+
+std::vector<double> links_and_counts(const engine::SimulationResult& r) {
+  std::vector<double> out{static_cast<double>(r.mirrored_ranks), static_cast<double>(r.flows)};
+  for (const auto& link : r.links) out.push_back(link.bytes);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("rank mirroring: a node-symmetric graph mirrors every rank but the first of each node", "[engine][mirror]") {
+  const auto g = symmetric_graph();
+  const auto m = engine::find_rank_mirror(g, 4);
+  REQUIRE(m.active());
+  CHECK(m.refusal.empty());
+  CHECK(m.node_size == 4);
+  CHECK(m.simulated(0));
+  CHECK(m.simulated(4));
+  CHECK_FALSE(m.simulated(5));
+  CHECK(m.source[3] == 0);   // compute of rank 3 <- rank 0
+  CHECK(m.source[13] == 12);  // ReduceScatter op of rank 5 <- rank 4
+  CHECK(m.source[0] == -1);
+  CHECK(m.collective_class[0] == engine::MirrorClass::Closed);
+  CHECK(m.collective_class[4] == engine::MirrorClass::Closed);
+  CHECK(m.collective_class[5] == engine::MirrorClass::SameIndex);
+  CHECK(m.sigma_member[0] == std::vector<int>{1, 2, 3, 0});
+}
+
+TEST_CASE("rank mirroring: asymmetric graphs are refused with the reason", "[engine][mirror]") {
+  SECTION("one rank computes more") {
+    auto g = symmetric_graph();
+    g.ops[2].compute.flops *= 1.5;
+    const auto m = engine::find_rank_mirror(g, 4);
+    CHECK_FALSE(m.active());
+    CHECK(m.refusal.find("differs from its counterpart") != std::string::npos);
+  }
+  SECTION("groups of two ranks inside a node") {
+    model::OpGraph g;
+    g.num_ranks = 8;
+    for (int first = 0; first < 8; first += 2) {
+      g.collectives.push_back(direct(CollectiveKind::AllGather, {first, first + 1}, 1e6));
+    }
+    for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r / 2, r, 0));
+    const auto m = engine::find_rank_mirror(g, 4);
+    CHECK_FALSE(m.active());
+    CHECK(m.refusal.find("differs from its counterpart on rank 2") != std::string::npos);  // rank 1's group is not 0's
+  }
+  SECTION("pairs across nodes at different local indices") {
+    model::OpGraph g;
+    g.num_ranks = 8;
+    for (int l = 0; l < 4; ++l) g.collectives.push_back(direct(CollectiveKind::AllGather, {l, 4 + (l + 1) % 4}, 1e6));
+    for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? r : (r + 3) % 4, r, 0));
+    const auto m = engine::find_rank_mirror(g, 4);
+    CHECK_FALSE(m.active());
+    CHECK(m.refusal.find("mixes local indices") != std::string::npos);
+  }
+  SECTION("a skewed all-to-all-v") {
+    auto g = symmetric_graph();
+    auto& a2a = g.collectives[4];
+    a2a.kind = CollectiveKind::AllToAllV;
+    a2a.per_pair_elements.assign(64, 2e6);
+    for (int i = 0; i < 8; ++i) a2a.per_pair_elements[static_cast<std::size_t>(i * 8 + i)] = 0.0;
+    a2a.per_pair_elements[1] = 3e6;  // rank 0 -> rank 1 carries more
+    const auto m = engine::find_rank_mirror(g, 4);
+    CHECK_FALSE(m.active());
+    CHECK(m.refusal.find("not invariant") != std::string::npos);
+  }
+  SECTION("a single node") {
+    auto g = symmetric_graph();
+    CHECK_FALSE(engine::find_rank_mirror(g, 8).active());
+  }
+}
+
+TEST_CASE("mirrored ranks: the mirrored simulation gives the same op times and link bytes", "[engine][mirror][sim]") {
+  const auto topo = two_nodes();
+  const auto g = symmetric_graph();
+  for (const bool reductions : {false, true}) {
+    engine::EngineOptions full;
+    full.analytic_pair_links = reductions;
+    full.fold_symmetric_meshes = reductions;
+    full.aggregate_cross_node_flows = reductions;
+    full.mirror_symmetric_ranks = false;
+    engine::EngineOptions mirrored = full;
+    mirrored.mirror_symmetric_ranks = true;
+    const auto a = test::simulate_in_child(topo, g, full);
+    const auto b = test::simulate_in_child(topo, g, mirrored);
+    REQUIRE(a.size() == b.size());
+    CHECK(a[0] > 0.0);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
+    const auto la = test::simulate_in_child_with(topo, g, full, links_and_counts);
+    const auto lb = test::simulate_in_child_with(topo, g, mirrored, links_and_counts);
+    CHECK(la[0] == 0.0);
+    CHECK(lb[0] == 6.0);
+    CHECK(lb[1] < la[1] / 3.0);
+    REQUIRE(la.size() == lb.size());
+    for (std::size_t i = 2; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("mirrored ranks: a binding leaf uplink keeps every rank simulated", "[engine][mirror][sim]") {
+  // One node per leaf at oversubscription 2: the cross-node flows of all local indices share the leaf uplinks,
+  // which a leader alone would not load as the full run does.
+  const auto topo = two_nodes(2.0, 1);
+  const auto refusal = test::simulate_in_child_with(topo, symmetric_graph(), {}, [](const auto& r) {
+    return std::vector<double>{static_cast<double>(r.mirrored_ranks),
+                               r.mirror_refusal.find("shared by several ranks") != std::string::npos ? 1.0 : 0.0};
+  });
+  CHECK(refusal[0] == 0.0);
+  CHECK(refusal[1] == 1.0);
+}
