@@ -19,10 +19,16 @@ std::vector<std::vector<Interval>> steady_windows(const model::OpGraph& graph, c
     for (std::size_t id = phase.first_op; id < phase.end_op && id < graph.ops.size(); ++id) {
       const auto& op = graph.ops[id];
       if (op.kind != model::OpKind::Compute || !member[static_cast<std::size_t>(op.rank)]) continue;
+      const int source = result.timing_source(op.rank);
+      if (source != op.rank && member[static_cast<std::size_t>(source)]) continue;  // mirrored: leader's, below
       auto& s = span[static_cast<std::size_t>(op.rank)];
       if (s.second < s.first) s = {result.ops[id].start_s, result.ops[id].end_s};
       s.first = std::min(s.first, result.ops[id].start_s);
       s.second = std::max(s.second, result.ops[id].end_s);
+    }
+    for (int r : phase.ranks) {
+      const auto source = static_cast<std::size_t>(result.timing_source(r));
+      if (member[source]) span[static_cast<std::size_t>(r)] = span[source];
     }
     for (int r : phase.ranks) {
       member[static_cast<std::size_t>(r)] = 0;
@@ -44,6 +50,7 @@ EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult
   std::vector<std::vector<Interval>> compute(ranks), ep(ranks);
   for (std::size_t id = 0; id < graph.ops.size(); ++id) {
     const auto& op = graph.ops[id];
+    if (result.timing_source(op.rank) != op.rank) continue;  // mirrored: its leader's figures, below
     const Interval i{result.ops[id].start_s, result.ops[id].end_s};
     if (op.kind == model::OpKind::Compute) {
       compute[static_cast<std::size_t>(op.rank)].push_back(i);
@@ -52,23 +59,38 @@ EpOverlap ep_overlap(const model::OpGraph& graph, const engine::SimulationResult
     }
   }
   const auto windows = steady_windows(graph, result, steady);
+  // Per rank: EP time, its uncovered part, and the same inside the steady windows (a mirrored rank has its
+  // leader's, computed first since the leader's rank is lower).
+  struct RankFigures {
+    double length = 0.0, uncovered = 0.0, inside = 0.0, inside_uncovered = 0.0;
+  };
+  std::vector<RankFigures> figures(ranks);
   double fraction = 0.0, total = 0.0, exposed = 0.0, steady_fraction = 0.0, share = 0.0;
   for (std::size_t r = 0; r < ranks; ++r) {
-    const auto e = merge_intervals(std::move(ep[r]));
-    const double length = intervals_length(e);
-    if (!(length > 0.0)) continue;
-    const auto busy = merge_intervals(std::move(compute[r]));
-    const double uncovered = uncovered_length(e, busy);
+    const auto source = static_cast<std::size_t>(result.timing_source(static_cast<int>(r)));
+    RankFigures& f = figures[r];
+    if (source != r) {
+      f = figures[source];
+    } else {
+      const auto e = merge_intervals(std::move(ep[r]));
+      f.length = intervals_length(e);
+      if (f.length > 0.0) {
+        const auto busy = merge_intervals(std::move(compute[r]));
+        f.uncovered = uncovered_length(e, busy);
+        const auto inside = intersect_intervals(e, windows[r]);
+        f.inside = intervals_length(inside);
+        if (f.inside > 0.0) f.inside_uncovered = uncovered_length(inside, busy);
+      }
+    }
+    if (!(f.length > 0.0)) continue;
     ++out.ranks;
-    total += length;
-    exposed += uncovered;
-    fraction += (length - uncovered) / length;
-    const auto inside = intersect_intervals(e, windows[r]);
-    const double inside_length = intervals_length(inside);
-    share += inside_length / length;
-    if (!(inside_length > 0.0)) continue;
+    total += f.length;
+    exposed += f.uncovered;
+    fraction += (f.length - f.uncovered) / f.length;
+    share += f.inside / f.length;
+    if (!(f.inside > 0.0)) continue;
     ++out.steady_ranks;
-    steady_fraction += 1.0 - uncovered_length(inside, busy) / inside_length;
+    steady_fraction += 1.0 - f.inside_uncovered / f.inside;
   }
   if (out.ranks == 0) return out;
   out.hidden_fraction = fraction / out.ranks;

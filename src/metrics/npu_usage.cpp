@@ -1,7 +1,6 @@
 #include "metrics/npu_usage.hpp"
 
 #include <algorithm>
-#include <set>
 
 #include "metrics/intervals.hpp"
 
@@ -12,12 +11,19 @@ std::vector<NpuUsage> npu_usage(const model::OpGraph& graph, const engine::Simul
   std::vector<std::vector<Interval>> compute(ranks), comm(ranks), host(ranks);
   for (std::size_t id = 0; id < graph.ops.size(); ++id) {
     const auto& op = graph.ops[id];
+    if (result.timing_source(op.rank) != op.rank) continue;  // a mirrored rank: its leader's usage, below
     const Interval interval{result.ops[id].start_s, result.ops[id].end_s};
     auto& bucket = op.kind == model::OpKind::Compute ? compute : op.kind == model::OpKind::Collective ? comm : host;
     bucket[static_cast<std::size_t>(op.rank)].push_back(interval);
   }
   std::vector<NpuUsage> usage(ranks);
   for (std::size_t r = 0; r < ranks; ++r) {
+    const auto source = static_cast<std::size_t>(result.timing_source(static_cast<int>(r)));
+    if (source != r) {
+      usage[r] = usage[source];
+      usage[r].rank = static_cast<int>(r);
+      continue;
+    }
     const auto c = merge_intervals(compute[r]);
     const auto m = merge_intervals(comm[r]);
     const auto h = merge_intervals(host[r]);
@@ -35,15 +41,26 @@ std::vector<NpuUsage> npu_usage(const model::OpGraph& graph, const engine::Simul
 }
 
 std::map<std::string, double> phase_time_s(const model::OpGraph& graph, const engine::SimulationResult& result) {
+  // Summed in op order per phase name; the name's slot is looked up only when it changes from the last op's.
   std::map<std::string, double> totals;
-  std::set<int> ranks;
+  std::vector<char> seen(static_cast<std::size_t>(graph.num_ranks), 0);
+  std::size_t ranks = 0;
+  const std::string* last = nullptr;
+  double* slot = nullptr;
   for (std::size_t id = 0; id < graph.ops.size(); ++id) {
     const auto& op = graph.ops[id];
-    totals[op.phase.empty() ? "other" : op.phase] += result.ops[id].end_s - result.ops[id].start_s;
-    ranks.insert(op.rank);
+    if (last == nullptr || op.phase != *last) {
+      slot = &totals[op.phase.empty() ? "other" : op.phase];
+      last = &op.phase;
+    }
+    *slot += result.ops[id].end_s - result.ops[id].start_s;
+    if (!seen[static_cast<std::size_t>(op.rank)]) {
+      seen[static_cast<std::size_t>(op.rank)] = 1;
+      ++ranks;
+    }
   }
-  if (!ranks.empty()) {
-    for (auto& [phase, seconds] : totals) seconds /= static_cast<double>(ranks.size());
+  if (ranks > 0) {
+    for (auto& [phase, seconds] : totals) seconds /= static_cast<double>(ranks);
   }
   return totals;
 }

@@ -1,6 +1,7 @@
 #include "metrics/training_metrics.hpp"
 
 #include <algorithm>
+#include <array>
 #include <limits>
 
 #include "config/units.hpp"
@@ -70,6 +71,7 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
   std::vector<std::vector<Interval>> compute(ranks), pipeline_comm(ranks), comm(ranks);
   for (std::size_t id = first_op; id < end_op; ++id) {
     const auto& op = graph.ops[id];
+    if (result.timing_source(op.rank) != op.rank) continue;  // mirrored: its leader's figures, below
     const Interval i{result.ops[id].start_s, result.ops[id].end_s};
     const auto r = static_cast<std::size_t>(op.rank);
     if (op.kind == model::OpKind::Compute) {
@@ -85,18 +87,29 @@ PipelineTimeline pipeline_timeline(const model::OpGraph& graph, const engine::Si
   if (!(hi > lo)) return out;
   out.window_s = hi - lo;
   double bubble = 0.0, exposed = 0.0, busy = 0.0;
+  std::vector<std::array<double, 3>> per_rank(ranks);  // bubble, busy, exposed
   for (std::size_t r = 0; r < ranks; ++r) {
+    const auto source = static_cast<std::size_t>(result.timing_source(static_cast<int>(r)));
+    if (source != r) {
+      per_rank[r] = per_rank[source];
+      bubble += per_rank[r][0];
+      busy += per_rank[r][1];
+      exposed += per_rank[r][2];
+      continue;
+    }
     const auto c = merge_intervals(compute[r]);
     auto work = c;
     const auto pc = merge_intervals(pipeline_comm[r]);
     work.insert(work.end(), pc.begin(), pc.end());
-    bubble += out.window_s - clipped_length(merge_intervals(work), lo, hi);
     auto all = c;
     const auto m = merge_intervals(comm[r]);
     all.insert(all.end(), m.begin(), m.end());
     const double c_step = clipped_length(c, t0, t1);
-    busy += c_step;
-    exposed += clipped_length(merge_intervals(all), t0, t1) - c_step;
+    per_rank[r] = {out.window_s - clipped_length(merge_intervals(work), lo, hi), c_step,
+                   clipped_length(merge_intervals(all), t0, t1) - c_step};
+    bubble += per_rank[r][0];
+    busy += per_rank[r][1];
+    exposed += per_rank[r][2];
   }
   out.bubble_fraction = bubble / (out.window_s * static_cast<double>(ranks));
   out.exposed_comm_fraction = exposed / (span * static_cast<double>(ranks));
