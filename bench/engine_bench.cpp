@@ -5,7 +5,7 @@
 //   moesim_engine_bench node  [--layers L] [--ops K]
 //   moesim_engine_bench a2a   [--ranks N] [--repeats R]
 //   moesim_engine_bench train [--ranks N] [--layers L] [--ops K] [--skewed] [--no-tp|--no-ep|--no-dp]
-//   [--hierarchical-ep] common: [--topology FILE] [--no-coarsen] [--aggregated-ports] [--timings] (prints makespan and
+//   [--hierarchical-ep] common: [--topology FILE] [--no-coarsen] [--no-mirror] [--aggregated-ports] [--timings] (prints makespan and
 //   every op's
 //           start/end with 17 digits, for determinism checks)
 #include <sys/resource.h>
@@ -35,7 +35,7 @@ int usage() {
   std::fprintf(
       stderr,
       "usage: moesim_engine_bench node|a2a|train [--ranks N] [--layers L] [--ops K] [--repeats R]\n"
-      "       [--topology FILE] [--no-coarsen] [--aggregated-ports] [--timings] [--cfg simgrid:setting] [--window W]\n"
+      "       [--topology FILE] [--no-coarsen] [--no-mirror] [--aggregated-ports] [--timings] [--cfg simgrid:setting] [--window W]\n"
       "       train only: [--skewed] [--no-tp] [--no-ep] [--no-dp] [--hierarchical-ep]\n");
   return 2;
 }
@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
       topology_file = argv[++i];
     else if (arg == "--no-coarsen")
       options.coarsen_compute = false;
+    else if (arg == "--no-mirror")
+      options.mirror_symmetric_ranks = false;
     else if (arg == "--aggregated-ports")
       options.aggregated_node_ports = true;
     else if (arg == "--timings")
@@ -112,7 +114,7 @@ int main(int argc, char** argv) {
         "{\"mode\": \"%s\", \"ranks\": %d, \"layers\": %d, \"ops_per_block\": %d, \"coarsen\": %s, "
         "\"aggregated_ports\": %s, \"skewed\": %s, \"ep\": \"%s\", \"ops\": %zu, \"compute_ops_per_rank\": %.1f, "
         "\"collectives\": %zu, "
-        "\"links\": %zu, \"events\": %llu, \"flows\": %llu, \"analytic_flows\": %llu, \"makespan_s\": %.9g, \"graph_build_s\": %.3f, "
+        "\"links\": %zu, \"events\": %llu, \"flows\": %llu, \"analytic_flows\": %llu, \"mirrored_ranks\": %d, \"makespan_s\": %.9g, \"graph_build_s\": %.3f, "
         "\"platform_setup_s\": %.3f, \"simulate_wall_s\": %.3f, \"total_wall_s\": %.3f, \"peak_rss_mib\": %.1f, "
         "\"window\": %zu}\n",
         mode.c_str(), graph.num_ranks, layers, ops, options.coarsen_compute ? "true" : "false",
@@ -120,7 +122,7 @@ int main(int argc, char** argv) {
         moesim::model::to_string(shape.ep_algorithm).c_str(), graph.ops.size(),
         static_cast<double>(compute_ops) / graph.num_ranks, graph.collectives.size(), result.num_links,
         static_cast<unsigned long long>(result.events), static_cast<unsigned long long>(result.flows),
-        static_cast<unsigned long long>(result.analytic_flows),
+        static_cast<unsigned long long>(result.analytic_flows), result.mirrored_ranks,
         result.makespan_s, build_s, result.platform_setup_s, result.wall_s, total_s, peak_rss_mib(),
         options.comm_window);
     if (timings) {

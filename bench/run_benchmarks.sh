@@ -23,9 +23,14 @@ for ops in 10 50; do  # ops per rank: 3 x layers x 2 x ops
   "$bench" train --ranks 1536 --layers 2 --ops "$ops" --hierarchical-ep
 done
 "$bench" train --ranks 1536 --layers 2 --ops 25 --hierarchical-ep --no-coarsen
+for ranks in 512 1536; do  # mirrored ranks off: what the figures above cost without that reduction
+  "$bench" train --ranks "$ranks" --layers 2 --ops 25 --hierarchical-ep --no-mirror
+done
 if [[ "$mode" == "full" ]]; then
   "$bench" train --ranks 6144 --layers 2 --ops 25 --hierarchical-ep
   "$bench" train --ranks 6144 --layers 2 --ops 25
+  "$bench" train --ranks 6144 --layers 2 --ops 25 --hierarchical-ep --no-mirror
+  "$bench" train --ranks 6144 --layers 2 --ops 25 --no-mirror
 fi
 
 # Determinism: two processes, same graph, byte-identical op timings (17 significant digits).

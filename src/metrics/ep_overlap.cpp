@@ -9,34 +9,43 @@ namespace moesim::metrics {
 namespace {
 
 // Per rank: the merged time windows of its stage's steady phases (first to last compute op of the rank in each).
+// One pass over the ops: each rank looks only at the phases it belongs to; a mirrored rank takes its leader's span.
 std::vector<std::vector<Interval>> steady_windows(const model::OpGraph& graph, const engine::SimulationResult& result,
                                                   const std::vector<strategy::SteadyPhase>& steady) {
-  std::vector<std::vector<Interval>> windows(static_cast<std::size_t>(graph.num_ranks));
-  std::vector<char> member(static_cast<std::size_t>(graph.num_ranks), 0);
-  for (const auto& phase : steady) {
-    for (int r : phase.ranks) member[static_cast<std::size_t>(r)] = 1;
-    std::vector<Interval> span(static_cast<std::size_t>(graph.num_ranks), {0.0, -1.0});
-    for (std::size_t id = phase.first_op; id < phase.end_op && id < graph.ops.size(); ++id) {
-      const auto& op = graph.ops[id];
-      if (op.kind != model::OpKind::Compute || !member[static_cast<std::size_t>(op.rank)]) continue;
-      const int source = result.timing_source(op.rank);
-      if (source != op.rank && member[static_cast<std::size_t>(source)]) continue;  // mirrored: leader's, below
-      auto& s = span[static_cast<std::size_t>(op.rank)];
+  const auto ranks = static_cast<std::size_t>(graph.num_ranks);
+  std::vector<std::vector<Interval>> windows(ranks);
+  if (steady.empty()) return windows;
+  std::vector<std::vector<std::size_t>> phases_of(ranks);
+  for (std::size_t p = 0; p < steady.size(); ++p) {
+    for (int r : steady[p].ranks) phases_of[static_cast<std::size_t>(r)].push_back(p);
+  }
+  auto member = [&](std::size_t p, int r) {
+    const auto& of = phases_of[static_cast<std::size_t>(r)];
+    return std::find(of.begin(), of.end(), p) != of.end();
+  };
+  std::vector<Interval> span(steady.size() * ranks, {0.0, -1.0});  // [phase * ranks + rank]
+  for (std::size_t id = 0; id < graph.ops.size(); ++id) {
+    const auto& op = graph.ops[id];
+    if (op.kind != model::OpKind::Compute) continue;
+    const int source = result.timing_source(op.rank);
+    for (std::size_t p : phases_of[static_cast<std::size_t>(op.rank)]) {
+      if (id < steady[p].first_op || id >= steady[p].end_op) continue;
+      if (source != op.rank && member(p, source)) continue;  // mirrored: its leader's span, below
+      auto& s = span[p * ranks + static_cast<std::size_t>(op.rank)];
       if (s.second < s.first) s = {result.ops[id].start_s, result.ops[id].end_s};
       s.first = std::min(s.first, result.ops[id].start_s);
       s.second = std::max(s.second, result.ops[id].end_s);
     }
-    for (int r : phase.ranks) {
-      const auto source = static_cast<std::size_t>(result.timing_source(r));
-      if (member[source]) span[static_cast<std::size_t>(r)] = span[source];
-    }
-    for (int r : phase.ranks) {
-      member[static_cast<std::size_t>(r)] = 0;
-      if (span[static_cast<std::size_t>(r)].second > span[static_cast<std::size_t>(r)].first)
-        windows[static_cast<std::size_t>(r)].push_back(span[static_cast<std::size_t>(r)]);
-    }
   }
-  for (auto& w : windows) w = merge_intervals(std::move(w));
+  for (std::size_t r = 0; r < ranks; ++r) {
+    const int source = result.timing_source(static_cast<int>(r));
+    for (std::size_t p : phases_of[r]) {
+      const auto from = static_cast<std::size_t>(source) != r && member(p, source) ? static_cast<std::size_t>(source) : r;
+      const Interval& s = span[p * ranks + from];
+      if (s.second > s.first) windows[r].push_back(s);
+    }
+    windows[r] = merge_intervals(std::move(windows[r]));
+  }
   return windows;
 }
 
