@@ -37,6 +37,8 @@ struct PreparedCollective {
   // Mirrored ranks: per phase, per flow, its receiving member, kNoReceiver or kNotSimulated (mirror_flows.hpp);
   // empty when every member runs.
   std::vector<std::vector<int>> receivers;
+  // Mirrored ranks: per phase, per member, the proxy receives it waits for (mirror_flows.hpp); empty when none.
+  std::vector<std::vector<int>> proxy_expected;
 };
 
 struct ActiveCollective {
@@ -45,6 +47,9 @@ struct ActiveCollective {
   int finished = 0;
   sg4::SemaphorePtr gate;
   std::shared_ptr<const PreparedCollective> prepared;
+  // Proxy receives (mirrored ranks): per phase x member, flows still running and the gate their sender opens.
+  std::vector<int> proxy_left;
+  std::vector<sg4::SemaphorePtr> proxy_gate;
 };
 
 std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
@@ -254,7 +259,19 @@ struct CollectiveRunner::Impl {
                       [&](int link, double bytes) { out->analytic_link_bytes.push_back({link, bytes}); });
         ++out->analytic_flows;
       }
-      if (mirror != nullptr) out->receivers.push_back(mirrored_receivers(c, phase, *mirror));
+      if (mirror != nullptr) {
+        out->receivers.push_back(mirrored_receivers(c, phase, *mirror));
+        std::vector<int> expected(static_cast<std::size_t>(p), 0);
+        bool any = false;
+        for (std::size_t f = 0; f < phase.flows.size(); ++f) {
+          const int code = out->receivers[k][f];
+          if (!is_proxy_receiver(code) || out->analytic[k].analytic[f]) continue;
+          ++expected[static_cast<std::size_t>(proxy_member(code))];
+          any = true;
+        }
+        if (any && out->proxy_expected.empty()) out->proxy_expected.resize(phases);
+        if (any) out->proxy_expected[k] = std::move(expected);
+      }
       index_phase(phase, out->analytic[k].analytic, mirror != nullptr ? out->receivers[k] : std::vector<int>{}, p,
                   out->offsets[k], out->order[k]);
     }
@@ -304,6 +321,7 @@ struct CollectiveRunner::Impl {
       if (mirror != nullptr) {
         a.members = static_cast<int>(std::count_if(c.ranks.begin(), c.ranks.end(),
                                                    [this](int r) { return mirror->simulated(r); }));
+        open_proxy_gates(a, c.ranks.size());
       } else {
         for (const auto& [link, bytes] : a.prepared->analytic_link_bytes) {
           stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
@@ -316,6 +334,28 @@ struct CollectiveRunner::Impl {
     return a;
   }
 
+  void open_proxy_gates(ActiveCollective& a, std::size_t p) {
+    const auto& expected = a.prepared->proxy_expected;
+    if (expected.empty()) return;
+    a.proxy_left.assign(expected.size() * p, 0);
+    a.proxy_gate.resize(expected.size() * p);
+    for (std::size_t k = 0; k < expected.size(); ++k) {
+      for (std::size_t m = 0; m < expected[k].size(); ++m) {
+        if (expected[k][m] == 0) continue;
+        a.proxy_left[k * p + m] = expected[k][m];
+        a.proxy_gate[k * p + m] = sg4::Semaphore::create(0);
+      }
+    }
+  }
+
+  // A proxy flow of phase k for `member` ended: when it was the last one, let the member go on.
+  void proxy_flow_done(int index, std::size_t k, int member) {
+    ActiveCollective& a = active.at(index);
+    const std::size_t slot = k * graph.collectives[static_cast<std::size_t>(index)].ranks.size() +
+                             static_cast<std::size_t>(member);
+    if (--a.proxy_left[slot] == 0) a.proxy_gate[slot]->release();
+  }
+
   void run_phase(int index, const PreparedCollective& a, std::size_t k, int member) {
     static int token = 0;
     static void* sink = nullptr;
@@ -326,13 +366,19 @@ struct CollectiveRunner::Impl {
     const int end = a.offsets[k][static_cast<std::size_t>(member) + 1];
     const double start_s = sg4::Engine::get_clock();
     std::vector<sg4::CommPtr> pending;
+    std::vector<int> proxy_for;  // per pending comm: the member a proxy send notifies, or -1
     pending.reserve(std::min<std::size_t>(window, static_cast<std::size_t>(end - begin)));
+    bool proxies = false;
+    auto wait_one = [&] {
+      const auto done = static_cast<std::size_t>(sg4::Comm::wait_any(pending));
+      if (proxy_for[done] >= 0) proxy_flow_done(index, k, proxy_for[done]);
+      pending[done] = pending.back();
+      pending.pop_back();
+      proxy_for[done] = proxy_for.back();
+      proxy_for.pop_back();
+    };
     for (int e = begin; e < end; ++e) {
-      if (pending.size() >= window) {
-        const ssize_t done = sg4::Comm::wait_any(pending);
-        pending[static_cast<std::size_t>(done)] = pending.back();
-        pending.pop_back();
-      }
+      if (pending.size() >= window) wait_one();
       const std::size_t f = static_cast<std::size_t>(order[static_cast<std::size_t>(e)] / 2);
       const PlannedFlow& flow = phase.flows[f];
       const int to = a.receivers.empty() ? flow.dst : a.receivers[k][f];
@@ -342,6 +388,7 @@ struct CollectiveRunner::Impl {
       if (order[static_cast<std::size_t>(e)] % 2 == 1) {
         const int dst_stream = member_streams[static_cast<std::size_t>(index)][static_cast<std::size_t>(to)];
         pending.push_back(mailbox(dst, dst_stream, src)->get_async<void>(&sink));
+        proxy_for.push_back(-1);
         continue;
       }
       Route route;
@@ -354,8 +401,10 @@ struct CollectiveRunner::Impl {
       }
       ++stats.flows;
       sg4::CommPtr comm;
-      if (to == kNoReceiver) {  // mirrored peer in the node: no actor receives it
-        comm = sg4::Comm::sendto_init(platform.host(a.plane, src), platform.host(a.plane, dst));
+      const bool proxy = is_proxy_receiver(to);
+      if (to == kNoReceiver || proxy) {  // to a mirrored peer in the node: no actor receives it
+        const int peer = c.ranks[static_cast<std::size_t>(flow.dst)];
+        comm = sg4::Comm::sendto_init(platform.host(a.plane, src), platform.host(a.plane, peer));
         comm->set_payload_size(size);
       } else {
         const int dst_stream = member_streams[static_cast<std::size_t>(index)][static_cast<std::size_t>(to)];
@@ -364,8 +413,19 @@ struct CollectiveRunner::Impl {
       if (route.rate_bound_bytes_per_s > 0.0) comm->set_rate(route.rate_bound_bytes_per_s);
       comm->start();
       pending.push_back(std::move(comm));
+      proxy_for.push_back(proxy ? proxy_member(to) : -1);
+      proxies = proxies || proxy;
     }
-    if (!pending.empty()) sg4::Comm::wait_all(pending);
+    if (proxies) {
+      while (!pending.empty()) wait_one();
+    } else if (!pending.empty()) {
+      sg4::Comm::wait_all(pending);
+    }
+    if (!a.proxy_expected.empty() && !a.proxy_expected[k].empty() &&
+        a.proxy_expected[k][static_cast<std::size_t>(member)] > 0) {
+      sg4::SemaphorePtr gate = active.at(index).proxy_gate[k * c.ranks.size() + static_cast<std::size_t>(member)];
+      gate->acquire();  // the images of this member's receives from mirrored ranks of its node have ended
+    }
     // Analytic pair-link flows still running, then the phase's latency steps: one sleep.
     const double analytic_left_s =
         std::max(0.0, a.analytic[k].wait_s[static_cast<std::size_t>(member)] - (sg4::Engine::get_clock() - start_s));

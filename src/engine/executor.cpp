@@ -257,8 +257,10 @@ std::size_t Executor::actor_count() const {
 
 int Executor::mirrored_ranks() const {
   const auto& m = impl_->mirror;
-  return m.active() ? impl_->graph.num_ranks - impl_->graph.num_ranks / m.node_size : 0;
+  return m.active() ? impl_->graph.num_ranks - impl_->graph.num_ranks / m.node_size * m.shift : 0;
 }
+
+int Executor::mirror_shift() const { return impl_->mirror.active() ? impl_->mirror.shift : 1; }
 
 const std::string& Executor::mirror_refusal() const { return impl_->mirror.refusal; }
 

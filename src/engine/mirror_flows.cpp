@@ -46,12 +46,15 @@ std::vector<int> mirrored_receivers(const model::Collective& c, const Collective
     const int src = c.ranks[static_cast<std::size_t>(phase.flows[f].src)];
     const int dst = c.ranks[static_cast<std::size_t>(phase.flows[f].dst)];
     if (!mirror.simulated(src)) continue;
+    const int image_receiver = mirror.leader_of(dst);
     if (mirror.simulated(dst)) {
       out[f] = phase.flows[f].dst;
-    } else if (mirror.leader_of(dst) == mirror.leader_of(src)) {
+    } else if (image_receiver == src) {
       out[f] = kNoReceiver;
+    } else if (image_receiver / mirror.node_size == src / mirror.node_size) {
+      out[f] = proxy_receiver_code(at.at(image_receiver));
     } else {
-      out[f] = at.at(mirror.leader_of(dst));
+      out[f] = at.at(image_receiver);
     }
   }
   return out;
@@ -78,17 +81,19 @@ std::string mirror_plan_refusal(const model::Collective& c, int index, const Col
       if (!mirror.simulated(src)) continue;
       ++mirrored[static_cast<std::size_t>(f.src)];
       router.route(plane, src, dst, direct);
-      if (mirror.leader_of(dst) == mirror.leader_of(src)) {
+      const int to = mirror.leader_of(dst);
+      if (at.find(to) == at.end()) return name + ": the leader that receives a flow's image is not a member";
+      if (to / mirror.node_size == src / mirror.node_size) {
         if (!router.is_dedicated_pair_link(direct)) return name + ": an in-node flow is not on a per-pair link";
+        if (to == dst) ++mirrored[static_cast<std::size_t>(f.dst)];  // a leader's mailbox receive
         continue;
       }
       if (!ports_only(direct, router)) return name + ": a cross-node route uses links shared by several ranks";
-      const int to = mirror.leader_of(dst);
       if (to != dst) {
         router.route(plane, src, to, redirected);
         if (!ports_only(redirected, router) || redirected.links[0] != direct.links[0] ||
             redirected.rate_bound_bytes_per_s != direct.rate_bound_bytes_per_s) {
-          return name + ": a cross-node flow cannot be redirected to the node's first rank";
+          return name + ": a cross-node flow cannot be redirected to its image's leader";
         }
       }
       ++mirrored[static_cast<std::size_t>(at.at(to))];

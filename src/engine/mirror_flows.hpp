@@ -1,12 +1,14 @@
 #pragma once
-// The flow side of mirrored ranks (rank_mirroring.hpp; docs/engine.md "Mirrored ranks"). Only a node's leader
-// (local index 0) runs, so each phase keeps the flows a leader sends:
+// The flow side of mirrored ranks (rank_mirroring.hpp; docs/engine.md "Mirrored ranks"). Only a node's leaders
+// (local indices below the shift d) run, so each phase keeps the flows a leader sends:
 //  - to another leader: as usual;
-//  - to a mirrored rank of its own node, over their dedicated pair link: sent to that rank's host with no
-//    receiver (the leader's receives from its node are the images of these sends, so it waits for its sends);
-//  - to a mirrored rank (node M, l) of another node: sent to M's leader instead, which receives it in place of the
-//    flow from (N, l) it gets in the full run (the image of this one). Across nodes the route is the source's
-//    port and the destination's port only, so M's leader port carries exactly the flows (M, l)'s port would.
+//  - to a mirrored rank t of its own node, over their dedicated pair link: sent to t's host with no receiver
+//    actor. The leader t mod d receives, in the full run, the images of these flows; when that is the sender
+//    itself it simply waits for its send (always so for d = 1), otherwise the sender tells it when the flow ends
+//    (a proxy receive);
+//  - to a mirrored rank (node M, t) of another node: sent to M's leader t mod d instead, which receives it in place
+//    of the flow it gets in the full run (the image of this one). Across nodes the route is the source's port and
+//    the destination's port only, so that leader's port carries exactly the flows (M, t)'s port would.
 // The checks below make these substitutions exact. Pure: no SimGrid.
 #include <string>
 #include <vector>
@@ -19,6 +21,11 @@ namespace moesim::engine {
 
 constexpr int kNoReceiver = -1;   // in-node flow to a mirrored rank: its sender waits for it
 constexpr int kNotSimulated = -2;  // sent by a mirrored rank: dropped
+// In-node flow to a mirrored rank whose image another leader receives: that member waits for the sender's word.
+constexpr int kProxyBase = -3;
+inline int proxy_receiver_code(int member) { return kProxyBase - member; }
+inline bool is_proxy_receiver(int code) { return code <= kProxyBase; }
+inline int proxy_member(int code) { return kProxyBase - code; }
 
 // Empty when collective `index` (plan on `plane`) can run mirrored; else why not: a forced fabric plane, a Closed
 // collective whose plan is not invariant under the shift, an in-node flow to a mirrored rank that is not on a
@@ -27,7 +34,8 @@ constexpr int kNotSimulated = -2;  // sent by a mirrored rank: dropped
 std::string mirror_plan_refusal(const model::Collective& collective, int index, const CollectivePlan& plan, int plane,
                                 const RankMirror& mirror, const FabricRouter& router, std::size_t window);
 
-// Per flow of the phase: the member that receives it when mirrored (above), kNoReceiver or kNotSimulated.
+// Per flow of the phase: the member that receives it from its mailbox when mirrored (above), kNoReceiver,
+// kNotSimulated or a proxy receiver's code.
 std::vector<int> mirrored_receivers(const model::Collective& collective, const CollectivePhase& phase,
                                     const RankMirror& mirror);
 

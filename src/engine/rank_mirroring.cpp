@@ -67,16 +67,16 @@ void RankMirror::disable(std::string why) {
   sigma_member.clear();
 }
 
-RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
+namespace {
+
+// The mirror under the shift by d, or an inactive one with the reason.
+RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, int d) {
   RankMirror m;
   auto refuse = [&m](const std::string& why) {
     m.disable(why);
     return m;
   };
-  if (k < 2) return refuse("one rank per node");
-  if (graph.num_ranks < 2 * k || graph.num_ranks % k != 0) return refuse("the graph does not fill two or more nodes");
-  auto sigma_rank = [k](int r) { return r - r % k + (r % k + 1) % k; };
-  const StreamLists s(graph);
+  auto sigma_rank = [k, d](int r) { return r - r % k + (r % k + d) % k; };
 
   // The image list of every list, and sigma of every op (same stream, same position, next local index).
   std::vector<int> image(s.lists.size());
@@ -147,28 +147,28 @@ RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
       m.collective_class[c] = MirrorClass::Closed;
       continue;
     }
-    bool same_index = a.root == b.root && a.per_pair_elements == b.per_pair_elements;
-    for (std::size_t i = 0; i < p && same_index; ++i) {
-      same_index = b.ranks[i] == sigma_rank(a.ranks[i]) && a.ranks[i] % k == a.ranks[0] % k;
+    bool shifted = a.root == b.root && a.per_pair_elements == b.per_pair_elements;
+    for (std::size_t i = 0; i < p && shifted; ++i) {
+      shifted = b.ranks[i] == sigma_rank(a.ranks[i]) && (a.ranks[i] % k < d) == (a.ranks[0] % k < d);
     }
-    if (!same_index) return refuse(name + " mixes local indices without mapping onto itself");
-    m.collective_class[c] = MirrorClass::SameIndex;
+    if (!shifted) return refuse(name + " mixes leaders and mirrored ranks without mapping onto itself");
+    m.collective_class[c] = MirrorClass::Shifted;
   }
 
-  // Each op of rank (node, l) takes the timing of the op at its position on (node, 0).
+  // Each op of rank (node, l) takes the timing of the op at its position on (node, l mod d).
   m.source.assign(n, -1);
   for (std::size_t l = 0; l < s.lists.size(); ++l) {
     const auto [rank, stream] = s.key[l];
-    if (rank % k == 0) continue;
-    const auto& leader = s.lists[static_cast<std::size_t>(s.find(rank - rank % k, stream))];
+    if (rank % k < d) continue;
+    const auto& leader = s.lists[static_cast<std::size_t>(s.find(rank - rank % k + rank % k % d, stream))];
     const auto& own = s.lists[l];
     for (std::size_t j = 0; j < own.size(); ++j) m.source[static_cast<std::size_t>(own[j])] = leader[j];
   }
   // A leader's dependency on a mirrored op becomes one on its source; it must not be a later op of its own stream.
   for (std::size_t i = 0; i < n; ++i) {
-    if (graph.ops[i].rank % k != 0) continue;
-    for (OpId d : graph.ops[i].deps) {
-      const OpId e = m.source[static_cast<std::size_t>(d)] >= 0 ? m.source[static_cast<std::size_t>(d)] : d;
+    if (graph.ops[i].rank % k >= d) continue;
+    for (OpId dep : graph.ops[i].deps) {
+      const OpId e = m.source[static_cast<std::size_t>(dep)] >= 0 ? m.source[static_cast<std::size_t>(dep)] : dep;
       if (s.list_of[static_cast<std::size_t>(e)] == s.list_of[i] &&
           s.position[static_cast<std::size_t>(e)] >= s.position[i]) {
         return refuse("op " + std::to_string(i) + " would wait for a later op of its own stream");
@@ -176,6 +176,29 @@ RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
     }
   }
   m.node_size = k;
+  m.shift = d;
+  return m;
+}
+
+}  // namespace
+
+RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
+  RankMirror m;
+  if (k < 2) {
+    m.disable("one rank per node");
+  } else if (graph.num_ranks < 2 * k || graph.num_ranks % k != 0) {
+    m.disable("the graph does not fill two or more nodes");
+  } else {
+    const StreamLists s(graph);
+    std::string reasons;
+    for (int d = 1; d < k; ++d) {
+      if (k % d != 0) continue;
+      m = try_shift(graph, s, k, d);
+      if (m.active()) return m;
+      reasons += (reasons.empty() ? "" : "; ") + ("shift " + std::to_string(d) + ": " + m.refusal);
+    }
+    m.disable(reasons);
+  }
   return m;
 }
 

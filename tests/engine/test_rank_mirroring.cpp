@@ -63,6 +63,7 @@ TEST_CASE("rank mirroring: a node-symmetric graph mirrors every rank but the fir
   REQUIRE(m.active());
   CHECK(m.refusal.empty());
   CHECK(m.node_size == 4);
+  CHECK(m.shift == 1);
   CHECK(m.simulated(0));
   CHECK(m.simulated(4));
   CHECK_FALSE(m.simulated(5));
@@ -71,7 +72,7 @@ TEST_CASE("rank mirroring: a node-symmetric graph mirrors every rank but the fir
   CHECK(m.source[0] == -1);
   CHECK(m.collective_class[0] == engine::MirrorClass::Closed);
   CHECK(m.collective_class[4] == engine::MirrorClass::Closed);
-  CHECK(m.collective_class[5] == engine::MirrorClass::SameIndex);
+  CHECK(m.collective_class[5] == engine::MirrorClass::Shifted);
   CHECK(m.sigma_member[0] == std::vector<int>{1, 2, 3, 0});
 }
 
@@ -83,7 +84,7 @@ TEST_CASE("rank mirroring: asymmetric graphs are refused with the reason", "[eng
     CHECK_FALSE(m.active());
     CHECK(m.refusal.find("differs from its counterpart") != std::string::npos);
   }
-  SECTION("groups of two ranks inside a node") {
+  SECTION("groups of two ranks inside a node: mirrored under a shift by two, not by one") {
     model::OpGraph g;
     g.num_ranks = 8;
     for (int first = 0; first < 8; first += 2) {
@@ -91,8 +92,12 @@ TEST_CASE("rank mirroring: asymmetric graphs are refused with the reason", "[eng
     }
     for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r / 2, r, 0));
     const auto m = engine::find_rank_mirror(g, 4);
-    CHECK_FALSE(m.active());
-    CHECK(m.refusal.find("differs from its counterpart on rank 2") != std::string::npos);  // rank 1's group is not 0's
+    REQUIRE(m.active());
+    CHECK(m.shift == 2);
+    CHECK(m.simulated(1));
+    CHECK_FALSE(m.simulated(2));
+    CHECK(m.source[7] == 5);
+    CHECK(m.collective_class[0] == engine::MirrorClass::Shifted);
   }
   SECTION("pairs across nodes at different local indices") {
     model::OpGraph g;
@@ -101,7 +106,8 @@ TEST_CASE("rank mirroring: asymmetric graphs are refused with the reason", "[eng
     for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r < 4 ? r : (r + 3) % 4, r, 0));
     const auto m = engine::find_rank_mirror(g, 4);
     CHECK_FALSE(m.active());
-    CHECK(m.refusal.find("mixes local indices") != std::string::npos);
+    CHECK(m.refusal.find("shift 1: collective 0 (all_gather) mixes leaders") != std::string::npos);
+    CHECK(m.refusal.find("shift 2: collective 1 (all_gather) mixes leaders") != std::string::npos);
   }
   SECTION("a skewed all-to-all-v") {
     auto g = symmetric_graph();
@@ -156,4 +162,42 @@ TEST_CASE("mirrored ranks: a binding leaf uplink keeps every rank simulated", "[
   });
   CHECK(refusal[0] == 0.0);
   CHECK(refusal[1] == 1.0);
+}
+
+TEST_CASE("mirrored ranks: TP2 groups under a shift by two, with proxy receives, op for op", "[engine][mirror][sim]") {
+  // Two nodes of 4: TP2 all-gathers ({0,1}, {2,3}, ...) on stream 1 after compute, an 8-rank all-to-all on stream 2
+  // over the same pair links, an all-reduce per local index across the nodes. Ranks 0 and 1 of each node run; rank
+  // 0's flow to rank 3 is the image of what rank 1 receives from rank 2, so rank 1 waits for rank 0's word.
+  const auto topo = two_nodes();
+  model::OpGraph g;
+  g.num_ranks = 8;
+  for (int first = 0; first < 8; first += 2) {
+    g.collectives.push_back(direct(CollectiveKind::AllGather, {first, first + 1}, 8e6));
+  }
+  g.collectives.push_back(direct(CollectiveKind::AllToAll, test::range(0, 8), 16e6));
+  for (int l = 0; l < 4; ++l) {
+    g.collectives.push_back(test::collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Ring, {l, 4 + l}, 4e6));
+  }
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::compute_op(r, 0, 1e9 * (1 + r % 2), 1e6));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r / 2, r, 1, {static_cast<model::OpId>(r)}));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(4, r, 2));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(5 + r % 4, r, 1));
+  for (const bool reductions : {false, true}) {
+    engine::EngineOptions full;
+    full.analytic_pair_links = reductions;
+    full.fold_symmetric_meshes = reductions;
+    full.aggregate_cross_node_flows = reductions;
+    full.mirror_symmetric_ranks = false;
+    engine::EngineOptions mirrored = full;
+    mirrored.mirror_symmetric_ranks = true;
+    const auto a = test::simulate_in_child(topo, g, full);
+    const auto b = test::simulate_in_child(topo, g, mirrored);
+    REQUIRE(a.size() == b.size());
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
+    const auto la = test::simulate_in_child_with(topo, g, full, links_and_counts);
+    const auto lb = test::simulate_in_child_with(topo, g, mirrored, links_and_counts);
+    CHECK(lb[0] == 4.0);
+    REQUIRE(la.size() == lb.size());
+    for (std::size_t i = 2; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-12));
+  }
 }
