@@ -55,6 +55,35 @@ std::vector<double> links_and_counts(const engine::SimulationResult& r) {
   return out;
 }
 
+// With the other reductions off, then on: the mirrored run gives every op the time and every link the bytes of
+// the full run, and mirrors `mirrored_ranks` ranks. Returns the SimGrid flows of both runs with the reductions on.
+std::pair<double, double> check_mirrored_equals_full(const config::TopologyConfig& topo, const model::OpGraph& g,
+                                                     double mirrored_ranks) {
+  std::pair<double, double> flows;
+  for (const bool reductions : {false, true}) {
+    engine::EngineOptions full;
+    full.analytic_pair_links = reductions;
+    full.fold_symmetric_meshes = reductions;
+    full.aggregate_cross_node_flows = reductions;
+    full.mirror_symmetric_ranks = false;
+    engine::EngineOptions mirrored = full;
+    mirrored.mirror_symmetric_ranks = true;
+    const auto a = test::simulate_in_child(topo, g, full);
+    const auto b = test::simulate_in_child(topo, g, mirrored);
+    REQUIRE(a.size() == b.size());
+    CHECK(a[0] > 0.0);
+    for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
+    const auto la = test::simulate_in_child_with(topo, g, full, links_and_counts);
+    const auto lb = test::simulate_in_child_with(topo, g, mirrored, links_and_counts);
+    CHECK(la[0] == 0.0);
+    CHECK(lb[0] == mirrored_ranks);
+    REQUIRE(la.size() == lb.size());
+    for (std::size_t i = 2; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-12));
+    flows = {la[1], lb[1]};
+  }
+  return flows;
+}
+
 }  // namespace
 
 TEST_CASE("rank mirroring: a node-symmetric graph mirrors every rank but the first of each node", "[engine][mirror]") {
@@ -127,29 +156,8 @@ TEST_CASE("rank mirroring: asymmetric graphs are refused with the reason", "[eng
 }
 
 TEST_CASE("mirrored ranks: the mirrored simulation gives the same op times and link bytes", "[engine][mirror][sim]") {
-  const auto topo = two_nodes();
-  const auto g = symmetric_graph();
-  for (const bool reductions : {false, true}) {
-    engine::EngineOptions full;
-    full.analytic_pair_links = reductions;
-    full.fold_symmetric_meshes = reductions;
-    full.aggregate_cross_node_flows = reductions;
-    full.mirror_symmetric_ranks = false;
-    engine::EngineOptions mirrored = full;
-    mirrored.mirror_symmetric_ranks = true;
-    const auto a = test::simulate_in_child(topo, g, full);
-    const auto b = test::simulate_in_child(topo, g, mirrored);
-    REQUIRE(a.size() == b.size());
-    CHECK(a[0] > 0.0);
-    for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
-    const auto la = test::simulate_in_child_with(topo, g, full, links_and_counts);
-    const auto lb = test::simulate_in_child_with(topo, g, mirrored, links_and_counts);
-    CHECK(la[0] == 0.0);
-    CHECK(lb[0] == 6.0);
-    CHECK(lb[1] < la[1] / 3.0);
-    REQUIRE(la.size() == lb.size());
-    for (std::size_t i = 2; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-12));
-  }
+  const auto [full_flows, mirrored_flows] = check_mirrored_equals_full(two_nodes(), symmetric_graph(), 6.0);
+  CHECK(mirrored_flows < full_flows / 3.0);
 }
 
 TEST_CASE("mirrored ranks: a binding leaf uplink keeps every rank simulated", "[engine][mirror][sim]") {
@@ -182,22 +190,5 @@ TEST_CASE("mirrored ranks: TP2 groups under a shift by two, with proxy receives,
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r / 2, r, 1, {static_cast<model::OpId>(r)}));
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(4, r, 2));
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(5 + r % 4, r, 1));
-  for (const bool reductions : {false, true}) {
-    engine::EngineOptions full;
-    full.analytic_pair_links = reductions;
-    full.fold_symmetric_meshes = reductions;
-    full.aggregate_cross_node_flows = reductions;
-    full.mirror_symmetric_ranks = false;
-    engine::EngineOptions mirrored = full;
-    mirrored.mirror_symmetric_ranks = true;
-    const auto a = test::simulate_in_child(topo, g, full);
-    const auto b = test::simulate_in_child(topo, g, mirrored);
-    REQUIRE(a.size() == b.size());
-    for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
-    const auto la = test::simulate_in_child_with(topo, g, full, links_and_counts);
-    const auto lb = test::simulate_in_child_with(topo, g, mirrored, links_and_counts);
-    CHECK(lb[0] == 4.0);
-    REQUIRE(la.size() == lb.size());
-    for (std::size_t i = 2; i < la.size(); ++i) CHECK(lb[i] == Approx(la[i]).epsilon(1e-12));
-  }
+  check_mirrored_equals_full(topo, g, 4.0);
 }
