@@ -14,6 +14,9 @@
 #include "metrics/chrome_trace.hpp"
 #include "metrics/summary.hpp"
 #include "metrics/training_metrics.hpp"
+#include "config/units.hpp"
+#include "model/expert_load.hpp"
+#include "model/inference_memory.hpp"
 #include "model/inference_step_graph.hpp"
 #include "model/microbenchmark_graph.hpp"
 #include "strategy/inference_plan.hpp"
@@ -98,11 +101,21 @@ json inference_metrics(const config::ScenarioConfig& scenario, const engine::Sim
   } else {
     m["ttft_ms"] = step_s * 1e3;
   }
+  const auto plan = strategy::inference_step_plan(scenario);
   if (scenario.model->moe && w.expert_load.distribution != config::ExpertLoadDistribution::Uniform) {
-    const auto plan = strategy::inference_step_plan(scenario);
     m["expert_load_max_factor"] =
         model::expert_load(scenario, plan.expert_placement, 0, plan.redundant_experts_per_rank).max_factor();
   }
+  // Device memory per rank (docs/inference.md "Memory"): a layout that does not fit is a result, not an error.
+  const auto memory = model::static_inference_memory(scenario, plan.redundant_experts_per_rank);
+  constexpr double kGiB = config::units::kGibibyte;
+  m["peak_memory_gib"] = memory.total() / kGiB;
+  m["device_memory_gib"] = memory.device / kGiB;
+  m["oom"] = memory.oom();
+  m["memory_breakdown_gib"] = {{"weights", memory.weights / kGiB},
+                               {"redundant_expert_weights", memory.redundant_expert_weights / kGiB},
+                               {"kv_cache", memory.kv_cache / kGiB},
+                               {"workspace", memory.workspace / kGiB}};
   return m;
 }
 

@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "config/units.hpp"
-#include "model/model_stats.hpp"
+#include "model/inference_memory.hpp"
 
 namespace moesim::serving {
 
@@ -14,41 +14,9 @@ namespace {
 
 using config::units::kGibibyte;
 
-// Estimates (docs/serving.md "KV cache"), the same conventions as the training memory model: the CANN runtime,
-// operator workspaces and allocator fragmentation take ~1 GiB; HCCL reserves HCCL_BUFFSIZE (default 200 MB) per
-// communicator.
-constexpr double kRuntimeReserveBytes = 1.0 * kGibibyte;
-constexpr double kCommBufferPerGroupBytes = 200.0 * 1024 * 1024;
-// Live activation buffers of the largest step, in units of tokens x hidden (residual, norm output, attention
-// output, MoE dispatch/combine buffers, GEMM output, ...).
-constexpr double kActivationBuffers = 8.0;
-
-double kv_share(const config::ScenarioConfig& s) {
-  const auto& model = *s.model;
-  if (model.attention.kind == config::AttentionKind::MLA) return 1.0;
-  return std::max(1.0 / s.parallel.tp, 1.0 / model.attention.num_kv_heads);
-}
-
-// Weights on one rank: attention, embedding, LM head and dense FFNs split over tp (each attention group holds a
-// copy), routed and shared experts over every rank of the instance, norms and router replicated.
-double weight_bytes_per_rank(const config::ScenarioConfig& s) {
-  const auto p = model::param_breakdown(*s.model);
-  const double tp = s.parallel.tp;
-  const double ranks = s.parallel.ranks();
-  const double params = (p.attention + p.embedding + p.head + p.dense_ffn) / tp +
-                        (p.routed_experts + p.shared_experts) / ranks + p.norms + p.router;
-  return params * config::bytes_per_element(s.inference->weight_dtype);
-}
-
+// The workspace of an instance: its largest step (max_tokens_per_step) and the logits of max_batch sequences.
 double workspace_estimate(const config::ScenarioConfig& s) {
-  const auto& serving = *s.serving;
-  const double act_bytes = config::bytes_per_element(
-      s.inference->activation_dtype == config::Dtype::INT8 ? config::Dtype::FP16 : s.inference->activation_dtype);
-  const int communicators = (s.parallel.tp > 1 ? 1 : 0) + (s.parallel.dp > 1 ? 1 : 0);
-  const double activations =
-      kActivationBuffers * serving.scheduler.max_tokens_per_step * s.model->hidden * act_bytes / s.parallel.dp;
-  const double logits = 4.0 * serving.scheduler.max_batch * s.model->vocab / s.parallel.tp;  // fp32
-  return kRuntimeReserveBytes + communicators * kCommBufferPerGroupBytes + activations + logits;
+  return model::inference_workspace_bytes(s, s.serving->scheduler.max_tokens_per_step, s.serving->scheduler.max_batch);
 }
 
 std::string gib(double bytes) {
@@ -68,15 +36,14 @@ std::string KvCapacity::note() const {
 }
 
 double kv_bytes_per_rank(const config::ScenarioConfig& s, double tokens) {
-  const auto& model = *s.model;
-  return tokens * model::kv_bytes_per_token(model, s.inference->kv_dtype) * kv_share(s);
+  return model::inference_kv_bytes_per_rank(s, tokens);
 }
 
 KvCapacity kv_capacity(const config::ScenarioConfig& s) {
   KvCapacity k;
   const auto& serving = *s.serving;
   k.device_bytes = s.topology.device.memory_bytes.value;
-  k.weight_bytes = weight_bytes_per_rank(s);
+  k.weight_bytes = model::inference_weight_bytes_per_rank(s);
   if (serving.kv_cache.workspace_bytes) {
     k.workspace_bytes = serving.kv_cache.workspace_bytes->value;
     k.workspace_source = serving.kv_cache.workspace_bytes->source;

@@ -46,3 +46,36 @@ TEST_CASE("a 300I Duo step with every strategy is deterministic") {
   b.erase("sim");
   CHECK(a.dump() == b.dump());
 }
+
+TEST_CASE("inference memory: Pro MoE 72B at the published batch 456 fits an 800I A2 rank, twice that does not") {
+  // Per rank of TP4 / EP4: every weight but norms and router over 4 ranks at W8; the KV of 456 sequences at 2049
+  // tokens, GQA's 8 KV heads over 4 ranks, 48 layers, K and V of 128 fp16 values per head.
+  const std::string scenario = "scenarios/calibration/pro_moe_800i_a2_decode_bs456.json";
+  const auto m = run_scenario(scenario, {}, "memory")["metrics"];
+  const double gib = 1024.0 * 1024 * 1024;
+  const double kv = 456 * 2049.0 * (2 * 48 * 8 * 128 * 2) / 4;
+  CHECK(m["memory_breakdown_gib"]["kv_cache"].get<double>() == Approx(kv / gib).epsilon(1e-12));
+  CHECK(m["memory_breakdown_gib"]["weights"].get<double>() == Approx(71.99e9 / 4 / gib).epsilon(0.01));
+  CHECK(m["memory_breakdown_gib"]["redundant_expert_weights"].get<double>() == 0.0);
+  CHECK(m["device_memory_gib"].get<double>() == 64.0);
+  CHECK(m["peak_memory_gib"].get<double>() > 55.0);  // the published batch nearly fills the rank
+  CHECK_FALSE(m["oom"].get<bool>());
+  const auto doubled = run_scenario(scenario, {"inference.batch_size=912"}, "memory_x2")["metrics"];
+  CHECK(doubled["oom"].get<bool>());  // a result (exit 0, checked by run_scenario), not an error
+  CHECK(doubled["tpot_ms"].get<double>() > m["tpot_ms"].get<double>());
+}
+
+TEST_CASE("inference memory: each redundant expert slot holds one more routed expert of every MoE layer") {
+  const std::string scenario = "scenarios/ultra_moe_cloudmatrix384_decode_ep64.json";
+  const auto plain = run_scenario(scenario, {}, "redundant_0")["metrics"];
+  const auto one = run_scenario(
+      scenario, {R"(strategies=[{"name":"h2p"},{"name":"ep_alltoall"},{"name":"balanced","params":{"redundant_per_rank":1}}])"},
+      "redundant_1")["metrics"];
+  // Ultra MoE: 58 MoE layers of 256 routed experts, 3 x 7680 x 2048 parameters each, at W8 (1 byte).
+  const double expert_all_layers = 58 * 3 * 7680 * 2048.0;
+  const double gib = 1024.0 * 1024 * 1024;
+  CHECK(one["memory_breakdown_gib"]["redundant_expert_weights"].get<double>() ==
+        Approx(expert_all_layers / gib).epsilon(1e-9));
+  CHECK(one["peak_memory_gib"].get<double>() ==
+        Approx(plain["peak_memory_gib"].get<double>() + expert_all_layers / gib).epsilon(1e-9));
+}
