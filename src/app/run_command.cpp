@@ -102,7 +102,8 @@ json inference_metrics(const config::ScenarioConfig& scenario, const engine::Sim
     m["ttft_ms"] = step_s * 1e3;
   }
   const auto plan = strategy::inference_step_plan(scenario);
-  if (scenario.model->moe && w.expert_load.distribution != config::ExpertLoadDistribution::Uniform) {
+  if (scenario.model->moe &&
+      (w.expert_load.distribution != config::ExpertLoadDistribution::Uniform || w.expert_load.sampled)) {
     m["expert_load_max_factor"] =
         model::expert_load(scenario, plan.expert_placement, 0, plan.redundant_experts_per_rank).max_factor();
   }

@@ -84,6 +84,7 @@ ExpertLoadSpec read_expert_load(ObjectReader reader) {
     }
   }
   spec.drift_sigma = reader.optional_number("drift_sigma", Range::NonNegative).value_or(0.0);
+  spec.sampled = reader.optional_boolean("sampled").value_or(false);
   reader.finish();
   return spec;
 }

@@ -47,6 +47,9 @@ struct ExpertLoadSpec {
   // > 0: the shares drift from step to step (several steps), a seeded log-normal random walk per expert with this
   // standard deviation per step (model/expert_load)
   double drift_sigma = 0.0;
+  // Inference: each MoE layer's rows are a seeded multinomial draw of the step's routed rows (batch tokens x top_k)
+  // from the shares above, so a balanced router still leaves a finite batch unevenly spread (model/expert_load)
+  bool sampled = false;
 };
 
 struct TrainingWorkload {

@@ -16,12 +16,13 @@ std::optional<json> expert_load_json(const ExpertLoadSpec& load) {
     out = {{"distribution", "zipf"}, {"exponent", load.exponent}};
   } else if (load.distribution == ExpertLoadDistribution::Shares) {
     out = {{"distribution", "shares"}, {"shares", load.shares}};
-  } else if (load.drift_sigma > 0.0) {
+  } else if (load.drift_sigma > 0.0 || load.sampled) {
     out = {{"distribution", "uniform"}};
   } else {
     return std::nullopt;
   }
   if (load.drift_sigma > 0.0) out["drift_sigma"] = load.drift_sigma;
+  if (load.sampled) out["sampled"] = true;
   return out;
 }
 

@@ -91,13 +91,18 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
 // `at`: "/training/expert_load" or "/inference/expert_load".
 void validate_expert_load(const ScenarioConfig& scenario, const ExpertLoadSpec& load, const std::string& at,
                           IssueCollector& issues) {
-  if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0) || !scenario.model) return;
+  if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0 && !load.sampled) ||
+      !scenario.model)
+    return;
   if (!scenario.model->moe) {
     issues.error(at, "the model has no routed experts to load");
     return;
   }
   if (load.drift_sigma > 0.0 && !scenario.training)
     issues.error(at + "/drift_sigma", "the load drifts between training steps: inference simulates one pattern");
+  if (load.sampled && scenario.training)
+    issues.error(at + "/sampled", "routing samples are an inference option: a training step has many micro-batches, "
+                                  "each with its own sample, which are not modelled");
   if (load.distribution != ExpertLoadDistribution::Shares) return;
   const int experts = scenario.model->moe->num_routed_experts;
   int moe_layers = 0;

@@ -54,6 +54,53 @@ std::vector<double> normalised(std::vector<double> v) {
   return v;
 }
 
+// `rows` rows drawn from the probabilities p (sum 1): categorical draws on the raw mt19937_64 stream up to 2^22 rows,
+// beyond that each count's normal approximation N p + sqrt(N p (1 - p)) z (clamped at 0). Returns the shares.
+std::vector<double> drawn_shares(const std::vector<double>& p, double rows, std::mt19937_64& rng) {
+  const auto uniform = [&rng] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
+  std::vector<double> count(p.size(), 0.0);
+  constexpr double kCategoricalLimit = 4194304.0;
+  if (rows <= kCategoricalLimit) {
+    std::vector<double> cumulative(p.size());
+    std::partial_sum(p.begin(), p.end(), cumulative.begin());
+    for (long long r = 0; r < static_cast<long long>(rows); ++r) {
+      const double u = uniform() * cumulative.back();
+      const auto it = std::upper_bound(cumulative.begin(), cumulative.end(), u);
+      count[static_cast<std::size_t>(std::min<std::ptrdiff_t>(it - cumulative.begin(),
+                                                              static_cast<std::ptrdiff_t>(p.size()) - 1))] += 1.0;
+    }
+  } else {
+    constexpr double kTwoPi = 6.283185307179586;
+    for (std::size_t e = 0; e < p.size(); ++e) {
+      const double z = std::sqrt(-2.0 * std::log(uniform())) * std::cos(kTwoPi * uniform());
+      count[e] = std::max(0.0, rows * p[e] + std::sqrt(rows * p[e] * (1.0 - p[e])) * z);
+    }
+  }
+  return normalised(std::move(count));
+}
+
+// Inference with expert_load.sampled: the layer's shares as the rows of this step's tokens drawn from the expected
+// shares (MoGE: each group's top_k_per_group rows per token drawn within the group, which keeps 1 / groups each).
+std::vector<double> sampled_shares(const config::ScenarioConfig& scenario, int layer, const std::vector<double>& expected) {
+  const auto& moe = *scenario.model->moe;
+  const auto& w = *scenario.inference;
+  const double tokens = w.phase == config::InferencePhase::Decode ? double(w.batch_size)
+                                                                  : double(w.batch_size) * w.input_len;
+  std::mt19937_64 rng(scenario.seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL + 0xD1B54A32D192ED03ULL);
+  if (moe.routing != config::RoutingKind::MoGE || moe.num_groups <= 1) {
+    return drawn_shares(expected, tokens * moe.top_k, rng);
+  }
+  const int per_group = moe.num_routed_experts / moe.num_groups;
+  std::vector<double> out(expected.size());
+  for (int g = 0; g < moe.num_groups; ++g) {
+    const auto first = expected.begin() + g * per_group;
+    const auto drawn = drawn_shares(normalised({first, first + per_group}), tokens * moe.top_k_per_group, rng);
+    for (int e = 0; e < per_group; ++e)
+      out[static_cast<std::size_t>(g * per_group + e)] = drawn[static_cast<std::size_t>(e)] / moe.num_groups;
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int layer, int step) {
@@ -210,7 +257,7 @@ std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<d
   }
 }
 
-std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank) {
+std::vector<ReplicaSlot> place_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank) {
   const auto experts = static_cast<int>(shares.size());
   std::vector<int> copies(shares.size(), 1);
   for (int k = 0; k < ep_size * redundant_per_rank; ++k) {  // each extra slot to the largest share per copy
@@ -238,6 +285,7 @@ std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares,
   std::vector<double> load(static_cast<std::size_t>(ep_size), 0.0);
   std::vector<int> used(static_cast<std::size_t>(ep_size), 0);
   std::vector<std::vector<char>> holds(static_cast<std::size_t>(ep_size), std::vector<char>(shares.size(), 0));
+  std::vector<ReplicaSlot> out;
   for (const auto& u : units) {
     int best = -1;
     for (int pass = 0; pass < 2 && best < 0; ++pass) {  // a rank without a copy of the expert first
@@ -251,8 +299,22 @@ std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares,
     load[j] += u.share;
     ++used[j];
     holds[j][static_cast<std::size_t>(u.expert)] = 1;
+    out.push_back({u.expert, copies[static_cast<std::size_t>(u.expert)], best});
+  }
+  return out;
+}
+
+std::vector<double> rank_shares_of_replicas(const std::vector<ReplicaSlot>& slots, const std::vector<double>& shares,
+                                            int ep_size) {
+  std::vector<double> load(static_cast<std::size_t>(ep_size), 0.0);
+  for (const auto& slot : slots) {
+    load[static_cast<std::size_t>(slot.rank)] += shares[static_cast<std::size_t>(slot.expert)] / slot.copies;
   }
   return load;
+}
+
+std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank) {
+  return rank_shares_of_replicas(place_replicas(shares, ep_size, redundant_per_rank), shares, ep_size);
 }
 
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement, int hot_experts,
@@ -260,16 +322,20 @@ ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement p
   const auto& model = *scenario.model;
   if (!model.moe || (!scenario.training && !scenario.inference)) return {};
   ExpertLoad load = empty_load(scenario, hot_experts);
+  const bool sampled = scenario.inference && !scenario.training && load_spec(scenario).sampled;
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;
-    const auto share = expert_shares(scenario, layer);
+    // Placed on the expected shares; a sampled step's rows then follow its own draw.
+    const auto expected = expert_shares(scenario, layer);
+    const auto share = sampled ? sampled_shares(scenario, layer, expected) : expected;
     if (redundant_per_rank > 0) {
       const auto l = static_cast<std::size_t>(layer);
-      load.rank_share[l] = rank_shares_with_replicas(share, load.ep_size, redundant_per_rank);
+      load.rank_share[l] =
+          rank_shares_of_replicas(place_replicas(expected, load.ep_size, redundant_per_rank), share, load.ep_size);
       for (int j = 0; j < load.ep_size; ++j) load.max_factor_ = std::max(load.max_factor_, load.factor(layer, j));
       continue;
     }
-    fill_layer(load, layer, share, place_experts(share, load.ep_size, placement));
+    fill_layer(load, layer, share, place_experts(expected, load.ep_size, placement));
   }
   return load;
 }

@@ -47,7 +47,8 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
 // The EP rank of each expert of a layer with these shares.
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
 // `hot_experts` > 0: per layer the most loaded experts (ties to the lower index) are computed where their tokens are.
-// The load of the first step. `redundant_per_rank` > 0 (inference, OmniPlacement "redundant"): placed by
+// The load of the first step. Inference with expert_load.sampled: experts are placed on the expected shares and the
+// step's rows follow a seeded draw of its batch tokens x top_k rows from them (MoGE: per group). `redundant_per_rank` > 0 (inference, OmniPlacement "redundant"): placed by
 // rank_shares_with_replicas instead (hot_experts must be 0).
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous,
                        int hot_experts = 0, int redundant_per_rank = 0);
@@ -58,6 +59,14 @@ ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement p
 // (largest first onto the least-loaded rank with a free slot that holds no copy of it yet). Returns each EP rank's
 // share of the layer's rows.
 std::vector<double> rank_shares_with_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank);
+// The same in two parts: where each copy goes (placed on `shares`), then each EP rank's share of the rows under
+// possibly other shares (a sampled step's), split evenly over an expert's copies.
+struct ReplicaSlot {
+  int expert = 0, copies = 1, rank = 0;
+};
+std::vector<ReplicaSlot> place_replicas(const std::vector<double>& shares, int ep_size, int redundant_per_rank);
+std::vector<double> rank_shares_of_replicas(const std::vector<ReplicaSlot>& slots, const std::vector<double>& shares,
+                                            int ep_size);
 
 // Placement over consecutive steps (training.steps). Static: the first step's placement is kept. Dynamic (strategy
 // balanced, mode dynamic; EDPB's expert part): at every `interval_steps`-th step a layer's experts are re-placed

@@ -79,3 +79,23 @@ TEST_CASE("inference memory: each redundant expert slot holds one more routed ex
   CHECK(one["peak_memory_gib"].get<double>() ==
         Approx(plain["peak_memory_gib"].get<double>() + expert_all_layers / gib).epsilon(1e-9));
 }
+
+TEST_CASE("sampled routing: a finite decode batch leaves EP64 dies uneven under a balanced router, MoGE devices not") {
+  // Ultra MoE (top-8 of 256, 4 experts per die): 6144 tokens x 8 rows drawn per layer put some die above its mean.
+  const std::string ultra = "scenarios/ultra_moe_cloudmatrix384_decode_ep64.json";
+  const std::string sampled = R"(inference.expert_load={"distribution": "uniform", "sampled": true})";
+  const auto even = run_scenario(ultra, {}, "sampled_off")["metrics"];
+  const auto drawn = run_scenario(ultra, {sampled}, "sampled_on")["metrics"];
+  const auto other = run_scenario(ultra, {sampled, "seed=2"}, "sampled_seed2")["metrics"];
+  CHECK(drawn["expert_load_max_factor"].get<double>() > 1.05);
+  CHECK(drawn["expert_load_max_factor"].get<double>() < 1.3);
+  CHECK(drawn["tpot_ms"].get<double>() > even["tpot_ms"].get<double>());
+  CHECK(other["expert_load_max_factor"].get<double>() != drawn["expert_load_max_factor"].get<double>());
+  // Pro MoE (MoGE: one expert per group of 8 per token, two whole groups per rank at EP4): every rank gets exactly
+  // a quarter of the rows whatever the draw, so the step does not change.
+  const std::string pro = "scenarios/calibration/pro_moe_800i_a2_decode_bs456.json";
+  const auto pro_even = run_scenario(pro, {}, "moge_off")["metrics"];
+  const auto pro_drawn = run_scenario(pro, {sampled}, "moge_on")["metrics"];
+  CHECK(pro_drawn["expert_load_max_factor"].get<double>() == Approx(1.0).epsilon(1e-12));
+  CHECK(pro_drawn["tpot_ms"].get<double>() == Approx(pro_even["tpot_ms"].get<double>()).epsilon(1e-12));
+}
