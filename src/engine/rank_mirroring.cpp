@@ -99,7 +99,9 @@ RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, i
   for (std::size_t i = 0; i < n; ++i) {
     const model::Op& a = graph.ops[i];
     const model::Op& b = graph.ops[static_cast<std::size_t>(sigma[i])];
-    bool same = a.kind == b.kind && a.deps.size() == b.deps.size() && bits(a.delay_s) == bits(b.delay_s);
+    // The phase too: metrics give a mirrored rank its leader's per-phase figures.
+    bool same = a.kind == b.kind && a.deps.size() == b.deps.size() && bits(a.delay_s) == bits(b.delay_s) &&
+                a.phase == b.phase;
     if (same && a.kind == model::OpKind::Compute) same = same_cost(a.compute, b.compute);
     for (std::size_t d = 0; same && d < a.deps.size(); ++d) {
       same = sigma[static_cast<std::size_t>(a.deps[d])] == b.deps[d];
