@@ -45,7 +45,7 @@ std::map<std::string, double> phase_time_s(const model::OpGraph& graph, const en
   std::map<std::string, double> totals;
   std::vector<char> seen(static_cast<std::size_t>(graph.num_ranks), 0);
   std::size_t ranks = 0;
-  const std::string* last = nullptr;
+  const model::Label* last = nullptr;
   double* slot = nullptr;
   for (std::size_t id = 0; id < graph.ops.size(); ++id) {
     const auto& op = graph.ops[id];

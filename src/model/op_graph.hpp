@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/common_types.hpp"
+#include "model/label.hpp"
 
 namespace moesim::model {
 
@@ -60,8 +61,8 @@ enum class OpKind { Compute, Collective, Delay };
 using OpId = std::int32_t;
 
 struct Op {
-  std::string name;  // e.g. "L3.attn.qkv_proj"
-  std::string phase;  // for breakdowns: "attention", "moe", "ep_comm", "tp_comm", "dp_comm", "pp_comm", ...
+  Label name;   // e.g. "L3.attn.qkv_proj" (interned: model/label.hpp)
+  Label phase;  // for breakdowns: "attention", "moe", "ep_comm", "tp_comm", "dp_comm", "pp_comm", ...
   OpKind kind = OpKind::Compute;
   int rank = 0;
   int stream = 0;  // 0 = compute stream; 1.. = communication or other streams

@@ -20,7 +20,7 @@ TEST_CASE("sim: collectives reached in crossed order report a deadlock instead o
   const int y = g.add_collective(test::collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Ring, {0, 1}, 1e6));
   auto member = [&](int rank, int collective) {
     model::Op op;
-    op.name.assign(1, collective == x ? 'X' : 'Y');
+    op.name = collective == x ? "X" : "Y";
     op.kind = model::OpKind::Collective;
     op.rank = rank;
     op.stream = 1;

@@ -96,7 +96,7 @@ inline std::vector<const model::Op*> ops_named(const model::OpGraph& graph, cons
   for (const auto& op : graph.ops) {
     if (rank >= 0 && op.rank != rank) continue;
     const auto dot = op.name.rfind('.');
-    const std::string last = dot == std::string::npos ? op.name : op.name.substr(dot + 1);
+    const std::string last = dot == std::string::npos ? op.name.str() : op.name.substr(dot + 1);
     if (last == suffix || op.name == suffix) out.push_back(&op);
   }
   return out;
