@@ -48,7 +48,7 @@ struct Executor::Impl {
   // and per stream the next stream waiting for the same op; -1 ends a list.
   std::vector<int> first_waiter;
   std::vector<int> next_waiter;
-  std::vector<OpInterval> intervals;
+  std::vector<OpTiming> intervals;
   CommStats stats;
   std::unique_ptr<CollectiveRunner> runner;
   RankMirror mirror;             // active: only node leaders run (rank_mirroring.hpp)
@@ -69,7 +69,7 @@ struct Executor::Impl {
     external.assign(n, 0);
     member_of.assign(n, -1);
     stream_of.assign(n, -1);
-    if (options.record_ops) intervals.assign(n, OpInterval{});
+    if (options.record_ops) intervals.assign(n, OpTiming{-1.0, -1.0});
     kind.resize(n);
     first_waiter.assign(n, -1);
     dep_begin.resize(n + 1, 0);
@@ -321,8 +321,8 @@ void Executor::finish() {
                            report);
 }
 
-const std::vector<OpInterval>& Executor::intervals() const {
-  return impl_->intervals;
+std::vector<OpTiming> Executor::take_intervals() {
+  return std::move(impl_->intervals);
 }
 double Executor::makespan_s() const {
   return impl_->makespan_s;

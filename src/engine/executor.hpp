@@ -10,6 +10,7 @@
 
 #include "config/topology_config.hpp"
 #include "engine/collectives.hpp"
+#include "engine/op_timing.hpp"
 #include "engine/platform_builder.hpp"
 #include "model/op_graph.hpp"
 
@@ -30,10 +31,6 @@ struct ExecutorOptions {
   std::function<void(std::size_t, std::size_t, double)> on_progress;
 };
 
-struct OpInterval {
-  double start_s = -1.0;
-  double end_s = -1.0;
-};
 
 class Executor {
  public:
@@ -55,7 +52,8 @@ class Executor {
   // or an error raised inside an actor; then gives mirrored ops their sources' intervals.
   void finish();
 
-  const std::vector<OpInterval>& intervals() const;
+  // Per op, when it ran (record_ops); moved out, so call once, after finish().
+  std::vector<OpTiming> take_intervals();
   double makespan_s() const;
   std::uint64_t events() const;  // executions + flows + sleeps started
   const CommStats& comm_stats() const;

@@ -101,8 +101,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   result.mirror_shift = executor.mirror_shift();
   result.mirror_refusal = executor.mirror_refusal();
   if (options.record_ops) {
-    result.ops.reserve(graph.ops.size());
-    for (const OpInterval& interval : executor.intervals()) result.ops.push_back({interval.start_s, interval.end_s});
+    result.ops = executor.take_intervals();
   }
   const auto& links = platform.router->links();
   result.num_links = links.size();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/topology_config.hpp"
+#include "engine/op_timing.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::engine {
@@ -40,11 +41,6 @@ struct EngineOptions {
   std::function<void(std::size_t, std::size_t, double)> on_progress;
   std::size_t actor_stack_bytes = 256 * 1024;  // SimGrid context stack per actor (virtual memory)
   std::vector<std::string> simgrid_config;     // extra SimGrid "name:value" settings, applied last (experiments)
-};
-
-struct OpTiming {
-  double start_s = 0.0;
-  double end_s = 0.0;
 };
 
 struct LinkUsage {
