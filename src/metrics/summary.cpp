@@ -128,6 +128,11 @@ std::string summary_text(const json& summary) {
                 static_cast<unsigned long long>(sim["events"].get<std::uint64_t>()),
                 static_cast<unsigned long long>(sim["ops"].get<std::uint64_t>()), sim["peak_rss_mib"].get<double>());
   row("engine", text);
+  // Mirrored ranks (docs/engine.md): how many ranks took a leader's timings; a skewed load or a layout without the
+  // symmetry runs every rank, which is why such runs take longer.
+  if (sim.contains("mirrored_ranks") && sim["mirrored_ranks"].get<int>() > 0) {
+    row("mirrored ranks", std::to_string(sim["mirrored_ranks"].get<int>()) + " (timings of their node's leaders)");
+  }
   return out.str();
 }
 
