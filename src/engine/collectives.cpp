@@ -90,42 +90,10 @@ struct CollectiveRunner::Impl {
                             ? exclusive_pair_link_sources(*platform.router, graph, member_streams)
                             : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
     find_identical_collectives();
-    if (options.fold_symmetric_meshes) find_foldable_domains();
-    if (options.mirror != nullptr && options.mirror->active()) check_mirror(*options.mirror);
-  }
-
-  // Mirrored ranks need every distinct collective's plan to pass mirror_plan_refusal; if one fails, nothing is
-  // mirrored. When they are on, link bytes are counted here for every flow of every collective (they do not depend
-  // on timing), since mirrored ranks post none.
-  void check_mirror(RankMirror& m) {
-    std::vector<double> link_bytes(stats.link_bytes.size(), 0.0);
-    for (std::size_t i = 0; i < graph.collectives.size(); ++i) {
-      if (representative[i] != static_cast<int>(i)) continue;
-      const model::Collective& c = graph.collectives[i];
-      const PlanContext ctx = context(c);
-      const CollectivePlan plan = plan_collective(c, ctx);
-      const std::string refusal = mirror_plan_refusal(c, static_cast<int>(i), plan, ctx.plane, m, *platform.router,
-                                                      window);
-      if (!refusal.empty()) {
-        m.disable(refusal);
-        return;
-      }
-      const double times = uses[i];
-      for (const CollectivePhase& phase : plan.phases) {
-        for (const PlannedFlow& flow : phase.flows) {
-          for_each_link(ctx.plane, c, phase, flow, [&](int link, double b) {
-            link_bytes[static_cast<std::size_t>(link)] += b * times;
-          });
-        }
-      }
-    }
-    stats.link_bytes = std::move(link_bytes);
-    mirror = &m;
-  }
-
-  // Plans every distinct collective once (they are dropped again) to see which mesh domains fold exactly.
-  void find_foldable_domains() {
-    if (platform.router->pair_link_domain() <= 0) return;
+    const bool fold = options.fold_symmetric_meshes && platform.router->pair_link_domain() > 0;
+    const bool mirrored = options.mirror != nullptr && options.mirror->active();
+    if (!fold && !mirrored) return;
+    // Every distinct collective planned once for both analyses (the plans are dropped again).
     std::vector<CollectivePlan> plans;
     std::vector<PlannedCollective> distinct;
     for (std::size_t i = 0; i < graph.collectives.size(); ++i) {
@@ -136,7 +104,35 @@ struct CollectiveRunner::Impl {
       distinct.push_back({&c, nullptr, ctx.plane});
     }
     for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i].plan = &plans[i];
-    foldable = foldable_domains(*platform.router, graph.num_ranks, distinct, window);
+    if (fold) foldable = foldable_domains(*platform.router, graph.num_ranks, distinct, window);
+    if (mirrored) check_mirror(*options.mirror, distinct);
+  }
+
+  // Mirrored ranks need every distinct collective's plan to pass mirror_plan_refusal; if one fails, nothing is
+  // mirrored. When they are on, link bytes are counted here for every flow of every collective (they do not depend
+  // on timing), since mirrored ranks post none.
+  void check_mirror(RankMirror& m, const std::vector<PlannedCollective>& distinct) {
+    std::vector<double> link_bytes(stats.link_bytes.size(), 0.0);
+    for (const PlannedCollective& d : distinct) {
+      const model::Collective& c = *d.collective;
+      const auto i = static_cast<std::size_t>(&c - graph.collectives.data());
+      const std::string refusal =
+          mirror_plan_refusal(c, static_cast<int>(i), *d.plan, d.plane, m, *platform.router, window);
+      if (!refusal.empty()) {
+        m.disable(refusal);
+        return;
+      }
+      const double times = uses[i];
+      for (const CollectivePhase& phase : d.plan->phases) {
+        for (const PlannedFlow& flow : phase.flows) {
+          for_each_link(d.plane, c, phase, flow, [&](int link, double b) {
+            link_bytes[static_cast<std::size_t>(link)] += b * times;
+          });
+        }
+      }
+    }
+    stats.link_bytes = std::move(link_bytes);
+    mirror = &m;
   }
 
   template <class Add>
