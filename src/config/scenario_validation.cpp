@@ -79,8 +79,11 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
     validate_layer_placement(scenario, issues);
     return;
   }
+  // The stage_balance strategy (strategy/pipeline_stage_balance) chooses uneven counts itself: no even split needed.
+  const bool balanced = std::any_of(scenario.strategies.begin(), scenario.strategies.end(),
+                                    [](const StrategySpec& spec) { return spec.name == "stage_balance"; });
   const int slots = model.num_layers + model.mtp_layers + p.padding_layers;
-  if (slots % (p.pp * p.vpp) != 0) {
+  if (!balanced && slots % (p.pp * p.vpp) != 0) {
     issues.error("/parallel/pp", "pp x vpp = " + str(p.pp * p.vpp) + " must divide the pipeline slots: " +
                                      str(model.num_layers) + " layers + " + str(model.mtp_layers) + " MTP + " +
                                      str(p.padding_layers) + " padding = " + str(slots) +

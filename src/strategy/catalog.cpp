@@ -25,6 +25,7 @@
 #include "strategy/overlap.hpp"
 #include "strategy/overlap_adaptive_pipe.hpp"
 #include "strategy/pipeline_schedule.hpp"
+#include "strategy/pipeline_stage_balance.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 
@@ -48,6 +49,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "DualPipeV: two chunks per stage in a V, overlapped forward-backward chunks in the steady phase, B/W split in "
        "the ramps (DeepSeek-AI DualPipe dualpipev.py, arXiv 2412.19437; MindSpeed --schedules-method dualpipev)",
        no_params},
+      {"pipeline_balance", kStageBalanceName, kStageBalanceDescription, check_stage_balance_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"tp_comm_overlap", kCocName, kCocDescription, check_coc_params},
       {"context_parallel", kKvAllGatherName, kKvAllGatherDescription, no_params},
@@ -104,6 +106,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kBalancedPlacementName) check_balanced_placement_layout(scenario, spec, issues);
     if (spec.name == kBalancedMoeName) check_balanced_moe_layout(scenario, spec, issues);
+    if (spec.name == kStageBalanceName) check_stage_balance_layout(scenario, spec, issues);
   }
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);

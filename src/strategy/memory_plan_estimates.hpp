@@ -50,7 +50,6 @@ class MemoryPlanEstimator {
     int first_rank = 0;
   };
   double ops_time_s(const std::vector<model::BlockOp>& ops, int rank) const;
-  double collective_time_s(const model::BlockOp& op, int rank) const;
 
   const config::ScenarioConfig& scenario_;
   std::vector<model::VirtualStage> virtual_stages_;

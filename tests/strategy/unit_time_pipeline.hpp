@@ -1,16 +1,13 @@
 #pragma once
-// A list simulation of a pipeline schedule without communication: every stage runs its order, a task starts when
-// its stage is free and its input (activation from the previous pipeline position, gradient from the next) is
-// there; data moves instantly. A task marked Pairing::WithNext runs with the next one as one unit (DualPipe's
-// overlapped chunk: it waits for both inputs, both outputs leave at its end). Used to check schedules against the
-// papers' bubble formulas. Fails (REQUIRE) when the orders deadlock.
-#include <algorithm>
+// A list simulation of a pipeline schedule without communication (strategy::CompactTimeline): every stage runs its
+// order, a task starts when its stage is free and its input (activation from the previous pipeline position,
+// gradient from the next) is there; data moves instantly. A task marked Pairing::WithNext runs with the next one as
+// one unit (DualPipe's overlapped chunk: it waits for both inputs, both outputs leave at its end). Used to check
+// schedules against the papers' bubble formulas. Fails (REQUIRE) when the orders deadlock.
 #include <catch2/catch.hpp>
-#include <map>
-#include <tuple>
 #include <vector>
 
-#include "model/training_layout.hpp"
+#include "strategy/pipeline_compact_timeline.hpp"
 #include "strategy/pipeline_schedule.hpp"
 
 namespace moesim::test {
@@ -44,56 +41,21 @@ struct UnitTimeRun {
   }
 };
 
+// On strategy::CompactTimeline (the timeline stage_balance scores cuts with), so the schedules' formulas check it too.
 inline UnitTimeRun run_unit_time(const strategy::PipelineSchedule& schedule, int pp, int vpp, int m,
                                  UnitTimes times = {}) {
   using strategy::PipelineTask;
   std::vector<std::vector<PipelineTask>> orders;
   for (int s = 0; s < pp; ++s) orders.push_back(schedule.stage_order(s, pp, vpp, m));
-  const auto placement = schedule.placement();
-  const int last = pp * vpp - 1;
-  std::map<std::tuple<int, int, bool>, double> done;  // (pipeline position, micro-batch, forward) -> data ready
-  std::vector<std::size_t> next(static_cast<std::size_t>(pp), 0);
+  const strategy::CompactTimeline timeline(
+      std::move(orders), schedule.placement(), vpp, m, [](const std::vector<PipelineTask>& order, std::size_t i) {
+        return order[i].pairing == strategy::Pairing::WithNext ? std::size_t{2} : std::size_t{1};
+      });
+  strategy::CompactRun compact;
+  REQUIRE_NOTHROW(compact = timeline.run([&](int, const PipelineTask& t) { return times.of(t) / vpp; }));
   UnitTimeRun run;
-  std::vector<double> clock(static_cast<std::size_t>(pp), 0.0);
-  run.busy.assign(static_cast<std::size_t>(pp), 0.0);
-  bool progressed = true;
-  while (progressed) {
-    progressed = false;
-    for (int s = 0; s < pp; ++s) {
-      const auto u = static_cast<std::size_t>(s);
-      const auto& order = orders[u];
-      while (next[u] < order.size()) {
-        const std::size_t n = order[next[u]].pairing == strategy::Pairing::WithNext ? 2 : 1;
-        REQUIRE(next[u] + n <= order.size());
-        double ready = 0.0, work = 0.0;
-        bool inputs = true;
-        for (std::size_t k = next[u]; k < next[u] + n; ++k) {
-          const auto& t = order[k];
-          const int v = model::pipeline_position(placement, pp, s, t.chunk);
-          work += times.of(t) / vpp;
-          if (!((t.forward && v > 0) || (t.input_gradient() && v < last))) continue;
-          const auto it = done.find({t.forward ? v - 1 : v + 1, t.micro_batch, t.forward});
-          if (it == done.end()) {
-            inputs = false;
-            break;
-          }
-          ready = std::max(ready, it->second);
-        }
-        if (!inputs) break;
-        clock[u] = std::max(ready, clock[u]) + work;
-        run.busy[u] += work;
-        for (std::size_t k = next[u]; k < next[u] + n; ++k) {
-          const auto& t = order[k];
-          if (t.forward || t.input_gradient())
-            done[{model::pipeline_position(placement, pp, s, t.chunk), t.micro_batch, t.forward}] = clock[u];
-        }
-        next[u] += n;
-        progressed = true;
-      }
-    }
-  }
-  for (int s = 0; s < pp; ++s) REQUIRE(next[static_cast<std::size_t>(s)] == orders[static_cast<std::size_t>(s)].size());
-  for (double c : clock) run.makespan = std::max(run.makespan, c);
+  run.makespan = compact.makespan_s;
+  run.busy = compact.busy_s;
   return run;
 }
 

@@ -1,0 +1,108 @@
+// Strategy "stage_balance" (EDPB pipeline balancing): the cut it chooses sums to the model's layers, never scores
+// worse than the scenario's own cut, moves layers off a stage that holds a heavy LM head, keeps a cut that is already
+// balanced, starts from the padded cut, and its layout checks name the key at fault.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <numeric>
+
+#include "../model/training_fixtures.hpp"
+#include "config/config_error.hpp"
+#include "model/training_layout.hpp"
+#include "strategy/catalog.hpp"
+#include "strategy/pipeline_stage_balance.hpp"
+
+using namespace moesim;
+
+namespace {
+
+config::ScenarioConfig with_balance(config::ScenarioConfig s) {
+  config::StrategySpec spec;
+  spec.name = "stage_balance";
+  spec.params = nlohmann::json::object();
+  spec.pointer = "/strategies/0";
+  s.strategies.push_back(spec);
+  s.topology = config::load_topology(std::string(MOESIM_SOURCE_DIR) + "/topologies/atlas_800t_a2.json");
+  return s;
+}
+
+// Tiny dense model, TP 1, PP 4, 8 micro-batches of 4K tokens, on one Atlas 800T A2 node (pp x dp = 8 ranks).
+config::ScenarioConfig dense(int vocab, int layers = 8) {
+  auto model = test::tiny_dense_model(layers);
+  model.vocab = vocab;
+  return with_balance(test::training_scenario(model, test::layout(1, 4, 2), 4096, 1, 16));
+}
+
+double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+
+std::string validation_errors(const config::ScenarioConfig& s) {
+  config::IssueCollector issues("<test>");
+  strategy::validate_strategies(s, issues);
+  try {
+    issues.throw_if_any();
+  } catch (const config::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("stage_balance moves layers off the last stage when the LM head is heavy") {
+  const auto s = dense(400000);  // head = 2 x 2048 x 400K flop per token: several layers' worth
+  const auto b = strategy::balance_stages(s);
+  REQUIRE(b.layers_per_position.size() == 4);
+  CHECK(std::accumulate(b.layers_per_position.begin(), b.layers_per_position.end(), 0) == 8);
+  CHECK(b.start_layers_per_position == std::vector<int>{2, 2, 2, 2});
+  CHECK(b.layers_per_position.back() < 2);
+  CHECK(b.estimate_s < b.start_estimate_s);
+  CHECK(max_of(b.stage_time_s) < max_of(b.start_stage_time_s));
+  // deterministic
+  CHECK(strategy::balance_stages(s).layers_per_position == b.layers_per_position);
+}
+
+TEST_CASE("stage_balance keeps an even cut when the embedding and head are nearly free") {
+  const auto b = strategy::balance_stages(dense(1024));
+  CHECK(b.layers_per_position == std::vector<int>{2, 2, 2, 2});
+  CHECK(b.estimate_s == Approx(b.start_estimate_s));
+}
+
+TEST_CASE("stage_balance starts from the scenario's padded cut and writes its choice into the layout") {
+  auto s = dense(400000, 7);
+  s.parallel.padding_layers = 1;  // 7 layers + 1 no-op after them: [L0 L1] [L2 L3] [L4 L5] [L6 pad]
+  const auto b = strategy::balance_stages(s);
+  CHECK(b.start_layers_per_position == std::vector<int>{2, 2, 2, 1});
+  CHECK(b.estimate_s <= b.start_estimate_s);
+  strategy::apply_stage_balance(s);
+  CHECK(s.parallel.layers_per_virtual_stage == b.layers_per_position);
+  CHECK(s.parallel.padding_layers == 0);
+  // the cut is one the layer assignment accepts
+  const auto stages = model::assign_layers(*s.model, s.parallel);
+  int layers = 0;
+  for (const auto& vs : stages) layers += static_cast<int>(vs.slots.size());
+  CHECK(layers == 7);
+}
+
+TEST_CASE("stage_balance on an interleaved MoE pipeline with MTP: the last position keeps the MTP module") {
+  auto s = with_balance(test::training_scenario(test::tiny_moe_model(), test::layout(2, 2, 2, 2, 1, 2, true, true, 1),
+                                                4096, 1, 8));
+  const auto b = strategy::balance_stages(s);
+  REQUIRE(b.layers_per_position.size() == 4);
+  CHECK(std::accumulate(b.layers_per_position.begin(), b.layers_per_position.end(), 0) == 6);
+  CHECK(b.estimate_s <= b.start_estimate_s);
+  strategy::apply_stage_balance(s);
+  const auto stages = model::assign_layers(*s.model, s.parallel);
+  const auto& last = stages.back();  // chunk 1 of stage 1: pipeline position 3
+  REQUIRE(!last.slots.empty());
+  CHECK(last.slots.back().kind == model::SlotKind::Mtp);
+}
+
+TEST_CASE("stage_balance layout checks: a pipeline and a training scenario") {
+  auto flat = dense(1024);
+  flat.parallel.pp = 1;
+  flat.parallel.dp = 8;
+  CHECK_THAT(validation_errors(flat), Catch::Contains("/strategies/0/name") && Catch::Contains("parallel.pp >= 2"));
+  auto inference = dense(1024);
+  inference.type = config::ScenarioType::Inference;
+  CHECK_THAT(validation_errors(inference), Catch::Contains("needs a training scenario"));
+  CHECK(validation_errors(dense(1024)).empty());
+}
