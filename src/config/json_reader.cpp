@@ -314,7 +314,8 @@ void ObjectReader::finish() {
     if (read_.count(item.key()) == 0) {
       std::string known;
       for (const auto& key : read_) known += (known.empty() ? "" : ", ") + key;
-      issues_.error(child(item.key()), "unknown key (known keys here: " + known + ")");
+      issues_.error(child(item.key()),
+                    known.empty() ? "unknown key (this object takes no keys)" : "unknown key (known keys here: " + known + ")");
     }
   }
 }
