@@ -6,9 +6,8 @@
 #include <numeric>
 
 #include "../model/training_fixtures.hpp"
-#include "config/config_error.hpp"
+#include "strategy_issues.hpp"
 #include "model/training_layout.hpp"
-#include "strategy/catalog.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
 
 using namespace moesim;
@@ -33,17 +32,6 @@ config::ScenarioConfig dense(int vocab, int layers = 8) {
 }
 
 double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
-
-std::string validation_errors(const config::ScenarioConfig& s) {
-  config::IssueCollector issues("<test>");
-  strategy::validate_strategies(s, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
-}
 
 }  // namespace
 
@@ -100,9 +88,9 @@ TEST_CASE("stage_balance layout checks: a pipeline and a training scenario") {
   auto flat = dense(1024);
   flat.parallel.pp = 1;
   flat.parallel.dp = 8;
-  CHECK_THAT(validation_errors(flat), Catch::Contains("/strategies/0/name") && Catch::Contains("parallel.pp >= 2"));
+  CHECK(test::has_issue(test::strategy_issues(flat), "/strategies/0/name", "parallel.pp >= 2"));
   auto inference = dense(1024);
   inference.type = config::ScenarioType::Inference;
-  CHECK_THAT(validation_errors(inference), Catch::Contains("needs a training scenario"));
-  CHECK(validation_errors(dense(1024)).empty());
+  CHECK(test::has_issue(test::strategy_issues(inference), "/strategies/0/name", "needs a training scenario"));
+  CHECK(test::strategy_issues(dense(1024)).empty());
 }
