@@ -98,6 +98,13 @@ TrainingWorkload read_training(ObjectReader reader) {
   workload.steps = static_cast<int>(reader.optional_integer("steps").value_or(1));
   workload.overlap_param_gather = reader.optional_boolean("overlap_param_gather").value_or(false);
   if (auto load = reader.optional_object("expert_load")) workload.expert_load = read_expert_load(*load);
+  if (auto documents = reader.optional_object("documents")) {
+    DocumentLengths lengths;
+    lengths.mean_tokens = documents->number("mean_tokens");
+    lengths.sigma = documents->number("sigma", Range::NonNegative);
+    documents->finish();
+    workload.documents = lengths;
+  }
   reader.finish();
   return workload;
 }

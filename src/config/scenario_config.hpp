@@ -52,6 +52,14 @@ struct ExpertLoadSpec {
   bool sampled = false;
 };
 
+// training.documents: the documents packed into the step's sequences, with document-masked (varlen) attention, so
+// a sequence's attention work is the sum of its documents' squared lengths. Lengths are log-normal with this mean
+// (in tokens) and log-space sigma, drawn with the scenario seed. Absent: every sequence is one document.
+struct DocumentLengths {
+  double mean_tokens = 0.0;
+  double sigma = 0.0;
+};
+
 struct TrainingWorkload {
   int seq_len = 0;
   int micro_batch_size = 0;   // sequences per micro-batch per DP rank
@@ -62,6 +70,7 @@ struct TrainingWorkload {
   // --overlap-param-gather), not for every one of the stage
   bool overlap_param_gather = false;
   ExpertLoadSpec expert_load;
+  std::optional<DocumentLengths> documents;
 };
 
 enum class InferencePhase { Prefill, Decode };

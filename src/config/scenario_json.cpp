@@ -59,6 +59,8 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                        {"steps", t.steps},
                        {"overlap_param_gather", t.overlap_param_gather}};
     if (const auto load = expert_load_json(t.expert_load)) out["training"]["expert_load"] = *load;
+    if (t.documents)
+      out["training"]["documents"] = {{"mean_tokens", t.documents->mean_tokens}, {"sigma", t.documents->sigma}};
   }
   if (scenario.inference) {
     const auto& w = *scenario.inference;

@@ -7,6 +7,7 @@
 #include "config/units.hpp"
 #include "metrics/ep_overlap.hpp"
 #include "model/expert_load.hpp"
+#include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
@@ -219,6 +220,22 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
     }
   } else {
     m["expert_load_max_factor"] = nullptr;
+  }
+  if (const auto work = strategy::scenario_attention_work(scenario); !work.empty()) {
+    // documents: attention work relative to full-length documents, its spread over replicas and micro-batches
+    double sum = 0.0, largest = 0.0;
+    std::size_t count = 0;
+    for (const auto& replica : work.factor) {
+      for (double f : replica) {
+        sum += f;
+        largest = std::max(largest, f);
+        ++count;
+      }
+    }
+    const double mean = count > 0 ? sum / double(count) : 1.0;
+    m["documents"] = {{"attention_work_mean", mean},
+                      {"replica_work_max_over_mean", work.replica_max_over_mean()},
+                      {"micro_batch_work_max_over_mean", mean > 0.0 ? largest / mean : 1.0}};
   }
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);

@@ -7,6 +7,7 @@
 #include "strategy/context_parallel_kv_allgather.hpp"
 #include "strategy/context_parallel_ring.hpp"
 #include "strategy/context_parallel_ulysses.hpp"
+#include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/inference_duo_stream.hpp"
@@ -49,6 +50,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "DualPipeV: two chunks per stage in a V, overlapped forward-backward chunks in the steady phase, B/W split in "
        "the ramps (DeepSeek-AI DualPipe dualpipev.py, arXiv 2412.19437; MindSpeed --schedules-method dualpipev)",
        no_params},
+      {"data_balance", kSequenceBalanceName, kSequenceBalanceDescription, check_sequence_balance_params},
       {"pipeline_balance", kStageBalanceName, kStageBalanceDescription, check_stage_balance_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},
       {"tp_comm_overlap", kCocName, kCocDescription, check_coc_params},
@@ -107,6 +109,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     if (spec.name == kBalancedPlacementName) check_balanced_placement_layout(scenario, spec, issues);
     if (spec.name == kBalancedMoeName) check_balanced_moe_layout(scenario, spec, issues);
     if (spec.name == kStageBalanceName) check_stage_balance_layout(scenario, spec, issues);
+    if (spec.name == kSequenceBalanceName) check_sequence_balance_layout(scenario, spec, issues);
   }
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);

@@ -10,6 +10,7 @@
 #include "strategy/expert_loads.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
+#include "strategy/data_balance_sequences.hpp"
 
 namespace moesim::strategy {
 
@@ -31,7 +32,8 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
       chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
-      loads_(scenario_expert_loads(scenario)) {
+      loads_(scenario_expert_loads(scenario)),
+      attention_work_(scenario_attention_work(scenario)) {
   graph_.num_ranks = layout_.num_ranks();
   if (std::any_of(loads_.steps.begin(), loads_.steps.end(), [](const auto& l) { return !l.uniform(); })) {
     ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);
@@ -229,6 +231,7 @@ void Builder::emit_task(int stage, const Task& task) {
   wait_for_parameters({task});
   take_receive(stage, task);
   const auto& ops = ops_of(task);
+  emitting_micro_batch_ = task.micro_batch;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (ops[i].host_copy != model::HostCopy::None) {
       host_transfer(task, ops[i], ranks, prefetched);
@@ -330,7 +333,11 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
   TrainingStep step;
   step.schedule = schedule.name();
   step.full_dp = p.dp;
-  step.simulated_dp = !options.reduce_dp ? p.dp : options.simulated_dp > 0 ? options.simulated_dp : reduced_dp(p);
+  // documents make replicas differ (their sequences' attention work): every replica is simulated
+  const bool replicas_alike = !scenario.training->documents;
+  step.simulated_dp = !options.reduce_dp || !replicas_alike ? p.dp
+                      : options.simulated_dp > 0            ? options.simulated_dp
+                                                            : reduced_dp(p);
   step.micro_batches = config::micro_batches_per_step(scenario);
   for (int s = 0; s < p.pp; ++s) step.stage_orders.push_back(schedule.stage_order(s, p.pp, p.vpp, step.micro_batches));
   step.activation_plan = resolve_memory_plan(scenario, step.stage_orders).plan;

@@ -1,6 +1,7 @@
 // Training step builder: the ops of a task's list on the ranks of a stage: layer collectives (their groups, the
 // per-pair rows of an AllToAllV under ring shifts or a skewed expert load, the hot-expert broadcast roots, the
-// streams of blocking, async and chunked ones) and compute ops (routed experts scaled by the rank's expert load).
+// streams of blocking, async and chunked ones) and compute ops (routed experts scaled by the rank's expert load, the
+// attention core by its micro-batch's document work).
 #include "strategy/training_step_builder_internal.hpp"
 
 namespace moesim::strategy::training_step_detail {
@@ -95,7 +96,13 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
 
 // Routed-expert compute (grouped matmuls of a MoE layer) on `rank`: its rows, hence FLOPs and activation bytes,
 // scale with the rank's expert load; the weights are read once either way.
+// Attention core under document masking (training.documents): its FLOPs follow the micro-batch's attention work.
 model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
+  if (!attention_work_.empty() && op.cost.op_class == config::OpClass::Attention) {
+    model::ComputeCost cost = op.cost;
+    cost.flops *= attention_work_.at(layout_.coord(rank).dp, emitting_micro_batch_);
+    return cost;
+  }
   if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;
   const double f = expert_load().factor(op.layer, ep_index_[static_cast<std::size_t>(rank)]);
   model::ComputeCost cost = op.cost;

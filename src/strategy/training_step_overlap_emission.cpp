@@ -42,6 +42,7 @@ void Builder::emit_planned(int stage, const std::vector<Task>& tasks, const std:
   for (const PlannedOp& step : overlap_->plan(pipeline_tasks, lists)) {
     activate(static_cast<std::size_t>(step.task));
     const BlockOp& op = (*lists[static_cast<std::size_t>(step.task)])[step.op];
+    emitting_micro_batch_ = tasks[static_cast<std::size_t>(step.task)].micro_batch;
     // swap markers do not join: a copy out waits for the part's ops in flight, the next compute op joins them
     if (step.join && !step.async && op.host_copy == model::HostCopy::None) join_in_flight(ranks);
     if (op.host_copy != model::HostCopy::None) {
