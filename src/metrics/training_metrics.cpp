@@ -223,19 +223,9 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   }
   if (const auto work = strategy::scenario_attention_work(scenario); !work.empty()) {
     // documents: attention work relative to full-length documents, its spread over replicas and micro-batches
-    double sum = 0.0, largest = 0.0;
-    std::size_t count = 0;
-    for (const auto& replica : work.factor) {
-      for (double f : replica) {
-        sum += f;
-        largest = std::max(largest, f);
-        ++count;
-      }
-    }
-    const double mean = count > 0 ? sum / double(count) : 1.0;
-    m["documents"] = {{"attention_work_mean", mean},
+    m["documents"] = {{"attention_work_mean", work.mean()},
                       {"replica_work_max_over_mean", work.replica_max_over_mean()},
-                      {"micro_batch_work_max_over_mean", mean > 0.0 ? largest / mean : 1.0}};
+                      {"micro_batch_work_max_over_mean", work.micro_batch_max_over_mean()}};
   }
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);

@@ -34,6 +34,26 @@ std::vector<double> sequence_attention_work(const config::DocumentLengths& lengt
   return work;
 }
 
+double MicroBatchWork::mean() const {
+  double sum = 0.0, count = 0.0;
+  for (const auto& replica : factor) {
+    for (double f : replica) {
+      sum += f;
+      count += 1.0;
+    }
+  }
+  return count > 0.0 ? sum / count : 1.0;
+}
+
+double MicroBatchWork::micro_batch_max_over_mean() const {
+  double largest = 0.0;
+  for (const auto& replica : factor) {
+    for (double f : replica) largest = std::max(largest, f);
+  }
+  const double m = mean();
+  return factor.empty() || !(m > 0.0) ? 1.0 : largest / m;
+}
+
 double MicroBatchWork::replica_max_over_mean() const {
   if (factor.empty()) return 1.0;
   double total = 0.0, largest = 0.0;

@@ -24,8 +24,11 @@ struct MicroBatchWork {
   double at(int replica, int micro_batch) const {
     return factor.empty() ? 1.0 : factor[static_cast<std::size_t>(replica)][static_cast<std::size_t>(micro_batch)];
   }
-  // Largest replica's summed work over the mean replica's (1 = balanced).
+  // Mean over every (replica, micro-batch) (1 when empty); largest replica's summed work over the mean replica's
+  // and largest micro-batch's over the mean (1 = balanced).
+  double mean() const;
   double replica_max_over_mean() const;
+  double micro_batch_max_over_mean() const;
 };
 
 // Megatron's data order: replica d's micro-batch k holds sequences (d x micro_batches + k) x mbs onwards.

@@ -8,6 +8,7 @@
 #include "strategy/block_time_estimates.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/context_parallel_hybrid.hpp"
+#include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/overlap.hpp"
@@ -39,7 +40,8 @@ class PartTimer {
         layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
         shape_(model::training_shape(scenario)),
         timer_(scenario, layout_),
-        hide_ep_(make_overlap_strategy(scenario) != nullptr) {
+        hide_ep_(make_overlap_strategy(scenario) != nullptr),
+        attention_scale_(scenario_attention_work(scenario).mean()) {
     shape_.moe_comm = moe_comm_plan(scenario);
     shape_.cp_algorithm = cp_algorithm(scenario);
     shape_.cp_ulysses = cp_ulysses_degree(scenario);
@@ -48,6 +50,9 @@ class PartTimer {
   }
 
   PassTimes times(std::vector<model::BlockOp> forward) const {
+    for (auto& op : forward) {
+      if (!op.collective && op.cost.op_class == config::OpClass::Attention) op.cost.flops *= attention_scale_;
+    }
     if (hide_ep_) {
       forward.erase(std::remove_if(forward.begin(), forward.end(),
                                    [](const model::BlockOp& op) { return op.collective && op.phase == "ep_comm"; }),
@@ -67,6 +72,7 @@ class PartTimer {
   model::TrainingShape shape_;
   BlockTimeEstimator timer_;
   bool hide_ep_;
+  double attention_scale_;  // training.documents: the step's mean attention work (1 without)
 };
 
 // Per-stage time of one micro-batch for a cut (virtual stages as model::assign_layers gives them).

@@ -39,8 +39,9 @@ struct StageBalance {
 // schedule order on its compute stream; a forward waits for the previous position's forward, an input gradient for
 // the next position's; no communication), then the sum of squared stage times, then the largest position time.
 // Search: steepest descent, one layer moved from one position to another per round. Time of a slot = its forward,
-// input-gradient and weight-gradient ops on one rank (block_time_estimates); EP collectives are left out when an
-// overlap strategy hides them. Deterministic.
+// input-gradient and weight-gradient ops on one rank (block_time_estimates), the attention core at the step's mean
+// document work (training.documents); EP collectives are left out when an overlap strategy hides them.
+// Deterministic.
 StageBalance balance_stages(const config::ScenarioConfig& scenario);
 
 // When the scenario lists stage_balance: sets parallel.layers_per_virtual_stage to balance_stages()'s cut and
