@@ -19,7 +19,7 @@ TEST_CASE("attention work of packed documents: one document per sequence is 1, o
   for (double w : quarters) CHECK(w == Approx(4.0 * 1024 * 1025 / (4096.0 * 4097.0)));
 }
 
-TEST_CASE("attention work of log-normal documents: in (0, 1], spread, deterministic per seed") {
+TEST_CASE("attention work of log-normal documents: above 0, at most 1, spread, deterministic per seed") {
   const config::DocumentLengths lengths{2048.0, 1.0};
   const auto a = model::sequence_attention_work(lengths, 8192, 256, 7);
   REQUIRE(a.size() == 256);

@@ -39,7 +39,7 @@ TEST_CASE("sequence_balance keeps the step's work and evens the replicas of a lo
   CHECK(balanced.replica_max_over_mean() < 1.01);
 }
 
-TEST_CASE("documents scale each micro-batch's attention core FLOPs; all replicas are simulated") {
+TEST_CASE("documents scale each micro-batch's attention core FLOPs, and all replicas are simulated") {
   auto s = test::training_scenario(test::tiny_dense_model(4), test::layout(1, 2, 2), 4096, 1, 8);
   const auto schedule = strategy::make_pipeline_schedule(s);
   auto attention_flops = [&](const config::ScenarioConfig& scenario, int* dp) {
