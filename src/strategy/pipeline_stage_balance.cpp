@@ -1,15 +1,19 @@
 #include "strategy/pipeline_stage_balance.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <tuple>
 
 #include "model/training_blocks.hpp"
+#include "model/training_memory.hpp"
 #include "model/training_layout.hpp"
 #include "strategy/block_time_estimates.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_balancing_balanced_moe.hpp"
+#include "strategy/expert_loads.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/overlap.hpp"
 #include "strategy/pipeline_compact_timeline.hpp"
@@ -123,7 +127,9 @@ class CutSearch {
 
   // Steepest descent from `start` (layers per position): each round applies the best single move of one layer from
   // one position to another (the layers between them shift by one position); stops when no move improves the score.
-  std::vector<int> run(std::vector<int> counts) const {
+  // `admissible` (optional) vets a cut that would improve the score (the memory guard).
+  std::vector<int> run(std::vector<int> counts,
+                       const std::function<bool(const std::vector<int>&)>& admissible = {}) const {
     Score best = score(counts);
     for (;;) {
       std::size_t best_from = 0, best_to = 0;
@@ -135,9 +141,10 @@ class CutSearch {
           --counts[from];
           ++counts[to];
           const Score s = score(counts);
+          const bool better = s < best && (!admissible || admissible(counts));
           ++counts[from];
           --counts[to];
-          if (s < best) {
+          if (better) {
             best = s;
             best_from = from;
             best_to = to;
@@ -233,7 +240,36 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   };
   StageBalance out;
   out.start_layers_per_position = starting_cut(scenario, placement);
-  out.layers_per_position = search.run(out.start_layers_per_position);
+  // Memory guard (without a memory strategy, whose plan adapts to the cut): no cut whose keep-everything peak exceeds
+  // both the device memory and the starting cut's peak.
+  std::function<bool(const std::vector<int>&)> fits;
+  const bool memory_strategy = std::any_of(scenario.strategies.begin(), scenario.strategies.end(), [](const auto& spec) {
+    return spec.name == kSelectiveRecomputeSwapName;
+  });
+  if (!memory_strategy) {
+    std::vector<std::vector<int>> in_flight(static_cast<std::size_t>(p.pp));
+    for (int s = 0; s < p.pp; ++s)
+      peak_in_flight(schedule->stage_order(s, p.pp, p.vpp, micro_batches), p.vpp, &in_flight[static_cast<std::size_t>(s)]);
+    const auto moe_comm = moe_comm_plan(scenario);
+    const auto load = scenario_expert_loads(scenario).worst();
+    auto peak_bytes = [&, in_flight](const std::vector<int>& counts) {
+      config::ParallelLayout layout = p;
+      layout.padding_layers = 0;
+      layout.layers_per_virtual_stage = counts;
+      const auto stages = model::assign_layers(model, layout, placement);
+      double peak = 0.0;
+      for (int s = 0; s < p.pp; ++s) {
+        peak = std::max(peak, model::stage_memory(scenario, stages, s, in_flight[static_cast<std::size_t>(s)], {},
+                                                  moe_comm, load)
+                                  .breakdown.total());
+      }
+      return peak;
+    };
+    const double limit =
+        std::max(scenario.topology.device.memory_bytes.value, peak_bytes(out.start_layers_per_position));
+    fits = [peak_bytes, limit](const std::vector<int>& counts) { return peak_bytes(counts) <= limit; };
+  }
+  out.layers_per_position = search.run(out.start_layers_per_position, fits);
   out.start_stage_time_s = with_cut(out.start_layers_per_position);
   out.stage_time_s = with_cut(out.layers_per_position);
   out.start_estimate_s = search.makespan_s(out.start_layers_per_position);

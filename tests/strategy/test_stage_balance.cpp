@@ -1,6 +1,7 @@
 // Strategy "stage_balance" (EDPB pipeline balancing): the cut it chooses sums to the model's layers, never scores
 // worse than the scenario's own cut, moves layers off a stage that holds a heavy LM head, keeps a cut that is already
-// balanced, starts from the padded cut, and its layout checks name the key at fault.
+// balanced, starts from the padded cut, never raises the peak memory past both the device and the start, and its
+// layout checks name the key at fault.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <numeric>
@@ -8,6 +9,8 @@
 #include "../model/training_fixtures.hpp"
 #include "strategy_issues.hpp"
 #include "model/training_layout.hpp"
+#include "model/training_memory.hpp"
+#include "strategy/pipeline_schedule.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
 
 using namespace moesim;
@@ -93,4 +96,39 @@ TEST_CASE("stage_balance layout checks: a pipeline and a training scenario") {
   inference.type = config::ScenarioType::Inference;
   CHECK(test::has_issue(test::strategy_issues(inference), "/strategies/0/name", "needs a training scenario"));
   CHECK(test::strategy_issues(dense(1024)).empty());
+}
+
+namespace {
+
+// Keep-everything peak over the stages of a cut (the guard's measure).
+double peak_bytes(const config::ScenarioConfig& s, const std::vector<int>& counts) {
+  auto layout = s.parallel;
+  layout.padding_layers = 0;
+  layout.layers_per_virtual_stage = counts;
+  const auto stages = model::assign_layers(*s.model, layout);
+  const auto schedule = strategy::make_pipeline_schedule(s);
+  double peak = 0.0;
+  for (int st = 0; st < s.parallel.pp; ++st) {
+    std::vector<int> in_flight;
+    strategy::peak_in_flight(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)),
+                             s.parallel.vpp, &in_flight);
+    peak = std::max(peak, model::stage_memory(s, stages, st, in_flight).breakdown.total());
+  }
+  return peak;
+}
+
+}  // namespace
+
+TEST_CASE("stage_balance memory guard: no cut above both the device memory and the starting cut's peak") {
+  auto roomy = dense(100000, 16);  // the head is ~4 layers of compute; stage 0 holds 4 micro-batches in flight
+  roomy.topology.device.memory_bytes.value = 1e15;
+  const auto free_cut = strategy::balance_stages(roomy).layers_per_position;
+  auto tight = roomy;
+  tight.topology.device.memory_bytes.value = 1.0;  // nothing fits: the starting cut's peak is the limit
+  const auto guarded = strategy::balance_stages(tight);
+  const double start_peak = peak_bytes(tight, guarded.start_layers_per_position);
+  CHECK(peak_bytes(roomy, free_cut) > start_peak);  // unguarded, layers move to stages holding more in flight
+  CHECK(peak_bytes(tight, guarded.layers_per_position) <= start_peak);
+  CHECK(guarded.layers_per_position != free_cut);
+  CHECK(guarded.estimate_s <= guarded.start_estimate_s);
 }
