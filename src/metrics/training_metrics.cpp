@@ -226,6 +226,12 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
     m["documents"] = {{"attention_work_mean", work.mean()},
                       {"replica_work_max_over_mean", work.replica_max_over_mean()},
                       {"micro_batch_work_max_over_mean", work.micro_batch_max_over_mean()}};
+    if (scenario.training->steps > 1) {  // each step draws its own documents; the figures above are step 0's
+      json by_step = json::array();
+      for (int k = 0; k < scenario.training->steps; ++k)
+        by_step.push_back(strategy::scenario_attention_work(scenario, k).replica_max_over_mean());
+      m["documents"]["replica_work_max_over_mean_by_step"] = by_step;
+    }
   }
   if (!steady_phases.empty()) {
     m["ep_comm_hidden_fraction_steady"] = ep.steady_ranks > 0 ? json(ep.steady_hidden_fraction) : json(nullptr);

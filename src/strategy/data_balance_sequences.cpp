@@ -63,12 +63,13 @@ model::MicroBatchWork balanced_work(const std::vector<double>& work, int dp, int
   return out;
 }
 
-model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario) {
+model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step) {
   if (!scenario.training || !scenario.training->documents) return {};
   const auto& t = *scenario.training;
   const int dp = scenario.parallel.dp;
   const int micro_batches = config::micro_batches_per_step(scenario);
-  const auto work = model::sequence_attention_work(*t.documents, t.seq_len, t.global_batch_size, scenario.seed);
+  const std::uint64_t seed = scenario.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(step);
+  const auto work = model::sequence_attention_work(*t.documents, t.seq_len, t.global_batch_size, seed);
   return lists_sequence_balance(scenario) ? balanced_work(work, dp, micro_batches, t.micro_batch_size)
                                           : model::contiguous_work(work, dp, micro_batches, t.micro_batch_size);
 }

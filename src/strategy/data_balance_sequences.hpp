@@ -22,10 +22,11 @@ void check_sequence_balance_params(config::ObjectReader& params);  // no params
 void check_sequence_balance_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                    config::IssueCollector& issues);
 
-// Contract: the step's attention work per (replica, micro-batch) over the scenario's full dp (empty without
+// Contract: step `step`'s attention work per (replica, micro-batch) over the scenario's full dp (empty without
 // training.documents): contiguous, or balanced by longest-processing-time with sequence_balance. Every sequence is
-// used exactly once; a micro-batch holds micro_batch_size sequences.
-model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario);
+// used exactly once; a micro-batch holds micro_batch_size sequences. Each step draws its own documents (the scenario
+// seed, then one stream per step).
+model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step = 0);
 
 // Longest-processing-time deal of `work` (per sequence) over dp replicas of micro_batches x micro_batch_size
 // sequences, then over each replica's micro-batches. Ties go to the lower index.

@@ -21,6 +21,7 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       shape_(model::training_shape(scenario)),
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
+  shape_.moe_comm = moe_comm_plan(scenario);
   shape_.cp_algorithm = cp_algorithm(scenario);
   shape_.cp_ulysses = cp_ulysses_degree(scenario);
   layout_.set_cp_ulysses(shape_.cp_ulysses);

@@ -32,8 +32,11 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       pending_(static_cast<std::size_t>(layout_.num_ranks())),
       in_flight_(static_cast<std::size_t>(layout_.num_ranks())),
       chunk_flying_(static_cast<std::size_t>(layout_.num_ranks())),
-      loads_(scenario_expert_loads(scenario)),
-      attention_work_(scenario_attention_work(scenario)) {
+      loads_(scenario_expert_loads(scenario)) {
+  if (scenario.training->documents) {
+    for (int step = 0; step < std::max(1, scenario.training->steps); ++step)
+      attention_work_.push_back(scenario_attention_work(scenario, step));
+  }
   graph_.num_ranks = layout_.num_ranks();
   if (std::any_of(loads_.steps.begin(), loads_.steps.end(), [](const auto& l) { return !l.uniform(); })) {
     ep_index_.assign(static_cast<std::size_t>(layout_.num_ranks()), 0);
@@ -111,6 +114,7 @@ model::OpGraph Builder::run(const std::vector<std::vector<PipelineTask>>& orders
   for (int step = 0; step < steps; ++step) {
     if (step_first_op) step_first_op->push_back(graph_.ops.size());
     step_ = std::min(step, static_cast<int>(loads_.steps.size()) - 1);
+    data_step_ = step;
     migrate_experts(step);
     run_step(orders, micro_batches);
   }

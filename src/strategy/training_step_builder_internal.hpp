@@ -302,8 +302,10 @@ class Builder {
   std::vector<ChunkFlying> chunk_flying_;  // per rank: chunked collectives of the chain not joined yet
   model::ExpertLoadSteps loads_;  // per step
   int step_ = 0;                  // the step being emitted
-  model::MicroBatchWork attention_work_;  // per (DP replica, micro-batch) with training.documents, else empty
-  int emitting_micro_batch_ = 0;          // micro-batch of the op being emitted
+  // per step: attention work per (DP replica, micro-batch) with training.documents, else empty
+  std::vector<model::MicroBatchWork> attention_work_;
+  int data_step_ = 0;             // the step being emitted (unclamped)
+  int emitting_micro_batch_ = 0;  // micro-batch of the op being emitted
   std::vector<int> ep_index_;  // per rank: its position in its EP group (empty when the expert load is uniform)
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;

@@ -100,7 +100,8 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
 model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
   if (!attention_work_.empty() && op.cost.op_class == config::OpClass::Attention) {
     model::ComputeCost cost = op.cost;
-    cost.flops *= attention_work_.at(layout_.coord(rank).dp, emitting_micro_batch_);
+    const auto& work = attention_work_[std::min(static_cast<std::size_t>(data_step_), attention_work_.size() - 1)];
+    cost.flops *= work.at(layout_.coord(rank).dp, emitting_micro_batch_);
     return cost;
   }
   if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;

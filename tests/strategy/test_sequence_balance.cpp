@@ -70,3 +70,12 @@ TEST_CASE("documents scale each micro-batch's attention core FLOPs, and all repl
   CHECK(test::has_issue(test::strategy_issues(no_docs), "/strategies/0/name", "needs a training scenario with "
                                                                              "training.documents"));
 }
+
+TEST_CASE("documents: each step draws its own, step 0 is the default draw") {
+  auto s = test::training_scenario(test::tiny_dense_model(4), test::layout(1, 2, 2), 4096, 1, 8);
+  s.training->documents = config::DocumentLengths{1024.0, 1.0};
+  const auto first = strategy::scenario_attention_work(s);
+  CHECK(strategy::scenario_attention_work(s, 0).factor == first.factor);
+  CHECK(strategy::scenario_attention_work(s, 1).factor != first.factor);
+  CHECK(strategy::scenario_attention_work(s, 1).factor == strategy::scenario_attention_work(s, 1).factor);
+}
