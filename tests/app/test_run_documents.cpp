@@ -3,7 +3,6 @@
 // is simulated, metrics.documents reports the spread, and sequence_balance evens the replicas and shortens the step.
 // ~1 s per run.
 #include <catch2/catch.hpp>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "cli_runner.hpp"
@@ -12,19 +11,10 @@ using nlohmann::json;
 
 namespace {
 
-json run_slice(const std::string& name, const std::vector<std::string>& extra) {
-  const auto dir =
-      (std::filesystem::temp_directory_path() / ("moesim_test_docs_" + name + "_" + std::to_string(getpid()))).string();
-  std::vector<std::string> args = {"run", "scenarios/ultra_moe_718b_train_6144.json", "--out", dir, "--quiet",
-                                   "--set", "ranks=64", "--set", "parallel.pp=2", "--set", "parallel.dp=4",
-                                   "--set", "training.global_batch_size=32"};
-  args.insert(args.end(), extra.begin(), extra.end());
-  const auto result = run_moesim(args);
-  INFO(result.err);
-  REQUIRE(result.exit_code == 0);
-  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
-  std::filesystem::remove_all(dir);
-  return metrics;
+json run_slice(const std::string& name, const std::vector<std::string>& sets) {
+  std::vector<std::string> all = {"ranks=64", "parallel.pp=2", "parallel.dp=4", "training.global_batch_size=32"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  return run_scenario("scenarios/ultra_moe_718b_train_6144.json", all, "docs_" + name)["metrics"];
 }
 
 const std::string kDocuments = R"(training.documents={"mean_tokens": 2048, "sigma": 1.0})";
@@ -33,10 +23,9 @@ const std::string kOverlap = R"({"name": "hierarchical_ep"}, {"name": "adaptive_
 }  // namespace
 
 TEST_CASE("documents: masked attention costs less, replicas differ, sequence_balance evens them") {
-  const auto whole = run_slice("whole", {"--set", "strategies=[" + kOverlap + "]"});
-  const auto docs = run_slice("docs", {"--set", kDocuments, "--set", "strategies=[" + kOverlap + "]"});
-  const auto balanced =
-      run_slice("balanced", {"--set", kDocuments, "--set", R"(strategies=[{"name": "sequence_balance"}, )" + kOverlap + "]"});
+  const auto whole = run_slice("whole", {"strategies=[" + kOverlap + "]"});
+  const auto docs = run_slice("docs", {kDocuments, "strategies=[" + kOverlap + "]"});
+  const auto balanced = run_slice("balanced", {kDocuments, R"(strategies=[{"name": "sequence_balance"}, )" + kOverlap + "]"});
   CHECK(!whole.contains("documents"));
   CHECK(docs["simulated_dp"] == 4);
   const double mean = docs["documents"]["attention_work_mean"].get<double>();
