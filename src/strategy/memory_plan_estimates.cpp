@@ -1,3 +1,4 @@
+#include "strategy/step_shape.hpp"
 #include "strategy/memory_plan_estimates.hpp"
 
 #include <algorithm>
@@ -5,9 +6,6 @@
 #include "model/activation_recompute.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/block_time_estimates.hpp"
-#include "strategy/context_parallel.hpp"
-#include "strategy/expert_balancing_balanced_moe.hpp"
-#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
@@ -18,14 +16,10 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
                                          const std::vector<std::vector<PipelineTask>>& orders)
     : scenario_(scenario),
       virtual_stages_(model::assign_layers(*scenario.model, scenario.parallel, chunk_placement(scenario))),
-      shape_(model::training_shape(scenario)),
+      shape_(step_shape(scenario)),
       layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
       micro_batches_(config::micro_batches_per_step(scenario)) {
-  shape_.moe_comm = moe_comm_plan(scenario);
-  shape_.cp_algorithm = cp_algorithm(scenario);
-  shape_.cp_ulysses = cp_ulysses_degree(scenario);
   layout_.set_cp_ulysses(shape_.cp_ulysses);
-  shape_.hot_experts = hot_experts(scenario);
   expert_load_ = scenario_expert_loads(scenario).worst();
   const auto& p = scenario.parallel;
   const auto& model = *scenario.model;

@@ -1,3 +1,4 @@
+#include "strategy/step_shape.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
 
 #include <algorithm>
@@ -8,10 +9,7 @@
 #include "model/training_memory.hpp"
 #include "model/training_layout.hpp"
 #include "strategy/block_time_estimates.hpp"
-#include "strategy/context_parallel.hpp"
-#include "strategy/context_parallel_hybrid.hpp"
 #include "strategy/data_balance_sequences.hpp"
-#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/moe_comm.hpp"
@@ -42,15 +40,11 @@ class PartTimer {
   explicit PartTimer(const config::ScenarioConfig& scenario)
       : scenario_(scenario),
         layout_(scenario.parallel, scenario.parallel.dp, scenario.topology.ranks_per_node()),
-        shape_(model::training_shape(scenario)),
+        shape_(step_shape(scenario)),
         timer_(scenario, layout_),
         hide_ep_(make_overlap_strategy(scenario) != nullptr),
         attention_scale_(scenario_attention_work(scenario).mean()) {
-    shape_.moe_comm = moe_comm_plan(scenario);
-    shape_.cp_algorithm = cp_algorithm(scenario);
-    shape_.cp_ulysses = cp_ulysses_degree(scenario);
     layout_.set_cp_ulysses(shape_.cp_ulysses);
-    shape_.hot_experts = hot_experts(scenario);
   }
 
   PassTimes times(std::vector<model::BlockOp> forward) const {

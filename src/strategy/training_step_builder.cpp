@@ -1,12 +1,10 @@
 // Training step builder: graph set-up per virtual stage, the pipeline schedule's task loop, task emission and
 // pipeline sends; layer ops (collectives, expert load) in training_step_layer_ops.cpp. The other concerns:
 // training_step_builder_internal.hpp.
+#include "strategy/step_shape.hpp"
 #include "strategy/training_step_builder.hpp"
 
 #include "model/expert_load.hpp"
-#include "strategy/context_parallel.hpp"
-#include "strategy/context_parallel_hybrid.hpp"
-#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_loads.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
@@ -25,7 +23,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       p_(scenario.parallel),
       layout_(scenario.parallel, dp, scenario.topology.ranks_per_node()),
       stages_(model::assign_layers(*scenario.model, scenario.parallel, placement)),
-      shape_(model::training_shape(scenario)),
+      shape_(step_shape(scenario)),
       last_compute_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
       prev_task_first_(static_cast<std::size_t>(layout_.num_ranks()), -1),
@@ -46,11 +44,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
           static_cast<int>(std::find(group.begin(), group.end(), r) - group.begin());
     }
   }
-  shape_.moe_comm = moe_comm_plan(scenario);
-  shape_.cp_algorithm = cp_algorithm(scenario);
-  shape_.cp_ulysses = cp_ulysses_degree(scenario);
   layout_.set_cp_ulysses(shape_.cp_ulysses);
-  shape_.hot_experts = hot_experts(scenario);
   for (const auto& vs : stages_) {
     struct Part {
       std::string label;
