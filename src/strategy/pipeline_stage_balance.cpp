@@ -218,7 +218,11 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   extra.back() += timer.head();
   for (int m = 0; m < model.mtp_layers; ++m) extra.back() += timer.slot({model::SlotKind::Mtp, m});
   std::vector<std::vector<PipelineTask>> orders;
-  for (int s = 0; s < p.pp; ++s) orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
+  std::vector<std::vector<int>> in_flight(static_cast<std::size_t>(p.pp));  // per stage and chunk, at the peak
+  for (int s = 0; s < p.pp; ++s) {
+    orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
+    peak_in_flight(orders.back(), p.vpp, &in_flight[static_cast<std::size_t>(s)]);
+  }
   // the units the overlap strategy interleaves (strategy/overlap) run as one, as the step builder emits them
   const auto overlap = make_overlap_strategy(scenario);
   TaskGrouping grouping;
@@ -241,9 +245,6 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
     return spec.name == kSelectiveRecomputeSwapName;
   });
   if (!memory_strategy) {
-    std::vector<std::vector<int>> in_flight(static_cast<std::size_t>(p.pp));
-    for (int s = 0; s < p.pp; ++s)
-      peak_in_flight(schedule->stage_order(s, p.pp, p.vpp, micro_batches), p.vpp, &in_flight[static_cast<std::size_t>(s)]);
     const auto moe_comm = moe_comm_plan(scenario);
     const auto load = scenario_expert_loads(scenario).worst();
     auto peak_bytes = [&, in_flight](const std::vector<int>& counts) {
