@@ -230,12 +230,13 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   const CompactTimeline timeline(std::move(orders), placement, p.vpp, micro_batches, grouping);
 
   const CutSearch search(layer, extra, placement, p.pp, timeline);
-  auto with_cut = [&](const std::vector<int>& counts) {
+  auto stages_of = [&](const std::vector<int>& counts) {  // the virtual stages of a cut
     config::ParallelLayout layout = p;
     layout.padding_layers = 0;
     layout.layers_per_virtual_stage = counts;
-    return stage_times(timer, model::assign_layers(model, layout, placement), p.pp);
+    return model::assign_layers(model, layout, placement);
   };
+  auto with_cut = [&](const std::vector<int>& counts) { return stage_times(timer, stages_of(counts), p.pp); };
   StageBalance out;
   out.start_layers_per_position = starting_cut(scenario, placement);
   // Memory guard (without a memory strategy, whose plan adapts to the cut): no cut whose keep-everything peak exceeds
@@ -248,10 +249,7 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
     const auto moe_comm = moe_comm_plan(scenario);
     const auto load = scenario_expert_loads(scenario).worst();
     auto peak_bytes = [&, in_flight](const std::vector<int>& counts) {
-      config::ParallelLayout layout = p;
-      layout.padding_layers = 0;
-      layout.layers_per_virtual_stage = counts;
-      const auto stages = model::assign_layers(model, layout, placement);
+      const auto stages = stages_of(counts);
       double peak = 0.0;
       for (int s = 0; s < p.pp; ++s) {
         peak = std::max(peak, model::stage_memory(scenario, stages, s, in_flight[static_cast<std::size_t>(s)], {},
