@@ -4,6 +4,7 @@
 
 #include "serving/serving_simulation.hpp"
 #include "strategy/catalog.hpp"
+#include "strategy/kernel_matmul_retiling.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
 
 namespace moesim::app {
@@ -13,6 +14,7 @@ config::ScenarioConfig load_checked_scenario(const std::string& path, const std:
   config::IssueCollector issues(path);
   strategy::validate_strategies(scenario, issues);
   issues.throw_if_any();
+  strategy::apply_matmul_retiling(scenario);  // before anything times an op: raises the device's GEMM efficiencies
   strategy::apply_stage_balance(scenario);  // writes the chosen cut into parallel.layers_per_virtual_stage
   if (scenario.serving) serving::check_workload_fits(scenario, serving::kv_capacity(scenario));
   return scenario;

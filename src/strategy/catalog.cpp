@@ -22,6 +22,7 @@
 #include "strategy/moe_comm_hierarchical_ep.hpp"
 #include "strategy/inference_swift_gmm.hpp"
 #include "strategy/inference_topocomm.hpp"
+#include "strategy/kernel_matmul_retiling.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/overlap.hpp"
 #include "strategy/overlap_adaptive_pipe.hpp"
@@ -69,6 +70,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
       {"inference_moe_dispatch", kEpAllToAllName, kEpAllToAllDescription, no_params},
       {"attention_kernel", kMulAttentionName, kMulAttentionDescription, no_params},
       {"grouped_matmul_kernel", kSwiftGmmName, kSwiftGmmDescription, no_params},
+      {"matmul_kernel", kMatmulRetilingName, kMatmulRetilingDescription, check_matmul_retiling_params},
       {"speculative_decoding", kMtpName, kMtpDescription, check_mtp_params},
       {"memory", kSelectiveRecomputeSwapName, kSelectiveRecomputeSwapDescription,
        check_selective_recompute_swap_params},
@@ -110,6 +112,7 @@ void validate_strategies(const config::ScenarioConfig& scenario, config::IssueCo
     if (spec.name == kBalancedMoeName) check_balanced_moe_layout(scenario, spec, issues);
     if (spec.name == kStageBalanceName) check_stage_balance_layout(scenario, spec, issues);
     if (spec.name == kSequenceBalanceName) check_sequence_balance_layout(scenario, spec, issues);
+    if (spec.name == kMatmulRetilingName) check_matmul_retiling_layout(scenario, spec, issues);
   }
   for (const auto& spec : scenario.strategies) {
     if (spec.name == kCocName) check_coc_layout(scenario, spec, issues);

@@ -84,7 +84,7 @@ TEST_CASE(
             << base["step_time_s"].get<double>() << " s), optimized MFU " << opt["mfu"].get<double>() << " (step "
             << opt["step_time_s"].get<double>() << " s): relative gain " << 100.0 * gain
             << " % (published +35 %, facts T12)\n";
-  CHECK(gain > 0.10);  // regression guard: +15.7 % measured (docs/training.md), short of the published +35 %
+  CHECK(gain > 0.18);  // regression guard: +24.2 % measured (docs/training.md), short of the published +35 %
   CHECK_FALSE(base["oom"].get<bool>());
   CHECK_FALSE(opt["oom"].get<bool>());
   CHECK(opt["simulated_dp"].get<int>() < opt["full_dp"].get<int>());  // the DP-symmetry reduction is on
