@@ -19,10 +19,21 @@ std::string percent(double fraction) {
   return out.str();
 }
 
-void raise(config::SourcedValue& value, double gain, const char* what) {
-  if (gain == 0.0) return;
-  value.value *= 1.0 + gain;
-  value.source += "; x (1 + " + percent(gain) + " %) by matmul_retiling (" + what + ", [P] section 4.1, facts T14)";
+// Calls visit(value, gain, what, param, technique) for every efficiency the strategy raises, in a fixed order;
+// `Device` is DeviceSpec or const DeviceSpec, so checking and applying walk the same list.
+template <class Device, class Visit>
+void for_each_raised_factor(Device& device, const MatmulRetilingGains& gains, Visit visit) {
+  const char* cube = "cube_utilization_gain";
+  const char* hbm = "hbm_tiling_gain";
+  for (auto op_class : kGemmClasses) {
+    if (!device.has_efficiency(op_class)) continue;
+    auto& eff = device.efficiency[static_cast<std::size_t>(op_class)];
+    const auto name = to_string(op_class);
+    visit(eff.compute, gains.cube_utilization_gain, name + " compute", cube, "L1->L0 block retiling");
+    if (eff.compute_int8)
+      visit(*eff.compute_int8, gains.cube_utilization_gain, name + " compute_int8", cube, "L1->L0 block retiling");
+    visit(eff.memory, gains.hbm_tiling_gain, name + " memory", hbm, "HBM-aware tiling");
+  }
 }
 
 }  // namespace
@@ -41,39 +52,30 @@ MatmulRetilingGains matmul_retiling_gains(const nlohmann::json& params) {
 
 void check_matmul_retiling_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                   config::IssueCollector& issues) {
-  const auto gains = matmul_retiling_gains(spec.params);
-  const auto& device = scenario.topology.device;
-  auto check = [&](double efficiency, double gain, const std::string& what, const char* key) {
-    const double raised = efficiency * (1.0 + gain);
-    if (raised <= 1.0) return;
-    std::ostringstream message;
-    message << "matmul_retiling would raise the device's " << what << " efficiency " << efficiency << " to " << raised
-            << " (above 1, the peak): lower " << key << " or the device file's factor";
-    issues.error(config::pointer_child(spec.pointer, "params"), message.str());
-  };
-  for (auto op_class : kGemmClasses) {
-    if (!device.has_efficiency(op_class)) continue;
-    const auto& eff = device.efficiency[static_cast<std::size_t>(op_class)];
-    const auto name = to_string(op_class);
-    check(eff.compute.value, gains.cube_utilization_gain, name + " compute", "cube_utilization_gain");
-    if (eff.compute_int8)
-      check(eff.compute_int8->value, gains.cube_utilization_gain, name + " compute_int8", "cube_utilization_gain");
-    check(eff.memory.value, gains.hbm_tiling_gain, name + " memory", "hbm_tiling_gain");
-  }
+  for_each_raised_factor(scenario.topology.device, matmul_retiling_gains(spec.params),
+                         [&](const config::SourcedValue& value, double gain, const std::string& what,
+                             const char* param, const char*) {
+                           const double raised = value.value * (1.0 + gain);
+                           if (raised <= 1.0) return;
+                           std::ostringstream message;
+                           message << "matmul_retiling would raise the device's " << what << " efficiency "
+                                   << value.value << " to " << raised << " (above 1, the peak): lower " << param
+                                   << " or the device file's factor";
+                           issues.error(config::pointer_child(spec.pointer, "params"), message.str());
+                         });
 }
 
 void apply_matmul_retiling(config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
     if (spec.name != kMatmulRetilingName) continue;
-    const auto gains = matmul_retiling_gains(spec.params);
-    auto& device = scenario.topology.device;
-    for (auto op_class : kGemmClasses) {
-      if (!device.has_efficiency(op_class)) continue;
-      auto& eff = device.efficiency[static_cast<std::size_t>(op_class)];
-      raise(eff.compute, gains.cube_utilization_gain, "L1->L0 block retiling");
-      if (eff.compute_int8) raise(*eff.compute_int8, gains.cube_utilization_gain, "L1->L0 block retiling");
-      raise(eff.memory, gains.hbm_tiling_gain, "HBM-aware tiling");
-    }
+    for_each_raised_factor(scenario.topology.device, matmul_retiling_gains(spec.params),
+                           [](config::SourcedValue& value, double gain, const std::string&, const char*,
+                              const char* technique) {
+                             if (gain == 0.0) return;
+                             value.value *= 1.0 + gain;
+                             value.source += "; x (1 + " + percent(gain) + " %) by matmul_retiling (" + technique +
+                                             ", [P] section 4.1, facts T14)";
+                           });
     return;
   }
 }
