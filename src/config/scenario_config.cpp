@@ -266,7 +266,9 @@ ScenarioConfig load_scenario(const std::string& path, const std::vector<std::str
       issues.merge(error);
     }
   }
-  if (topology_ok) {
+  // Cross-field checks read the parsed values: after a parse error those hold placeholders (a 0 micro-batch size
+  // would divide by zero), so the file's own errors are reported alone.
+  if (topology_ok && issues.empty()) {
     scenario.ranks = ranks ? static_cast<int>(*ranks) : scenario.topology.total_ranks();
     validate_scenario(scenario, issues);
   }
