@@ -36,6 +36,18 @@ void check_moe_comm_layout(const config::ScenarioConfig& scenario, config::Issue
   for (const auto& spec : scenario.strategies) {
     for (const auto& name : moe_comm_names()) {
       if (spec.name != name) continue;
+      if (scenario.type != config::ScenarioType::Training) {
+        issues.error(config::pointer_child(spec.pointer, "name"),
+                     name + " lays out the MoE dispatch of training steps; this scenario is " +
+                         config::to_string(scenario.type) + " (inference dispatch: ep_alltoall or h2p)");
+        continue;
+      }
+      if (scenario.model && !scenario.model->moe) {
+        issues.error(config::pointer_child(spec.pointer, "name"),
+                     name + " lays out the MoE dispatch, but model \"" + scenario.model->name +
+                         "\" has no MoE layers (drop it: it would change nothing)");
+        continue;
+      }
       try {
         make_moe_comm(name)->plan(scenario);
       } catch (const std::invalid_argument& e) {

@@ -38,7 +38,18 @@ model::ChunkPlacement chunk_placement(const config::ScenarioConfig& scenario) {
 }
 
 void check_pipeline_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
-  if (scenario.type != config::ScenarioType::Training || !scenario.training) return;
+  if (scenario.type != config::ScenarioType::Training) {
+    for (const auto& spec : scenario.strategies) {
+      for (const auto& name : pipeline_schedule_names()) {
+        if (spec.name != name) continue;
+        issues.error(config::pointer_child(spec.pointer, "name"),
+                     name + " schedules the micro-batches of training steps; this scenario is " +
+                         config::to_string(scenario.type) + " (drop it: it would change nothing)");
+      }
+    }
+    return;
+  }
+  if (!scenario.training) return;
   const auto& p = scenario.parallel;
   if (const auto problem =
           make_pipeline_schedule(scenario)->layout_problem(p.pp, p.vpp, config::micro_batches_per_step(scenario))) {

@@ -46,20 +46,31 @@ TEST_CASE("hierarchical_ep plans the node split of the EP group, and alltoallv i
   CHECK(issues_of(two_nodes_of(2, "hierarchical_ep")).empty());
 }
 
-TEST_CASE("hierarchical_ep reports an EP group inside one node, a non-MoE model and an inference scenario") {
+TEST_CASE("moe_comm strategies report an EP group inside one node, a non-MoE model and an inference scenario") {
   const auto inside = issues_of(two_nodes_of(4, "hierarchical_ep"));
   CHECK_THAT(inside, Catch::Contains("/strategies/0/name: hierarchical_ep needs an expert-parallel group spanning "
                                      "nodes, but the group of rank 0 (4 ranks) lies inside one node of 4 ranks"));
   CHECK_THAT(inside, Catch::Contains("use alltoallv"));
   CHECK(issues_of(two_nodes_of(4, "alltoallv")).empty());
 
-  auto dense = two_nodes_of(2, "hierarchical_ep");
-  dense.model = test::tiny_dense_model();
-  CHECK_THAT(issues_of(dense), Catch::Contains("hierarchical_ep needs an MoE model"));
+  for (const std::string name : {"hierarchical_ep", "alltoallv"}) {  // named, neither is a silent no-op
+    auto dense = two_nodes_of(2, name);
+    dense.model = test::tiny_dense_model();
+    CHECK_THAT(issues_of(dense), Catch::Contains("/strategies/0/name: " + name + " lays out the MoE dispatch, but model"));
+    CHECK_THAT(issues_of(dense), Catch::Contains("has no MoE layers"));
 
-  auto inference = two_nodes_of(2, "hierarchical_ep");
-  inference.type = config::ScenarioType::Inference;
-  CHECK_THAT(issues_of(inference), Catch::Contains("lays out the MoE dispatch of training steps"));
+    auto inference = two_nodes_of(2, name);
+    inference.type = config::ScenarioType::Inference;
+    CHECK_THAT(issues_of(inference), Catch::Contains(name + " lays out the MoE dispatch of training steps"));
+  }
+  auto dense_default = two_nodes_of(2, "");  // the default plan still serves dense training steps
+  dense_default.model = test::tiny_dense_model();
+  CHECK(issues_of(dense_default).empty());
+
+  auto schedule = two_nodes_of(2, "1f1b");
+  schedule.type = config::ScenarioType::Inference;
+  CHECK_THAT(issues_of(schedule), Catch::Contains("/strategies/0/name: 1f1b schedules the micro-batches of training "
+                                                  "steps; this scenario is inference"));
 
   auto both = two_nodes_of(2, "hierarchical_ep");
   both.strategies.push_back({"alltoallv", nlohmann::json::object(), "/strategies/1"});
