@@ -1,5 +1,7 @@
 #include "strategy/inference_flashcomm.hpp"
 
+#include "strategy/inference_h2p.hpp"
+
 namespace moesim::strategy {
 
 void check_flashcomm_params(config::ObjectReader& params) {
@@ -23,6 +25,12 @@ void check_flashcomm_layout(const config::ScenarioConfig& scenario, const config
   if (!require_inference(scenario, spec, issues)) return;
   if (scenario.parallel.tp < 2) {
     issues.error("/parallel/tp", "flashcomm rewrites TP collectives; tp is 1");
+  }
+  if (has_strategy(scenario, kH2PName) && !param_or(spec.params, "int8_allgather", false)) {
+    // h2p already runs ReduceScatter + AllGather with the norm on the shard: only the INT8 payloads would change.
+    issues.error(config::pointer_child(spec.pointer, "name"),
+                 "flashcomm under h2p changes nothing: h2p already turns each TP AllReduce into ReduceScatter + "
+                 "AllGather; set params.int8_allgather true for INT8 AllGather payloads, or drop flashcomm");
   }
   check_int8_payload(scenario, spec, issues);
 }

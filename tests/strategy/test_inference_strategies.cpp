@@ -123,13 +123,18 @@ TEST_CASE("duo_stream needs at least 2 chunks and the h2p or flashcomm layout") 
   CHECK(issues.empty());
 }
 
-TEST_CASE("flashcomm and topocomm: INT8 payloads need W8A8, topocomm algorithms are checked") {
+TEST_CASE("flashcomm and topocomm: INT8 payloads need W8A8, flashcomm under h2p needs them, topocomm algorithms are checked") {
   auto s = calibration("pro_moe_800i_a2_decode_bs456");
   s.inference->activation_dtype = config::Dtype::FP16;
   auto issues = issues_of(with(s, json::array({{{"name", "flashcomm"}, {"params", {{"int8_allgather", true}}}}})));
   CHECK(has_issue(issues, "/strategies/0/params/int8_allgather", "W8A8"));
   issues = issues_of(with(s, json::array({{{"name", "topocomm"}, {"params", {{"algorithm", "carrier_pigeon"}}}}})));
   CHECK(has_issue(issues, "/strategies/0/params/algorithm", "direct"));
+  const auto duo = calibration("pro_moe_300i_duo_decode_bs80");  // under h2p only the INT8 option would act
+  issues = issues_of(with(duo, json::array({kH2P, {{"name", "flashcomm"}}})));
+  CHECK(has_issue(issues, "/strategies/1/name", "flashcomm under h2p changes nothing"));
+  CHECK(issues_of(with(duo, json::array({kH2P, {{"name", "flashcomm"}, {"params", {{"int8_allgather", true}}}}})))
+            .empty());
   const auto plan = strategy::inference_step_plan(
       with(calibration("pro_moe_800i_a2_decode_bs456"), json::array({{{"name", "topocomm"}}})));
   CHECK(plan.tier_ranks == 0);  // 4 ranks of one HCCS full mesh: one tier
