@@ -1,6 +1,7 @@
 #include "config/scenario_validation.hpp"
 
 #include <algorithm>
+#include <sstream>
 #include <string>
 
 namespace moesim::config {
@@ -8,6 +9,12 @@ namespace moesim::config {
 namespace {
 
 std::string str(long long value) { return std::to_string(value); }
+
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
 
 // Training runs on every rank; an inference scenario is one instance on every rank.
 void check_layout_covers_ranks(const ScenarioConfig& scenario, IssueCollector& issues) {
@@ -215,6 +222,13 @@ void validate_microbenchmark(const ScenarioConfig& scenario, IssueCollector& iss
     issues.error("/microbenchmark", "send_recv needs exactly 2 ranks");
   }
   if (m.ranks.size() < 2) issues.error("/microbenchmark", "a collective needs at least 2 ranks");
+  // The payload is a buffer on each rank: it cannot exceed the device memory (also keeps the flows finite).
+  const double capacity = scenario.topology.device.memory_bytes.value;
+  if (capacity > 0.0 && m.size_bytes > capacity) {
+    issues.error("/microbenchmark/size_bytes", "expected at most the device memory of a rank (" +
+                                                   str(static_cast<long long>(capacity)) + " bytes), got " +
+                                                   number_text(m.size_bytes));
+  }
 }
 
 }  // namespace

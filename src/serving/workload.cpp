@@ -36,12 +36,15 @@ int draw_length(const config::LengthDistribution& d, Random& random) {
       value = d.mean + d.stddev * random.standard_normal();
       break;
     case LengthKind::Lognormal: {
-      const double sigma2 = std::log1p(d.stddev * d.stddev / (d.mean * d.mean));
+      // sigma^2 = ln(1 + (stddev/mean)^2), written so that a huge ratio does not overflow to inf (then NaN).
+      const double ratio = d.stddev / d.mean;
+      const double sigma2 = ratio < 1e150 ? std::log1p(ratio * ratio) : 2.0 * std::log(ratio);
       const double mu = std::log(d.mean) - sigma2 / 2.0;
       value = std::exp(mu + std::sqrt(sigma2) * random.standard_normal());
       break;
     }
   }
+  if (std::isnan(value)) value = d.max;  // not reached with finite inputs; never cast NaN to int
   const double clipped = std::clamp(std::round(value), static_cast<double>(d.min), static_cast<double>(d.max));
   return static_cast<int>(clipped);
 }

@@ -106,6 +106,21 @@ TEST_CASE("lognormal lengths: mean and stddev are those of the token count") {
   CHECK(m.min >= 1);
 }
 
+TEST_CASE("lognormal lengths with a huge stddev stay inside min..max (no overflow to NaN)") {
+  LengthDistribution d;
+  d.kind = LengthKind::Lognormal;
+  d.mean = 1024;
+  d.stddev = 1e308;  // (stddev / mean)^2 overflows a double
+  d.min = 16;
+  d.max = 4096;
+  Random random(7);
+  for (int i = 0; i < 1000; ++i) {
+    const int v = draw_length(d, random);
+    CHECK(v >= 16);
+    CHECK(v <= 4096);
+  }
+}
+
 TEST_CASE("poisson arrivals: exponential gaps at the rate, same seed same requests") {
   const auto w = poisson(10.0, 50000);
   WorkloadSource a(w, 3), b(w, 3), c(w, 4);
