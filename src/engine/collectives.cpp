@@ -11,36 +11,14 @@
 #include <simgrid/s4u/Semaphore.hpp>
 #include <unordered_map>
 
-#include "engine/collective_plan.hpp"
-#include "engine/mesh_folding.hpp"
+#include "engine/collective_preparation.hpp"
 #include "engine/mirror_flows.hpp"
-#include "engine/pair_link_flows.hpp"
-#include "engine/phase_posting.hpp"
 
 namespace moesim::engine {
 
 namespace sg4 = simgrid::s4u;
 
 namespace {
-
-// A plan plus, per phase, each member's flows in the order it posts them. Identical collectives (same group, kind,
-// sizes: every micro-batch repeats the same ones) share one, prepared at the first arrival.
-struct PreparedCollective {
-  CollectivePlan plan;
-  int plane = 0;
-  // per phase: offsets[member]..offsets[member+1] into order; entries are flow index * 2 + (1 if receive)
-  std::vector<std::vector<int>> offsets;
-  std::vector<std::vector<int>> order;
-  std::vector<AnalyticFlows> analytic;              // per phase: flows timed analytically (pair_link_flows.hpp)
-  std::vector<std::pair<int, double>> analytic_link_bytes;  // (link, bytes) carried by the analytic flows
-  std::uint64_t analytic_flows = 0;
-  std::uint64_t folded_flows = 0;
-  // Mirrored ranks: per phase, per flow, its receiving member, kNoReceiver or kNotSimulated (mirror_flows.hpp);
-  // empty when every member runs.
-  std::vector<std::vector<int>> receivers;
-  // Mirrored ranks: per phase, per member, the proxy receives it waits for (mirror_flows.hpp); empty when none.
-  std::vector<std::vector<int>> proxy_expected;
-};
 
 struct ActiveCollective {
   int members = 0;  // members that run (all but mirrored ranks)
@@ -57,94 +35,24 @@ struct ActiveCollective {
 
 struct CollectiveRunner::Impl {
   const Platform& platform;
-  const config::TopologyConfig& topology;
   const model::OpGraph& graph;
   std::vector<std::vector<int>> member_streams;
   CommStats& stats;
   std::size_t window;
-  bool aggregate_cross_node;
+  CollectivePreparer preparer;
+  const RankMirror* mirror;  // set when mirrored ranks are on and every collective allows them
   std::unordered_map<int, ActiveCollective> active;
-  std::vector<char> foldable;  // per pair-link domain (mesh_folding.hpp); empty when folding is off
   std::unordered_map<std::uint64_t, sg4::Mailbox*> mailboxes;
-  struct CacheEntry {
-    std::shared_ptr<const PreparedCollective> prepared;
-    int uses_left = 0;
-  };
-  std::vector<int> representative;  // per collective: the first identical one
-  std::vector<int> uses;            // per representative: how many collectives it stands for
-  std::unordered_map<int, CacheEntry> prepared_cache;
-  std::vector<char> exclusive_sources;  // per rank (pair_link_flows.hpp); all 0 when analytic flows are off
-  const RankMirror* mirror = nullptr;   // set when mirrored ranks are on and every collective allows them
 
   Impl(const Platform& p, const config::TopologyConfig& t, const model::OpGraph& g, std::vector<std::vector<int>> ms,
        CommStats& s, const CollectiveOptions& options)
       : platform(p),
-        topology(t),
         graph(g),
         member_streams(std::move(ms)),
         stats(s),
         window(std::max<std::size_t>(options.window, 2)),
-        aggregate_cross_node(options.aggregate_cross_node) {
-    stats.link_bytes.assign(platform.router->links().size(), 0.0);
-    exclusive_sources = options.analytic_pair_links
-                            ? exclusive_pair_link_sources(*platform.router, graph, member_streams)
-                            : std::vector<char>(static_cast<std::size_t>(graph.num_ranks), 0);
-    find_identical_collectives();
-    const bool fold = options.fold_symmetric_meshes && platform.router->pair_link_domain() > 0;
-    const bool mirrored = options.mirror != nullptr && options.mirror->active();
-    if (!fold && !mirrored) return;
-    // Every distinct collective planned once for both analyses (the plans are dropped again).
-    std::vector<CollectivePlan> plans;
-    std::vector<PlannedCollective> distinct;
-    for (std::size_t i = 0; i < graph.collectives.size(); ++i) {
-      if (representative[i] != static_cast<int>(i)) continue;
-      const model::Collective& c = graph.collectives[i];
-      const PlanContext ctx = context(c);
-      plans.push_back(plan_collective(c, ctx));
-      distinct.push_back({&c, nullptr, ctx.plane});
-    }
-    for (std::size_t i = 0; i < distinct.size(); ++i) distinct[i].plan = &plans[i];
-    if (fold) foldable = foldable_domains(*platform.router, graph.num_ranks, distinct, window);
-    if (mirrored) check_mirror(*options.mirror, distinct);
-  }
-
-  // Mirrored ranks need every distinct collective's plan to pass mirror_plan_refusal; if one fails, nothing is
-  // mirrored. When they are on, link bytes are counted here for every flow of every collective (they do not depend
-  // on timing), since mirrored ranks post none.
-  void check_mirror(RankMirror& m, const std::vector<PlannedCollective>& distinct) {
-    std::vector<double> link_bytes(stats.link_bytes.size(), 0.0);
-    for (const PlannedCollective& d : distinct) {
-      const model::Collective& c = *d.collective;
-      const auto i = static_cast<std::size_t>(&c - graph.collectives.data());
-      const std::string refusal =
-          mirror_plan_refusal(c, static_cast<int>(i), *d.plan, d.plane, m, *platform.router, window);
-      if (!refusal.empty()) {
-        m.disable(refusal);
-        return;
-      }
-      const double times = uses[i];
-      for (const CollectivePhase& phase : d.plan->phases) {
-        for (const PlannedFlow& flow : phase.flows) {
-          for_each_link(d.plane, c, phase, flow, [&](int link, double b) {
-            link_bytes[static_cast<std::size_t>(link)] += b * times;
-          });
-        }
-      }
-    }
-    stats.link_bytes = std::move(link_bytes);
-    mirror = &m;
-  }
-
-  template <class Add>
-  Route for_each_link(int plane, const model::Collective& c, const CollectivePhase& phase, const PlannedFlow& flow,
-                      Add&& add) const {
-    return for_each_flow_link(*platform.router, plane, c, phase, flow, std::forward<Add>(add));
-  }
-
-  PlanContext context(const model::Collective& c) const {
-    const int plane = c.fabric.empty() ? 0 : platform.router->plane_of(c.fabric);
-    return PlanContext{*platform.router, plane, topology.ranks_per_node(), topology, aggregate_cross_node};
-  }
+        preparer(p, t, g, member_streams, s, options),
+        mirror(preparer.mirror()) {}
 
   sg4::Mailbox* mailbox(int dst, int stream, int src) {
     const std::uint64_t key = (static_cast<std::uint64_t>(dst) << 40) | (static_cast<std::uint64_t>(stream) << 24) |
@@ -157,85 +65,10 @@ struct CollectiveRunner::Impl {
     return box;
   }
 
-  std::shared_ptr<const PreparedCollective> prepare(const model::Collective& c) {
-    auto out = std::make_shared<PreparedCollective>();
-    const PlanContext ctx = context(c);
-    out->plane = ctx.plane;
-    out->plan = plan_collective(c, ctx);
-    out->folded_flows = fold_mesh_flows(out->plan, c, *platform.router, out->plane, foldable, window);
-    const int p = static_cast<int>(c.ranks.size());
-    const std::size_t phases = out->plan.phases.size();
-    out->offsets.resize(phases);
-    out->order.resize(phases);
-    out->analytic.resize(phases);
-    bool synchronized = true;  // every member starts phase 0 at the barrier's release
-    for (std::size_t k = 0; k < phases; ++k) {
-      const CollectivePhase& phase = out->plan.phases[k];
-      out->analytic[k] = analytic_pair_link_flows(phase, c, *platform.router, out->plane, exclusive_sources,
-                                                  synchronized);
-      synchronized = synchronized && keeps_members_synchronized(phase, out->analytic[k]);
-      for (std::size_t f = 0; f < phase.flows.size(); ++f) {
-        if (!out->analytic[k].analytic[f]) continue;
-        for_each_link(out->plane, c, phase, phase.flows[f],
-                      [&](int link, double bytes) { out->analytic_link_bytes.push_back({link, bytes}); });
-        ++out->analytic_flows;
-      }
-      if (mirror != nullptr) {
-        out->receivers.push_back(mirrored_receivers(c, phase, *mirror));
-        std::vector<int> expected(static_cast<std::size_t>(p), 0);
-        bool any = false;
-        for (std::size_t f = 0; f < phase.flows.size(); ++f) {
-          const int code = out->receivers[k][f];
-          if (!is_proxy_receiver(code) || out->analytic[k].analytic[f]) continue;
-          ++expected[static_cast<std::size_t>(proxy_member(code))];
-          any = true;
-        }
-        if (any && out->proxy_expected.empty()) out->proxy_expected.resize(phases);
-        if (any) out->proxy_expected[k] = std::move(expected);
-      }
-      index_phase(phase, out->analytic[k].analytic, mirror != nullptr ? out->receivers[k] : std::vector<int>{}, p,
-                  out->offsets[k], out->order[k]);
-    }
-    return out;
-  }
-
-  // The prepared form of collective `index`, shared by the identical collectives of the graph (found once, in the
-  // constructor) and dropped after the last of them has arrived, so memory follows what is live.
-  std::shared_ptr<const PreparedCollective> prepared(int index) {
-    const int rep = representative[static_cast<std::size_t>(index)];
-    auto it = prepared_cache.find(rep);
-    if (it == prepared_cache.end()) {
-      it = prepared_cache.emplace(rep, CacheEntry{prepare(graph.collectives[static_cast<std::size_t>(index)]),
-                                                  uses[static_cast<std::size_t>(rep)]})
-               .first;
-    }
-    auto out = it->second.prepared;
-    if (--it->second.uses_left == 0) prepared_cache.erase(it);
-    return out;
-  }
-
-  void find_identical_collectives() {
-    const std::size_t n = graph.collectives.size();
-    representative.resize(n);
-    uses.assign(n, 0);
-    std::unordered_map<std::uint64_t, std::vector<int>> seen;  // hash -> representatives
-    for (std::size_t i = 0; i < n; ++i) {
-      const model::Collective& c = graph.collectives[i];
-      auto& bucket = seen[collective_hash(c)];
-      int rep = static_cast<int>(i);
-      for (int candidate : bucket) {
-        if (same_collective(graph.collectives[static_cast<std::size_t>(candidate)], c)) rep = candidate;
-      }
-      if (rep == static_cast<int>(i)) bucket.push_back(rep);
-      representative[i] = rep;
-      ++uses[static_cast<std::size_t>(rep)];
-    }
-  }
-
   ActiveCollective& arrive(int index) {
     ActiveCollective& a = active[index];
     if (a.arrived == 0) {
-      a.prepared = prepared(index);
+      a.prepared = preparer.take(index);
       a.gate = sg4::Semaphore::create(0);
       const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
       a.members = static_cast<int>(c.ranks.size());
@@ -316,7 +149,7 @@ struct CollectiveRunner::Impl {
       if (mirror != nullptr) {
         platform.router->route(a.plane, src, dst, route);
       } else {
-        route = for_each_link(a.plane, c, phase, flow, [&](int link, double bytes) {
+        route = preparer.for_each_link(a.plane, c, phase, flow, [&](int link, double bytes) {
           stats.link_bytes[static_cast<std::size_t>(link)] += bytes;
         });
       }
@@ -398,7 +231,7 @@ int CollectiveRunner::arrived(int index) const {
 void CollectiveRunner::check_all_routable() const {
   for (std::size_t i = 0; i < impl_->graph.collectives.size(); ++i) {
     const model::Collective& c = impl_->graph.collectives[i];
-    check_routable(c, static_cast<int>(i), impl_->context(c));
+    check_routable(c, static_cast<int>(i), impl_->preparer.context(c));
   }
 }
 
