@@ -51,6 +51,8 @@ class CollectivePreparer {
   std::shared_ptr<const PreparedCollective> take(int index);
   // The mirror when mirrored ranks are on and every collective allows them, else null.
   const RankMirror* mirror() const { return mirror_; }
+  // Comms outstanding per actor at most: CollectiveOptions::window, at least 2.
+  std::size_t window() const { return window_; }
   PlanContext context(const model::Collective& c) const;
   template <class Add>
   Route for_each_link(int plane, const model::Collective& c, const CollectivePhase& phase, const PlannedFlow& flow,

@@ -38,7 +38,6 @@ struct CollectiveRunner::Impl {
   const model::OpGraph& graph;
   std::vector<std::vector<int>> member_streams;
   CommStats& stats;
-  std::size_t window;
   CollectivePreparer preparer;
   const RankMirror* mirror;  // set when mirrored ranks are on and every collective allows them
   std::unordered_map<int, ActiveCollective> active;
@@ -50,7 +49,6 @@ struct CollectiveRunner::Impl {
         graph(g),
         member_streams(std::move(ms)),
         stats(s),
-        window(std::max<std::size_t>(options.window, 2)),
         preparer(p, t, g, member_streams, s, options),
         mirror(preparer.mirror()) {}
 
@@ -121,7 +119,7 @@ struct CollectiveRunner::Impl {
     const double start_s = sg4::Engine::get_clock();
     std::vector<sg4::CommPtr> pending;
     std::vector<int> proxy_for;  // per pending comm: the member a proxy send notifies, or -1
-    pending.reserve(std::min<std::size_t>(window, static_cast<std::size_t>(end - begin)));
+    pending.reserve(std::min<std::size_t>(preparer.window(), static_cast<std::size_t>(end - begin)));
     bool proxies = false;
     auto wait_one = [&] {
       const auto done = static_cast<std::size_t>(sg4::Comm::wait_any(pending));
@@ -132,7 +130,7 @@ struct CollectiveRunner::Impl {
       proxy_for.pop_back();
     };
     for (int e = begin; e < end; ++e) {
-      if (pending.size() >= window) wait_one();
+      if (pending.size() >= preparer.window()) wait_one();
       const std::size_t f = static_cast<std::size_t>(order[static_cast<std::size_t>(e)] / 2);
       const PlannedFlow& flow = phase.flows[f];
       const int to = a.receivers.empty() ? flow.dst : a.receivers[k][f];
