@@ -152,10 +152,6 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
     issues.error("/training/seq_len", "exceeds the model's max_seq_len (" + str(scenario.model->max_seq_len) + ")");
   }
   validate_expert_load(scenario, t.expert_load, "/training/expert_load", issues);
-  if (t.documents && p.cp > 1) {
-    issues.error("/training/documents", "document-masked attention is modelled without context parallelism (cp 1), "
-                                        "got cp " + str(p.cp));
-  }
 }
 
 // Serving: the layout is one instance; instances (default ranks / instance ranks) must fit in the ranks.

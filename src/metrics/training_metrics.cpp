@@ -226,6 +226,10 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
     m["documents"] = {{"attention_work_mean", work.mean()},
                       {"replica_work_max_over_mean", work.replica_max_over_mean()},
                       {"micro_batch_work_max_over_mean", work.micro_batch_max_over_mean()}};
+    if (work.cp_shards > 1) {  // under CP: the slowest query shard of each micro-batch against an even split
+      m["documents"]["cp_shards"] = work.cp_shards;
+      m["documents"]["cp_shard_work_max_over_mean"] = work.cp_shard_max_over_mean();
+    }
     if (scenario.training->steps > 1) {  // each step draws its own documents; the figures above are step 0's
       json by_step = json::array();
       for (int k = 0; k < scenario.training->steps; ++k)

@@ -28,6 +28,7 @@ BlockOp block(const BlockOp& core, int k, int cp) {
   b.cost.flops = core.cost.flops / cp;
   b.cost.bytes = core.cost.bytes / cp;
   b.chunked = true;
+  b.cp_block = k;
   return b;
 }
 

@@ -60,6 +60,9 @@ struct BlockOp {
   bool chunked = false;
   bool chunk_async = false;
   long chunk_input_back = 0;
+  // Ring Attention block (model/cp_ring): k for the block on the K/V shard that arrived by shift k (that of the
+  // ring member k places back), -1 for every other op.
+  int cp_block = -1;
 };
 
 // How attention crosses the context-parallel (CP) group (strategy family "context_parallel"; docs/training.md,

@@ -56,6 +56,7 @@ class TrainingLayout {
   int at_stage(int rank, int stage) const;
 
   int dp() const { return dp_; }
+  int cp() const { return cp_; }
   int expert_parallel_size() const { return ep_size_; }
   int expert_tp() const { return etp_; }
   // DP replicas one expert-parallel group spans (1 when the group fits inside tp x cp).

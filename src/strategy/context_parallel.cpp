@@ -17,6 +17,16 @@ model::CpAlgorithm cp_algorithm(const config::ScenarioConfig& scenario) {
 }
 
 void check_context_parallel_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
+  // Documents under the default KV AllGather: their masked pairs are counted on its causal load-balanced shards
+  // (two mirrored half-chunks per rank), as Ring Attention and hybrid CP check for themselves.
+  if (scenario.training && scenario.training->documents && scenario.parallel.cp > 1 &&
+      cp_algorithm(scenario) == model::CpAlgorithm::KvAllGather &&
+      scenario.training->seq_len % (2 * scenario.parallel.cp) != 0) {
+    issues.error("/training/seq_len", "document-masked attention under KV AllGather context parallelism counts each "
+                                      "rank's pairs on two mirrored half-chunks: seq_len must be divisible by 2 x cp = " +
+                                          std::to_string(2 * scenario.parallel.cp) + ", got " +
+                                          std::to_string(scenario.training->seq_len));
+  }
   for (const auto& spec : scenario.strategies) {
     if (spec.name != kKvAllGatherName && spec.name != kRingAttentionName && spec.name != kUlyssesName &&
         spec.name != kHybridCpName)

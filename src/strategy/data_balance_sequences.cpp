@@ -4,6 +4,9 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "strategy/context_parallel.hpp"
+#include "strategy/context_parallel_hybrid.hpp"
+
 namespace moesim::strategy {
 
 namespace {
@@ -46,21 +49,34 @@ void check_sequence_balance_layout(const config::ScenarioConfig& scenario, const
   }
 }
 
-model::MicroBatchWork balanced_work(const std::vector<double>& work, int dp, int micro_batches, int micro_batch_size) {
+model::SequenceDeal balanced_deal(const std::vector<double>& work, int dp, int micro_batches, int micro_batch_size) {
   if (static_cast<std::size_t>(dp) * micro_batches * micro_batch_size != work.size())
     throw std::invalid_argument("balanced_work: dp x micro-batches x micro-batch size must be the sequence count");
   std::vector<std::size_t> all(work.size());
   std::iota(all.begin(), all.end(), std::size_t{0});
-  model::MicroBatchWork out;
-  for (const auto& replica : deal(work, all, dp, micro_batches * micro_batch_size)) {
-    out.factor.emplace_back();
-    for (const auto& micro_batch : deal(work, replica, micro_batches, micro_batch_size)) {
-      double sum = 0.0;
-      for (std::size_t q : micro_batch) sum += work[q];
-      out.factor.back().push_back(sum / micro_batch_size);
-    }
-  }
+  model::SequenceDeal out;
+  for (const auto& replica : deal(work, all, dp, micro_batches * micro_batch_size))
+    out.push_back(deal(work, replica, micro_batches, micro_batch_size));
   return out;
+}
+
+model::MicroBatchWork balanced_work(const std::vector<double>& work, int dp, int micro_batches, int micro_batch_size) {
+  return model::micro_batch_work(balanced_deal(work, dp, micro_batches, micro_batch_size), work);
+}
+
+int cp_query_shards(const config::ScenarioConfig& scenario) {
+  const int cp = scenario.parallel.cp;
+  if (cp <= 1) return 1;
+  switch (cp_algorithm(scenario)) {
+    case model::CpAlgorithm::KvAllGather:
+    case model::CpAlgorithm::Ring:
+      return cp;
+    case model::CpAlgorithm::Hybrid:
+      return cp / cp_ulysses_degree(scenario);
+    case model::CpAlgorithm::Ulysses:
+      break;
+  }
+  return 1;
 }
 
 model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step) {
@@ -69,9 +85,19 @@ model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scen
   const int dp = scenario.parallel.dp;
   const int micro_batches = config::micro_batches_per_step(scenario);
   const std::uint64_t seed = scenario.seed + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(step);
-  const auto work = model::sequence_attention_work(*t.documents, t.seq_len, t.global_batch_size, seed);
-  return lists_sequence_balance(scenario) ? balanced_work(work, dp, micro_batches, t.micro_batch_size)
-                                          : model::contiguous_work(work, dp, micro_batches, t.micro_batch_size);
+  const auto pieces = model::pack_documents(*t.documents, t.seq_len, t.global_batch_size, seed);
+  std::vector<double> work;
+  work.reserve(pieces.size());
+  for (const auto& sequence : pieces) work.push_back(model::sequence_work(sequence, t.seq_len));
+  const auto order = lists_sequence_balance(scenario) ? balanced_deal(work, dp, micro_batches, t.micro_batch_size)
+                                                      : model::contiguous_deal(dp, micro_batches, t.micro_batch_size);
+  const int shards = cp_query_shards(scenario);
+  std::vector<std::vector<double>> shard_pairs;
+  if (shards > 1) {
+    shard_pairs.reserve(pieces.size());
+    for (const auto& sequence : pieces) shard_pairs.push_back(model::cp_shard_pair_work(sequence, t.seq_len, shards));
+  }
+  return model::micro_batch_work(order, work, shard_pairs, shards);
 }
 
 }  // namespace moesim::strategy

@@ -96,12 +96,18 @@ void Builder::emit_layer_op(int stage, const BlockOp& op, long index, const std:
 
 // Routed-expert compute (grouped matmuls of a MoE layer) on `rank`: its rows, hence FLOPs and activation bytes,
 // scale with the rank's expert load; the weights are read once either way.
-// Attention core under document masking (training.documents): its FLOPs follow the micro-batch's attention work.
+// Attention core under document masking (training.documents): its FLOPs follow the micro-batch's attention work;
+// under CP the work of the rank's query shard (against every shard's keys, or a Ring Attention block's one shard).
 model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
   if (!attention_work_.empty() && op.cost.op_class == config::OpClass::Attention) {
     model::ComputeCost cost = op.cost;
     const auto& work = attention_work_[std::min(static_cast<std::size_t>(data_step_), attention_work_.size() - 1)];
-    cost.flops *= work.at(layout_.coord(rank).dp, emitting_micro_batch_);
+    const auto c = layout_.coord(rank);
+    const int shards = work.cp_shards;
+    const int p = c.cp / std::max(1, layout_.cp() / shards);  // hybrid CP: a Ulysses group shares its ring shard
+    const int keys = (p - op.cp_block % shards + shards) % shards;  // the shard block k works on came k places round
+    cost.flops *= op.cp_block < 0 ? work.shard_queries(c.dp, emitting_micro_batch_, p)
+                                  : work.shard_pair(c.dp, emitting_micro_batch_, p, keys);
     return cost;
   }
   if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;

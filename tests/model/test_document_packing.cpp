@@ -47,3 +47,61 @@ TEST_CASE("contiguous work: replica d's micro-batch k holds sequences (d m + k) 
   CHECK_THROWS_AS(model::contiguous_work(work, 3, 2, 2), std::invalid_argument);
   CHECK(model::MicroBatchWork{}.at(3, 5) == 1.0);
 }
+
+// seq 8 over 2 shards: chunks of 2 tokens, shard 0 = tokens 0-1 and 6-7, shard 1 = tokens 2-5; entries over
+// 8 x 9 / 2 / 4 = 9 pairs (counted by hand).
+TEST_CASE("cp shard pair work: causal pairs between load-balanced shards, counted by hand") {
+  const auto whole = model::cp_shard_pair_work({8.0}, 8, 2);
+  REQUIRE(whole.size() == 4);
+  CHECK(whole[0] == Approx(10.0 / 9));  // (0,0): 3 + 4 + 3
+  CHECK(whole[1] == Approx(8.0 / 9));   // (0,1): tokens 6-7 see tokens 2-5
+  CHECK(whole[2] == Approx(8.0 / 9));   // (1,0): tokens 2-5 see tokens 0-1
+  CHECK(whole[3] == Approx(10.0 / 9));
+  const auto halves = model::cp_shard_pair_work({4.0, 4.0}, 8, 2);
+  CHECK(halves == std::vector<double>{6.0 / 9, 4.0 / 9, 4.0 / 9, 6.0 / 9});
+  // documents of 6 and 2 tokens: shard 0 holds the short one and the long one's first two tokens
+  const auto skewed = model::cp_shard_pair_work({6.0, 2.0}, 8, 2);
+  CHECK(skewed[0] == Approx(6.0 / 9));
+  CHECK(skewed[1] == 0.0);
+  CHECK(skewed[2] == Approx(8.0 / 9));
+  CHECK(skewed[3] == Approx(10.0 / 9));
+  CHECK(model::cp_shard_pair_work({6.0, 2.0}, 8, 1) == std::vector<double>{model::sequence_work({6.0, 2.0}, 8)});
+  CHECK_THROWS_AS(model::cp_shard_pair_work({6.0}, 6, 2), std::invalid_argument);
+}
+
+TEST_CASE("cp shard pair work: entries average to the sequence's work, one full document balances every shard") {
+  const auto sequences = model::pack_documents({1500.0, 1.0}, 8192, 64, 3);
+  for (const auto& pieces : sequences) {
+    CHECK(std::accumulate(pieces.begin(), pieces.end(), 0.0) == 8192.0);
+    for (int shards : {2, 4, 8}) {
+      const auto pairs = model::cp_shard_pair_work(pieces, 8192, shards);
+      const double mean = std::accumulate(pairs.begin(), pairs.end(), 0.0) / static_cast<double>(pairs.size());
+      CHECK(mean == Approx(model::sequence_work(pieces, 8192)).epsilon(1e-12));
+    }
+  }
+  for (int shards : {2, 4, 8}) {
+    const auto pairs = model::cp_shard_pair_work({8192.0}, 8192, shards);
+    for (int p = 0; p < shards; ++p) {
+      double queries = 0.0;
+      for (int j = 0; j < shards; ++j) queries += pairs[static_cast<std::size_t>(p * shards + j)];
+      CHECK(queries / shards == Approx(1.0).epsilon(1e-12));
+    }
+  }
+}
+
+TEST_CASE("micro-batch work under CP: shard pairs averaged over a micro-batch, the slowest shard against the mean") {
+  // two micro-batches of one 8-token sequence over 2 shards: balanced halves, then the skewed 6 + 2 split
+  const std::vector<std::vector<double>> pairs = {model::cp_shard_pair_work({4.0, 4.0}, 8, 2),
+                                                  model::cp_shard_pair_work({6.0, 2.0}, 8, 2)};
+  const std::vector<double> work = {model::sequence_work({4.0, 4.0}, 8), model::sequence_work({6.0, 2.0}, 8)};
+  const auto w = model::micro_batch_work(model::contiguous_deal(1, 2, 1), work, pairs, 2);
+  CHECK(w.cp_shards == 2);
+  CHECK(w.shard_queries(0, 0, 0) == Approx(5.0 / 9));
+  CHECK(w.shard_queries(0, 1, 0) == Approx(1.0 / 3));
+  CHECK(w.shard_queries(0, 1, 1) == Approx(1.0));
+  CHECK(w.shard_pair(0, 1, 1, 0) == Approx(8.0 / 9));
+  // (5/9 + 1) / (5/9 + 2/3)
+  CHECK(w.cp_shard_max_over_mean() == Approx((5.0 / 9 + 1.0) / (5.0 / 9 + 2.0 / 3)));
+  CHECK(model::contiguous_work(work, 1, 2, 1).cp_shard_max_over_mean() == 1.0);
+  CHECK_THROWS_AS(model::micro_batch_work(model::contiguous_deal(1, 2, 1), work, {pairs[0]}, 2), std::invalid_argument);
+}
