@@ -1,11 +1,13 @@
 // The context_parallel family: which algorithm a scenario selects, its layout checks with their JSON paths, and
 // step graphs that keep the FLOPs whatever the algorithm.
 #include <catch2/catch.hpp>
+#include <algorithm>
 
 #include "../model/training_fixtures.hpp"
 #include "model/op_graph.hpp"
 #include "strategy/context_parallel.hpp"
 #include "strategy/context_parallel_hybrid.hpp"
+#include "strategy/data_balance_sequences.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
 #include "strategy_issues.hpp"
@@ -132,4 +134,54 @@ TEST_CASE("balanced_moe layout checks: MoE with EP, flat all-to-all, expert_tp 1
   auto dense = cp_scenario("");
   dense.strategies = {{"balanced_moe", nlohmann::json::object(), "/strategies/0"}};
   CHECK(test::has_issue(test::strategy_issues(dense), "/strategies/0/name", "needs a training scenario of an MoE"));
+}
+
+// Documents under CP (training.documents): the attention core of each rank follows its query shard's masked pairs.
+TEST_CASE("context_parallel with documents: each rank's attention follows its shard, the total the step's work") {
+  auto per_rank_attention = [](const config::ScenarioConfig& s) {
+    const auto schedule = strategy::make_pipeline_schedule(s);
+    const auto step = strategy::build_training_step(s, *schedule, {});
+    std::vector<double> out(8, 0.0);
+    for (const auto& op : step.graph.ops) {
+      if (op.kind == model::OpKind::Compute && op.compute.op_class == config::OpClass::Attention)
+        out[static_cast<std::size_t>(op.rank)] += op.compute.flops;
+    }
+    return out;
+  };
+  for (const std::string algorithm : {"kv_allgather", "ring_attention", "ulysses", "hybrid_cp"}) {
+    CAPTURE(algorithm);
+    auto s = cp_scenario(algorithm);
+    s.training->global_batch_size = 8;
+    if (algorithm == "hybrid_cp") s.strategies[0].params = {{"ulysses_degree", 2}};
+    const auto plain = per_rank_attention(s);
+    s.training->documents = config::DocumentLengths{256.0, 1.0};
+    const auto docs = per_rank_attention(s);
+    const auto work = strategy::scenario_attention_work(s);
+    const int shards = strategy::cp_query_shards(s);
+    CHECK(work.cp_shards == shards);
+    CHECK(shards == (algorithm == "ulysses" ? 1 : algorithm == "hybrid_cp" ? 2 : 4));
+    double mean = 0.0, total_plain = 0.0, total_docs = 0.0;
+    for (int k = 0; k < 8; ++k) mean += work.at(0, k) / 8.0;
+    for (int r = 0; r < 8; ++r) {  // rank = tp + 2 cp
+      const int p = (r / 2) / (4 / shards);
+      double expected = 0.0;
+      for (int k = 0; k < 8; ++k) expected += work.shard_queries(0, k, p) / 8.0;
+      CHECK(docs[static_cast<std::size_t>(r)] == Approx(plain[static_cast<std::size_t>(r)] * expected));
+      total_plain += plain[static_cast<std::size_t>(r)];
+      total_docs += docs[static_cast<std::size_t>(r)];
+    }
+    CHECK(mean < 0.7);
+    CHECK(total_docs == Approx(total_plain * mean));
+    const auto [lo, hi] = std::minmax_element(docs.begin(), docs.end());
+    if (shards > 1) {
+      CHECK(*hi > 1.02 * *lo);  // shards differ
+      CHECK(work.cp_shard_max_over_mean() > 1.02);
+    } else {
+      CHECK(*hi == Approx(*lo));
+    }
+  }
+  // KV AllGather counts pairs on two mirrored half-chunks per rank: seq_len a multiple of 2 x cp
+  auto odd = cp_scenario("", 4, 1028);
+  odd.training->documents = config::DocumentLengths{256.0, 1.0};
+  CHECK(test::has_issue(test::strategy_issues(odd), "/training/seq_len", "divisible by 2 x cp = 8, got 1028"));
 }
