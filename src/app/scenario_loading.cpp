@@ -64,6 +64,22 @@ std::string scenario_text(const config::ScenarioConfig& s) {
         << " ranks, algorithm " << m.algorithm << ", " << to_string(m.dtype) << ", " << m.iterations
         << " iteration(s)\n";
   }
+  // the device's roofline efficiencies as this scenario uses them (after strategies that raise them)
+  const auto& device = s.topology.device;
+  out << "efficiency  compute / memory:";
+  auto flag = [](const config::SourcedValue& v) {
+    return v.source.find("by matmul_retiling") != std::string::npos ? "*" : "";
+  };
+  bool raised = false;
+  for (int c = 0; c < config::kOpClassCount; ++c) {
+    const auto op_class = static_cast<config::OpClass>(c);
+    if (!device.has_efficiency(op_class)) continue;
+    const auto& e = device.efficiency[static_cast<std::size_t>(c)];
+    out << "  " << to_string(op_class) << ' ' << e.compute.value << flag(e.compute) << " / " << e.memory.value
+        << flag(e.memory);
+    raised = raised || *flag(e.compute) || *flag(e.memory);
+  }
+  out << (raised ? "  (* raised by matmul_retiling)" : "") << '\n';
   out << "strategies  ";
   if (s.strategies.empty()) out << "(none)";
   for (std::size_t i = 0; i < s.strategies.size(); ++i) {

@@ -38,6 +38,19 @@ TEST_CASE("check accepts every shipped scenario and prints what it resolved") {
   }
 }
 
+TEST_CASE("check prints the efficiencies the scenario uses, those raised by matmul_retiling marked") {
+  // 910B2 matmul 0.44 / 0.49 (topology file); matmul_retiling's defaults: compute x 1.10, memory x 1.05
+  const auto plain = run_moesim({"check", "scenarios/calibration/pro_moe_72b_train_baseline.json"});
+  REQUIRE(plain.exit_code == 0);
+  CHECK(plain.out.find("matmul 0.44 / 0.49  grouped_matmul") != std::string::npos);
+  CHECK(plain.out.find("raised by") == std::string::npos);
+  const auto raised = run_moesim({"check", "scenarios/calibration/pro_moe_72b_train_optimized.json"});
+  REQUIRE(raised.exit_code == 0);
+  CHECK(raised.out.find("matmul 0.484* / 0.5145*") != std::string::npos);
+  CHECK(raised.out.find("attention 0.3025 / 0.49  ") != std::string::npos);
+  CHECK(raised.out.find("(* raised by matmul_retiling)") != std::string::npos);
+}
+
 TEST_CASE("check --json --set reflects the override") {
   const auto result = run_moesim({"check", "scenarios/pro_moe_800i_a2_decode.json", "--json", "--set",
                                   "inference.batch_size=64"});
