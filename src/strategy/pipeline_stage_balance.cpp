@@ -34,6 +34,10 @@ struct PassTimes {
   }
 };
 
+// The attention work a stage's step pays per micro-batch: the mean, under CP that of the slowest query shard (CP
+// ranks meet at every layer).
+double slowest_shard_work(const model::MicroBatchWork& work) { return work.mean() * work.cp_shard_max_over_mean(); }
+
 // Times parts with the roofline and collective estimates (block_time_estimates), on the shape the step builder uses.
 class PartTimer {
  public:
@@ -43,7 +47,7 @@ class PartTimer {
         shape_(step_shape(scenario)),
         timer_(scenario, layout_),
         hide_ep_(make_overlap_strategy(scenario) != nullptr),
-        attention_scale_(scenario_attention_work(scenario).mean()) {
+        attention_scale_(slowest_shard_work(scenario_attention_work(scenario))) {
     layout_.set_cp_ulysses(shape_.cp_ulysses);
   }
 
@@ -70,7 +74,7 @@ class PartTimer {
   model::TrainingShape shape_;
   BlockTimeEstimator timer_;
   bool hide_ep_;
-  double attention_scale_;  // training.documents: the step's mean attention work (1 without)
+  double attention_scale_;  // training.documents: the step's mean attention work (1 without; CP: slowest shard's)
 };
 
 // Per-stage time of one micro-batch for a cut (virtual stages as model::assign_layers gives them).
