@@ -67,9 +67,7 @@ std::string scenario_text(const config::ScenarioConfig& s) {
   // the device's roofline efficiencies as this scenario uses them (after strategies that raise them)
   const auto& device = s.topology.device;
   out << "efficiency  compute / memory:";
-  auto flag = [](const config::SourcedValue& v) {
-    return v.source.find("by matmul_retiling") != std::string::npos ? "*" : "";
-  };
+  auto flag = [](const config::SourcedValue& v) { return strategy::raised_by_matmul_retiling(v) ? "*" : ""; };
   bool raised = false;
   for (int c = 0; c < config::kOpClassCount; ++c) {
     const auto op_class = static_cast<config::OpClass>(c);

@@ -16,6 +16,21 @@ model::CpAlgorithm cp_algorithm(const config::ScenarioConfig& scenario) {
   return model::CpAlgorithm::KvAllGather;
 }
 
+int cp_query_shards(const config::ScenarioConfig& scenario) {
+  const int cp = scenario.parallel.cp;
+  if (cp <= 1) return 1;
+  switch (cp_algorithm(scenario)) {
+    case model::CpAlgorithm::KvAllGather:
+    case model::CpAlgorithm::Ring:
+      return cp;
+    case model::CpAlgorithm::Hybrid:
+      return cp / cp_ulysses_degree(scenario);
+    case model::CpAlgorithm::Ulysses:
+      break;
+  }
+  return 1;
+}
+
 void check_context_parallel_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   // Documents under the default KV AllGather: their masked pairs are counted on its causal load-balanced shards
   // (two mirrored half-chunks per rank), as Ring Attention and hybrid CP check for themselves.

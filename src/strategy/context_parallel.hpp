@@ -13,6 +13,10 @@ namespace moesim::strategy {
 // The scenario's CP algorithm: its context_parallel strategy's, or KvAllGather.
 model::CpAlgorithm cp_algorithm(const config::ScenarioConfig& scenario);
 
+// The query shards a sequence's attention splits into under the scenario's CP: cp for KV AllGather and Ring
+// Attention, cp / ulysses_degree for hybrid CP (its ring), 1 for Ulysses (whole sequences, heads split) and cp 1.
+int cp_query_shards(const config::ScenarioConfig& scenario);
+
 // Reports a context_parallel strategy that does not fit the scenario (called by validate_strategies).
 void check_context_parallel_layout(const config::ScenarioConfig& scenario, config::IssueCollector& issues);
 

@@ -5,7 +5,6 @@
 #include <stdexcept>
 
 #include "strategy/context_parallel.hpp"
-#include "strategy/context_parallel_hybrid.hpp"
 
 namespace moesim::strategy {
 
@@ -62,21 +61,6 @@ model::SequenceDeal balanced_deal(const std::vector<double>& work, int dp, int m
 
 model::MicroBatchWork balanced_work(const std::vector<double>& work, int dp, int micro_batches, int micro_batch_size) {
   return model::micro_batch_work(balanced_deal(work, dp, micro_batches, micro_batch_size), work);
-}
-
-int cp_query_shards(const config::ScenarioConfig& scenario) {
-  const int cp = scenario.parallel.cp;
-  if (cp <= 1) return 1;
-  switch (cp_algorithm(scenario)) {
-    case model::CpAlgorithm::KvAllGather:
-    case model::CpAlgorithm::Ring:
-      return cp;
-    case model::CpAlgorithm::Hybrid:
-      return cp / cp_ulysses_degree(scenario);
-    case model::CpAlgorithm::Ulysses:
-      break;
-  }
-  return 1;
 }
 
 model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step) {

@@ -24,14 +24,10 @@ void check_sequence_balance_layout(const config::ScenarioConfig& scenario, const
 
 // Contract: step `step`'s attention work per (replica, micro-batch) over the scenario's full dp (empty without
 // training.documents): contiguous, or balanced by longest-processing-time with sequence_balance (by whole-sequence
-// work, also under CP). Under context parallelism also per CP shard pair (cp_query_shards shards). Every sequence is
+// work, also under CP). Under context parallelism also per CP shard pair (cp_query_shards shards, strategy/context_parallel). Every sequence is
 // used exactly once; a micro-batch holds micro_batch_size sequences. Each step draws its own documents (the scenario
 // seed, then one stream per step).
 model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step = 0);
-
-// The query shards a sequence's attention splits into under the scenario's CP: cp for KV AllGather and Ring
-// Attention, cp / ulysses_degree for hybrid CP (its ring), 1 for Ulysses (whole sequences, heads split) and cp 1.
-int cp_query_shards(const config::ScenarioConfig& scenario);
 
 // Longest-processing-time deal of `work` (per sequence) over dp replicas of micro_batches x micro_batch_size
 // sequences, then over each replica's micro-batches. Ties go to the lower index.

@@ -3,7 +3,10 @@
 #include <sstream>
 
 namespace moesim::strategy {
+
 namespace {
+
+constexpr const char* kRaisedMark = "by matmul_retiling";  // in the source text of every raised value
 
 // Not fused_grouped_matmul: SwiftGMM's fused kernel has its own measured efficiencies (inference, facts P12).
 constexpr config::OpClass kGemmClasses[] = {config::OpClass::Matmul, config::OpClass::GroupedMatmul};
@@ -65,6 +68,10 @@ void check_matmul_retiling_layout(const config::ScenarioConfig& scenario, const 
                          });
 }
 
+bool raised_by_matmul_retiling(const config::SourcedValue& value) {
+  return value.source.find(kRaisedMark) != std::string::npos;
+}
+
 void apply_matmul_retiling(config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
     if (spec.name != kMatmulRetilingName) continue;
@@ -73,7 +80,7 @@ void apply_matmul_retiling(config::ScenarioConfig& scenario) {
                               const char* technique) {
                              if (gain == 0.0) return;
                              value.value *= 1.0 + gain;
-                             value.source += "; x (1 + " + percent(gain) + " %) by matmul_retiling (" + technique +
+                             value.source += "; x (1 + " + percent(gain) + " %) " + kRaisedMark + " (" + technique +
                                              ", [P] section 4.1, facts T14)";
                            });
     return;

@@ -33,5 +33,7 @@ MatmulRetilingGains matmul_retiling_gains(const nlohmann::json& params);
 // When the scenario lists matmul_retiling: raises scenario.topology.device's GEMM efficiencies as above and appends
 // the strategy and its source to each changed value's source text.
 void apply_matmul_retiling(config::ScenarioConfig& scenario);
+// True for a value apply_matmul_retiling raised (its source text says so).
+bool raised_by_matmul_retiling(const config::SourcedValue& value);
 
 }  // namespace moesim::strategy
