@@ -24,9 +24,9 @@ void check_sequence_balance_layout(const config::ScenarioConfig& scenario, const
 
 // Contract: step `step`'s attention work per (replica, micro-batch) over the scenario's full dp (empty without
 // training.documents): contiguous, or balanced by longest-processing-time with sequence_balance (by whole-sequence
-// work, also under CP). Under context parallelism also per CP shard pair (cp_query_shards shards, strategy/context_parallel). Every sequence is
-// used exactly once; a micro-batch holds micro_batch_size sequences. Each step draws its own documents (the scenario
-// seed, then one stream per step).
+// work, also under CP). Under context parallelism also per CP shard pair (cp_query_shards shards,
+// strategy/context_parallel). Every sequence is used exactly once; a micro-batch holds micro_batch_size sequences.
+// Each step draws its own documents (the scenario seed, then one stream per step).
 model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scenario, int step = 0);
 
 // Longest-processing-time deal of `work` (per sequence) over dp replicas of micro_batches x micro_batch_size

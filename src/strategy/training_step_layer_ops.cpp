@@ -105,9 +105,9 @@ model::ComputeCost Builder::loaded_cost(const BlockOp& op, int rank) const {
     const auto c = layout_.coord(rank);
     const int shards = work.cp_shards;
     const int p = c.cp / std::max(1, layout_.cp() / shards);  // hybrid CP: a Ulysses group shares its ring shard
-    const int keys = (p - op.cp_block % shards + shards) % shards;  // the shard block k works on came k places round
+    // a Ring Attention block k works on the K/V shard that came k places round the ring (k < shards)
     cost.flops *= op.cp_block < 0 ? work.shard_queries(c.dp, emitting_micro_batch_, p)
-                                  : work.shard_pair(c.dp, emitting_micro_batch_, p, keys);
+                                  : work.shard_pair(c.dp, emitting_micro_batch_, p, (p - op.cp_block + shards) % shards);
     return cost;
   }
   if (ep_index_.empty() || op.layer < 0 || op.cost.op_class != config::OpClass::GroupedMatmul) return op.cost;
