@@ -19,7 +19,8 @@ std::string to_string(ActivationMode mode) {
 const std::vector<std::string>& selectable_activation_modules() {
   static const std::vector<std::string> modules = {"norm",       "attention_core", "router_probs",
                                                    "permute",    "unpermute",      "expert_fc1",
-                                                   "activation", "shared_experts", "ffn"};
+                                                   "activation", "shared_experts", "ffn",
+                                                   "ffn_activation"};
   return modules;
 }
 
@@ -31,6 +32,31 @@ ActivationMode ActivationPlan::mode(const std::string& module) const {
 bool ActivationPlan::swaps_in(int virtual_stage) const {
   if (virtual_stage < 0 || static_cast<std::size_t>(virtual_stage) >= swap_virtual_stages.size()) return true;
   return swap_virtual_stages[static_cast<std::size_t>(virtual_stage)];
+}
+
+namespace {
+
+bool below_count(const std::vector<int>& counts, int virtual_stage, int position) {
+  if (counts.empty()) return true;
+  if (virtual_stage < 0 || static_cast<std::size_t>(virtual_stage) >= counts.size()) return true;
+  return position < counts[static_cast<std::size_t>(virtual_stage)];
+}
+
+}  // namespace
+
+ActivationPlan ActivationPlan::at_slot(int virtual_stage, int position) const {
+  ActivationPlan out;
+  out.swap_virtual_stages = swap_virtual_stages;
+  out.full_recompute = full_recompute && below_count(full_recompute_layers, virtual_stage, position);
+  const bool module_recompute = below_count(module_recompute_layers, virtual_stage, position);
+  for (const auto& [module, mode] : modules) {
+    out.modules[module] = mode == ActivationMode::Recompute && !module_recompute ? ActivationMode::Keep : mode;
+  }
+  return out;
+}
+
+bool ActivationPlan::layer_limited() const {
+  return !full_recompute_layers.empty() || !module_recompute_layers.empty();
 }
 
 bool ActivationPlan::empty() const {
@@ -55,6 +81,9 @@ ActivationSplit split_activations(const std::map<std::string, double>& bytes_by_
     ActivationMode mode = ActivationMode::Keep;
     if (plan.full_recompute) {
       if (is_selectable(module) || module == "residual") mode = ActivationMode::Recompute;
+    } else if (module == "ffn_activation" && plan.mode("ffn") != ActivationMode::Keep) {
+      mode = plan.mode("ffn");  // "ffn" covers the activation output too
+      if (mode == ActivationMode::Swap && !swap) mode = ActivationMode::Keep;
     } else if (is_selectable(module)) {
       mode = plan.mode(module);
       if (mode == ActivationMode::Swap && !swap) mode = ActivationMode::Keep;

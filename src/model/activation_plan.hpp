@@ -17,7 +17,9 @@ std::string to_string(ActivationMode mode);
 // norm (the two norm outputs), attention_core (MLA latents, q, k, v, core output, softmax statistics),
 // router_probs, permute (tokens at the experts' input), unpermute (expert outputs back at the source rank),
 // expert_fc1 (gate/up output), activation (SwiGLU/GELU output), shared_experts and ffn (FC1 and activation outputs
-// of the shared experts / dense FFN). The other keys are never dropped by a per-module mode: layer_input (the
+// of the shared experts / dense FFN), ffn_activation (the dense FFN's activation output alone, recomputed from the
+// kept FC1 output: MindFormers' select_recompute of feed_forward.mul and silu; "ffn" set to recompute or swap
+// covers it too). The other keys are never dropped by a per-module mode: layer_input (the
 // checkpoint), residual (the second norm's input), mtp and head.
 const std::vector<std::string>& selectable_activation_modules();
 
@@ -30,8 +32,20 @@ struct ActivationPlan {
   // holds more than one micro-batch of a chunk, its backward follows its forward at once and copies could not
   // hide; swap-mode modules are kept there (strategy::resolve_memory_plan sets this from the schedule).
   std::vector<bool> swap_virtual_stages;
+  // Layer counts per virtual stage (index chunk x pp + stage; empty = every layer): a virtual stage's layer slots
+  // (transformer layers and MTP modules, padding not counted) at positions below full_recompute_layers[vs] are
+  // fully recomputed (with full_recompute; Megatron's "block" method, --recompute-num-layers), the others follow
+  // the per-module modes; those at positions below module_recompute_layers[vs] take the per-module recompute
+  // modes, the others keep those modules (MindFormers' per-stage select_recompute counts). Swap modes apply to
+  // every layer. A count above a virtual stage's layers covers all of them.
+  std::vector<int> full_recompute_layers;
+  std::vector<int> module_recompute_layers;
 
   ActivationMode mode(const std::string& module) const;
+  // The plan the layer slot at `position` of virtual stage `virtual_stage` follows: the layer counts resolved into
+  // full_recompute and the modules' modes (the returned plan has no counts).
+  ActivationPlan at_slot(int virtual_stage, int position) const;
+  bool layer_limited() const;  // some count is set
   bool empty() const;  // keeps everything
   bool swaps_in(int virtual_stage) const;
 };

@@ -99,6 +99,12 @@ std::vector<BlockOp> recompute_ops(const config::ModelConfig& model, const Train
           double(model.moe->num_shared_experts) * model.moe->shared_expert_intermediate / shape.tp);
     }
     mlp("ffn", "ffn", double(model.dense_intermediate) / shape.tp);
+    if (recompute("ffn_activation") && plan.mode("ffn") == ActivationMode::Keep) {  // from the kept FC1 output
+      if (const std::size_t m = find(forward, "ffn_fc1", lo, hi); m != kNone) {
+        sel.after[m].push_back(
+            activation_function("ffn_act", shape, shape.tokens * gate * double(model.dense_intermediate) / shape.tp));
+      }
+    }
   }
   std::vector<BlockOp> out;
   for (std::size_t i = lo; i < hi; ++i) {

@@ -20,7 +20,8 @@ namespace moesim::model {
 //   expert_fc1: the FC1 share (gate/up) of the grouped matmul.  activation: the activation function (a vector op
 //   over the FC1 output; the forward folds it into the grouped matmul).  unpermute: the FC2 share of the grouped
 //   matmul + (expert-TP ReduceScatter) + combine.  shared_experts / ffn: [TP AllGather] + the FC1 share of the
-//   matmul + the activation function.  full: the whole layer (for an MTP module: its transformer layer).
+//   matmul + the activation function.  ffn_activation (with ffn kept): the activation function alone.
+//   full: the whole layer (for an MTP module: its transformer layer).
 std::vector<BlockOp> recompute_ops(const config::ModelConfig& model, const TrainingShape& shape, const LayerSlot& slot,
                                    const std::vector<BlockOp>& forward, const ActivationPlan& plan);
 

@@ -177,6 +177,16 @@ int TrainingLayout::ep_span_replicas() const {
   return group <= replica ? 1 : (group + replica - 1) / replica;
 }
 
+std::vector<int> layer_positions(const VirtualStage& vs) {
+  std::vector<int> positions;
+  int next = 0;
+  for (const auto& slot : vs.slots) {
+    positions.push_back(next);
+    if (slot.kind != SlotKind::Padding) ++next;
+  }
+  return positions;
+}
+
 int pipeline_position(ChunkPlacement placement, int pp, int stage, int chunk) {
   if (placement == ChunkPlacement::VShape && chunk == 1) return 2 * pp - 1 - stage;
   return chunk * pp + stage;

@@ -111,6 +111,11 @@ struct VirtualStage {
   bool head = false;       // last pipeline position: final norm, LM head and loss
 };
 
+// Per slot of `vs`, its position among the virtual stage's layer slots (transformer layers and MTP modules, in
+// order from 0; a padding slot gets the position of the next layer slot): what the activation plan's layer counts
+// (ActivationPlan::at_slot) count.
+std::vector<int> layer_positions(const VirtualStage& vs);
+
 // Slots in order: half the padding layers (rounded down), the transformer layers, the rest of the padding, the
 // MTP modules; cut contiguously, in pipeline-position order, into pp x vpp equal virtual stages. Indexed by
 // chunk x pp + stage. With parallel.layers_per_virtual_stage: that many layers per pipeline position, in order, and

@@ -61,7 +61,8 @@ void layer_activations(std::map<std::string, double>& m, const config::ModelConf
           T * heads * 4.0);  // latents, q k v and output, fp32 softmax statistics (flash attention: no s^2 term)
   if (!moe) {
     const double width = model.dense_intermediate / tp;
-    add(m, "ffn", T * (gate + 1.0) * width * b);  // FC1 (gate/up) output and activation output
+    add(m, "ffn", T * gate * width * b);       // FC1 (gate/up) output
+    add(m, "ffn_activation", T * width * b);   // activation output (the FC2 input)
     return;
   }
   const auto& e = *model.moe;
@@ -167,9 +168,13 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     const int in_flight =
         static_cast<std::size_t>(vs.chunk) < in_flight_per_chunk.size() ? in_flight_per_chunk[vs.chunk] : 0;
     out.in_flight_micro_batches += in_flight;
-    for (const auto& slot : vs.slots) {
+    const int virtual_stage = vs.chunk * p.pp + vs.stage;
+    const std::vector<int> positions = layer_positions(vs);
+    for (std::size_t i = 0; i < vs.slots.size(); ++i) {
+      const LayerSlot& slot = vs.slots[i];
       const auto all = slot_activation_bytes(model, shape, slot);
-      const ActivationSplit split = split_activations(all, plan, plan.swaps_in(vs.chunk * p.pp + vs.stage));
+      const ActivationSplit split =
+          split_activations(all, plan.at_slot(virtual_stage, positions[i]), plan.swaps_in(virtual_stage));
       if (!load.uniform() && slot.kind != SlotKind::Padding) {
         ExpertSide side;
         side.layer = expert_load_layer(model, slot);

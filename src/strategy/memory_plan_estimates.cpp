@@ -32,9 +32,10 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       if (vs.stage != s) continue;
       std::vector<std::vector<model::BlockOp>> parts;
       if (vs.embedding) parts.push_back(model::embedding_forward(model, shape_));
-      for (const auto& slot : vs.slots) {
-        parts.push_back(model::slot_forward(model, shape_, slot));
-        stage.slots.push_back({slot, parts.back(), vs.chunk * p.pp + vs.stage});
+      const std::vector<int> positions = model::layer_positions(vs);
+      for (std::size_t i = 0; i < vs.slots.size(); ++i) {
+        parts.push_back(model::slot_forward(model, shape_, vs.slots[i]));
+        stage.slots.push_back({vs.slots[i], parts.back(), vs.chunk * p.pp + vs.stage, positions[i]});
       }
       if (vs.head) parts.push_back(model::head_forward(model, shape_));
       if (!can_time()) continue;
@@ -60,15 +61,28 @@ double MemoryPlanEstimator::capacity_bytes() const {
   return scenario_.topology.device.memory_bytes.value;
 }
 
+double MemoryPlanEstimator::stage_peak_bytes(const model::ActivationPlan& plan, int stage) const {
+  return model::stage_memory(scenario_, virtual_stages_, stage,
+                             stages_[static_cast<std::size_t>(stage)].in_flight_per_chunk, plan,
+                             moe_comm_plan(scenario_), expert_load_)
+      .breakdown.total();
+}
+
 double MemoryPlanEstimator::peak_memory_bytes(const model::ActivationPlan& plan) const {
   double peak = 0.0;
-  for (int s = 0; s < scenario_.parallel.pp; ++s) {
-    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
-                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
-                                            moe_comm_plan(scenario_), expert_load_);
-    peak = std::max(peak, memory.breakdown.total());
-  }
+  for (int s = 0; s < scenario_.parallel.pp; ++s) peak = std::max(peak, stage_peak_bytes(plan, s));
   return peak;
+}
+
+int MemoryPlanEstimator::stage_layer_slots(int stage) const {
+  int most = 0;
+  for (const auto& vs : virtual_stages_) {
+    if (vs.stage != stage) continue;
+    const auto n = std::count_if(vs.slots.begin(), vs.slots.end(),
+                                 [](const model::LayerSlot& slot) { return slot.kind != model::SlotKind::Padding; });
+    most = std::max(most, static_cast<int>(n));
+  }
+  return most;
 }
 
 double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPlan& plan) const {
@@ -95,8 +109,10 @@ double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) cons
   for (const auto& stage : stages_) {
     double recompute_s = 0.0, swapped = 0.0;
     for (const auto& slot : stage.slots) {
-      recompute_s += ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, plan), stage.first_rank);
-      swapped += model::swap_bytes(model, shape_, slot.slot, plan, slot.virtual_stage);
+      const model::ActivationPlan slot_plan = plan.at_slot(slot.virtual_stage, slot.layer_position);
+      recompute_s +=
+          ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, slot_plan), stage.first_rank);
+      swapped += model::swap_bytes(model, shape_, slot.slot, slot_plan, slot.virtual_stage);
     }
     double exposed_s = 0.0;
     if (swapped > 0.0) {

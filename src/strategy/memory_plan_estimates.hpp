@@ -22,6 +22,11 @@ class MemoryPlanEstimator {
   // Peak per-NPU memory over the pipeline stages with `plan` (bytes), and the device memory.
   double peak_memory_bytes(const model::ActivationPlan& plan) const;
   double capacity_bytes() const;
+  // Peak memory of pipeline stage `stage` alone with `plan`, and the most layer slots (transformer layers and MTP
+  // modules) any of its virtual stages holds.
+  double stage_peak_bytes(const model::ActivationPlan& plan, int stage) const;
+  int stage_layer_slots(int stage) const;
+  const config::ParallelLayout& parallel() const { return scenario_.parallel; }
   // Activation bytes that `plan` removes from a stage's peak, as a fraction of the stage's activations with
   // nothing dropped: 1 - max_s(activations_s(plan)) / max_s(activations_s(keep all)).
   double activation_saved_fraction(const model::ActivationPlan& plan) const;
@@ -41,6 +46,7 @@ class MemoryPlanEstimator {
     model::LayerSlot slot;
     std::vector<model::BlockOp> forward;
     int virtual_stage = 0;
+    int layer_position = 0;  // among the virtual stage's layer slots (model::layer_positions)
   };
   struct Stage {
     std::vector<int> in_flight_per_chunk;

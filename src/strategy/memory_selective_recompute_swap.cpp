@@ -16,6 +16,8 @@ using nlohmann::json;
 namespace {
 
 constexpr double kGiB = config::units::kGibibyte;
+constexpr const char* kFullLayersKey = "full_layers";
+constexpr const char* kRecomputeLayersKey = "recompute_layers";
 
 const config::StrategySpec* memory_spec(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
@@ -30,9 +32,26 @@ ActivationMode parse_mode(const std::string& text) {
   return ActivationMode::Keep;
 }
 
+// A checked layer-count param ("full_layers" / "recompute_layers") per virtual stage (chunk x pp + stage): an
+// integer for every virtual stage, or one per pipeline stage for each of its chunks; empty when absent.
+std::vector<int> layer_counts(const json& params, const char* key, const config::ParallelLayout& p) {
+  const auto it = params.find(key);
+  if (it == params.end()) return {};
+  std::vector<int> counts(static_cast<std::size_t>(p.pp * p.vpp), 0);
+  for (int c = 0; c < p.vpp; ++c) {
+    for (int s = 0; s < p.pp; ++s) {
+      const json& value = it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it;
+      counts[static_cast<std::size_t>(c * p.pp + s)] = value.get<int>();
+    }
+  }
+  return counts;
+}
+
 // The modes written in the (already checked) params.
-ActivationPlan pinned_plan(const json& params, std::vector<std::string>* pinned) {
+ActivationPlan pinned_plan(const json& params, const config::ParallelLayout& p, std::vector<std::string>* pinned) {
   ActivationPlan plan;
+  plan.full_recompute_layers = layer_counts(params, kFullLayersKey, p);
+  plan.module_recompute_layers = layer_counts(params, kRecomputeLayersKey, p);
   const auto modules = params.find("modules");
   if (modules == params.end() || !modules->is_object()) return plan;
   for (const auto& [module, mode] : modules->items()) {
@@ -58,7 +77,8 @@ bool has_swap(const ActivationPlan& plan) {
 json modules_json(const ActivationPlan& plan) {
   json modules = json::object();
   for (const auto& module : model::selectable_activation_modules()) {
-    modules[module] = model::to_string(plan.full_recompute ? ActivationMode::Recompute : plan.mode(module));
+    const bool every_layer_full = plan.full_recompute && plan.full_recompute_layers.empty();
+    modules[module] = model::to_string(every_layer_full ? ActivationMode::Recompute : plan.mode(module));
   }
   return modules;
 }
@@ -70,9 +90,34 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
   return false;
 }
 
+// Full layer recompute on the fewest layers that make each pipeline stage fit: per stage, the smallest count of
+// its virtual stages' first layers (the same count in each of its chunks) whose stage peak is within the target,
+// all layers where none is (Megatron's block method with per-stage counts). A stage's memory depends on its own
+// counts only, so the stages are chosen one by one.
+ActivationPlan with_fewest_full_layers(const MemoryPlanEstimator& estimator, const ActivationPlan& plan,
+                                       double target_bytes) {
+  const auto& p = estimator.parallel();
+  ActivationPlan trial = plan;
+  trial.full_recompute = true;
+  trial.full_recompute_layers.assign(static_cast<std::size_t>(p.pp * p.vpp), 0);
+  bool every_layer = true;
+  for (int s = 0; s < p.pp; ++s) {
+    const int most = estimator.stage_layer_slots(s);
+    int count = 0;
+    auto set = [&](int n) {
+      for (int c = 0; c < p.vpp; ++c) trial.full_recompute_layers[static_cast<std::size_t>(c * p.pp + s)] = n;
+    };
+    for (set(count); count < most && estimator.stage_peak_bytes(trial, s) > target_bytes; set(++count)) {
+    }
+    every_layer = every_layer && count == most;
+  }
+  if (every_layer) trial.full_recompute_layers.clear();  // the same plan as full recompute everywhere
+  return trial;
+}
+
 // Greedy choice: while the peak exceeds the target, take the (module, mode) with the most peak memory saved per
-// second of estimated added time (a hidden swap costs nothing: the largest saving wins); full layer recompute as
-// the last resort.
+// second of estimated added time (a hidden swap costs nothing: the largest saving wins); full layer recompute of
+// the fewest layers per stage as the last resort.
 json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const std::vector<std::string>& pinned,
             double target_bytes) {
   json choices = json::array();
@@ -80,7 +125,7 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
   if (estimator.can_swap()) modes.push_back(ActivationMode::Swap);
   double peak = estimator.peak_memory_bytes(plan);
   double cost = estimator.added_time_s(plan);
-  while (peak > target_bytes && !plan.full_recompute) {
+  while (peak > target_bytes) {
     struct Best {
       std::string module;
       ActivationMode mode = ActivationMode::Keep;
@@ -104,8 +149,7 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
     }
     if (best.module.empty()) {
       if (contains(pinned, "full")) break;
-      ActivationPlan trial = plan;
-      trial.full_recompute = true;
+      ActivationPlan trial = with_fewest_full_layers(estimator, plan, target_bytes);
       const double trial_peak = estimator.peak_memory_bytes(trial);
       if (!(trial_peak < peak)) break;
       best = {"full", ActivationMode::Recompute, 0.0, peak - trial_peak, trial_peak, estimator.added_time_s(trial)};
@@ -117,6 +161,11 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
                        {"mode", model::to_string(best.mode)},
                        {"peak_memory_saved_gib", best.saved / kGiB},
                        {"estimated_added_time_s", best.cost - cost}});
+    if (best.module == "full") {  // the last resort: nothing is left to choose
+      if (!plan.full_recompute_layers.empty())
+        choices.back()["full_layers_per_virtual_stage"] = plan.full_recompute_layers;
+      break;
+    }
     peak = best.peak;
     cost = best.cost;
   }
@@ -142,6 +191,26 @@ std::vector<bool> swap_virtual_stages(const config::ParallelLayout& p,
   return allowed;
 }
 
+// "full_layers" / "recompute_layers": absent, an integer >= 0, or a non-empty array of integers >= 0 (its length
+// is checked against pp by check_memory_strategy, which knows the layout).
+void check_layer_count_param(config::ObjectReader& params, const char* key) {
+  const json* value = params.raw(key);
+  if (value == nullptr) return;
+  const std::string expected = "expected an integer >= 0 or an array of them (one per pipeline stage)";
+  auto is_count = [](const json& v) { return v.is_number_integer() && v.get<long long>() >= 0 &&
+                                             v.get<long long>() <= 1000000; };
+  if (value->is_array()) {
+    if (value->empty()) params.issues().error(params.child(key), expected + ", got an empty array");
+    for (std::size_t i = 0; i < value->size(); ++i) {
+      if (!is_count((*value)[i])) {
+        params.issues().error(config::pointer_index(params.child(key), i), "expected an integer >= 0");
+      }
+    }
+  } else if (!is_count(*value)) {
+    params.issues().error(params.child(key), expected);
+  }
+}
+
 }  // namespace
 
 void check_selective_recompute_swap_params(config::ObjectReader& params) {
@@ -157,15 +226,47 @@ void check_selective_recompute_swap_params(config::ObjectReader& params) {
   }
   const auto headroom = params.optional_number("headroom_gib", config::Range::NonNegative);
   if (headroom && mode != "auto") params.issues().error(params.child("headroom_gib"), "only with \"mode\": \"auto\"");
+  check_layer_count_param(params, kFullLayersKey);
+  check_layer_count_param(params, kRecomputeLayersKey);
   params.finish();
 }
 
 void check_memory_strategy(const config::ScenarioConfig& scenario, config::IssueCollector& issues) {
   const auto* spec = memory_spec(scenario);
-  if (spec && scenario.type != config::ScenarioType::Training) {
+  if (spec == nullptr) return;
+  if (scenario.type != config::ScenarioType::Training) {
     issues.error(config::pointer_child(spec->pointer, "name"), std::string(kSelectiveRecomputeSwapName) +
                                                                    " applies to training; this scenario is " +
                                                                    config::to_string(scenario.type));
+    return;
+  }
+  const json& params = spec->params;
+  if (!params.is_object()) return;
+  const std::string at = config::pointer_child(spec->pointer, "params");
+  const bool automatic = params.value("mode", std::string("manual")) == "auto";
+  const auto modules = params.find("modules");
+  auto module_mode = [&](const std::string& module) -> std::string {
+    if (modules == params.end() || !modules->is_object()) return "";
+    const auto it = modules->find(module);
+    return it != modules->end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  for (const char* key : {kFullLayersKey, kRecomputeLayersKey}) {
+    const auto it = params.find(key);
+    if (it == params.end()) continue;
+    const std::string pointer = config::pointer_child(at, key);
+    if (it->is_array() && it->size() != static_cast<std::size_t>(scenario.parallel.pp)) {
+      issues.error(pointer, "expected one count per pipeline stage (pp = " + std::to_string(scenario.parallel.pp) +
+                                "), got " + std::to_string(it->size()));
+    }
+    if (std::string(key) == kFullLayersKey && module_mode("full") != "recompute") {
+      issues.error(pointer, "limits full layer recompute: needs \"modules\": {\"full\": \"recompute\"}" +
+                                std::string(automatic ? " (auto mode picks its own counts otherwise)" : ""));
+    }
+    if (std::string(key) == kRecomputeLayersKey && !automatic) {
+      bool any = false;
+      for (const auto& module : model::selectable_activation_modules()) any = any || module_mode(module) == "recompute";
+      if (!any) issues.error(pointer, "limits the per-module recompute modes: no module has \"recompute\"");
+    }
   }
 }
 
@@ -177,7 +278,7 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   const json& params = spec->params;
   const bool automatic = params.value("mode", std::string("manual")) == "auto";
   std::vector<std::string> pinned;
-  out.plan = pinned_plan(params, &pinned);
+  out.plan = pinned_plan(params, scenario.parallel, &pinned);
   out.plan.swap_virtual_stages = swap_virtual_stages(scenario.parallel, stage_orders);
   const MemoryPlanEstimator estimator(scenario, stage_orders);
   if (has_swap(out.plan) && !estimator.can_swap()) {
@@ -200,20 +301,48 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   }
   r["modules"] = modules_json(out.plan);
   r["full_recompute"] = out.plan.full_recompute;
+  if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty())
+    r["full_layers_per_virtual_stage"] = out.plan.full_recompute_layers;
+  if (!out.plan.module_recompute_layers.empty())
+    r["recompute_layers_per_virtual_stage"] = out.plan.module_recompute_layers;
   r["estimated_activation_saved_fraction"] = estimator.activation_saved_fraction(out.plan);
   r["estimated_added_time_s"] = estimator.added_time_s(out.plan);
   return out;
 }
 
+namespace {
+
+// " (first N layers per virtual stage)" or " (first [a, b, ...] layers of the virtual stages)"; "" without counts.
+std::string counts_text(const std::vector<int>& counts) {
+  if (counts.empty()) return "";
+  const bool uniform = std::all_of(counts.begin(), counts.end(), [&](int n) { return n == counts.front(); });
+  if (uniform) {
+    return " (first " + std::to_string(counts.front()) + (counts.front() == 1 ? " layer" : " layers") +
+           " per virtual stage)";
+  }
+  std::string list;
+  for (int n : counts) list += (list.empty() ? "" : ", ") + std::to_string(n);
+  return " (first [" + list + "] layers of the virtual stages)";
+}
+
+}  // namespace
+
 std::string plan_text(const ActivationPlan& plan) {
-  if (plan.full_recompute) return "full recompute";
   std::string text;
+  if (plan.full_recompute) {
+    text = "full recompute" + counts_text(plan.full_recompute_layers);
+    if (plan.full_recompute_layers.empty()) return text;
+  }
+  std::string modules;
   for (const auto& module : model::selectable_activation_modules()) {
     const ActivationMode mode = plan.mode(module);
     if (mode == ActivationMode::Keep) continue;
-    text += (text.empty() ? "" : ", ") + module + ":" + model::to_string(mode);
+    modules += (modules.empty() ? "" : ", ") + module + ":" + model::to_string(mode);
   }
-  return text.empty() ? "keep all" : text;
+  if (!modules.empty()) modules += counts_text(plan.module_recompute_layers);
+  if (!text.empty() && !modules.empty()) return text + "; others " + modules;
+  if (!text.empty()) return text;
+  return modules.empty() ? "keep all" : modules;
 }
 
 }  // namespace moesim::strategy

@@ -54,14 +54,18 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
     };
     std::vector<Part> parts;  // in forward order
     if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_), {}, 0.0});
-    for (const auto& slot : vs.slots) {
+    const int virtual_stage = vs.chunk * p_.pp + vs.stage;
+    const std::vector<int> positions = model::layer_positions(vs);
+    for (std::size_t i = 0; i < vs.slots.size(); ++i) {
+      const model::LayerSlot& slot = vs.slots[i];
+      const model::ActivationPlan slot_plan = plan.at_slot(virtual_stage, positions[i]);
       Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
-      part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, plan);
+      part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, slot_plan);
       const int layer = model::expert_load_layer(*scenario.model, slot);
       for (auto* ops : {&part.ops, &part.recompute}) {
         for (auto& op : *ops) op.layer = layer;
       }
-      part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, plan, vs.chunk * p_.pp + vs.stage);
+      part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, slot_plan, virtual_stage);
       parts.push_back(std::move(part));
     }
     if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_), {}, 0.0});

@@ -126,3 +126,20 @@ TEST_CASE("several steps: per-step times, each like a single step, and their mea
   const auto single = metrics::training_metrics(s, one.step.graph, one.result);
   CHECK(m["bubble_fraction"].get<double>() == Approx(single["bubble_fraction"].get<double>()).epsilon(0.02));
 }
+
+TEST_CASE("full recompute of the first of each stage's two layers costs half of full recompute's extra time") {
+  const auto base = simulate(dense_pipeline());
+  const auto full = simulate(dense_pipeline({{"modules", {{"full", "recompute"}}}}));
+  const json first_layer = {{"modules", {{"full", "recompute"}}}, {"full_layers", 1}};
+  const auto half = simulate(dense_pipeline(first_layer));
+  // equal stages of 2 layers: the recompute per backward is one layer's forward instead of two
+  CHECK(half.result.makespan_s - base.result.makespan_s ==
+        Approx(0.5 * (full.result.makespan_s - base.result.makespan_s)).epsilon(0.05));
+  CHECK(phase_time_on_rank(half, 1, "recompute") == Approx(0.5 * phase_time_on_rank(full, 1, "recompute")).epsilon(0.01));
+  const auto m = metrics::training_metrics(dense_pipeline(first_layer), half.step.graph, half.result);
+  const auto f = metrics::training_metrics(dense_pipeline({{"modules", {{"full", "recompute"}}}}), full.step.graph,
+                                           full.result);
+  CHECK(m["activation_memory_saved_fraction"].get<double>() > 0.3);
+  CHECK(m["activation_memory_saved_fraction"].get<double>() < f["activation_memory_saved_fraction"].get<double>());
+  CHECK(m["activation_plan"] == "full recompute (first 1 layer per virtual stage)");
+}

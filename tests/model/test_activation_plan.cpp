@@ -47,8 +47,9 @@ TEST_CASE("per-module activation bytes of a dense layer, hand-computed") {
   CHECK(bytes.at("norm") == Approx(2.0 * 1024 * 2048 * 2));
   // q, k, v, output (4 x 16 heads x 128) bf16 + fp32 softmax statistics per head
   CHECK(bytes.at("attention_core") == Approx(1024.0 * 16 * 4 * 128 * 2 + 1024.0 * 16 * 4));
-  CHECK(bytes.at("ffn") == Approx(1024.0 * 3 * 8192 * 2));  // gate+up output and activation output
-  CHECK(bytes.size() == 5);
+  CHECK(bytes.at("ffn") == Approx(1024.0 * 2 * 8192 * 2));          // gate+up output
+  CHECK(bytes.at("ffn_activation") == Approx(1024.0 * 8192 * 2));    // activation output
+  CHECK(bytes.size() == 6);
 }
 
 TEST_CASE("a plan splits activations into kept, recomputed and swapped, and full keeps only the layer input") {
@@ -122,8 +123,10 @@ TEST_CASE("stage memory with a plan: kept activations x in-flight + the recomput
   const auto plan = plan_of({{"ffn", ActivationMode::Recompute}, {"attention_core", ActivationMode::Swap}});
   const auto with = model::stage_memory(s, stages, 0, {3}, plan);
   // stage 0: 4 layers, 3 in flight; working set = one layer's recomputed + two layers' swapped bytes
-  const double dropped = 4 * 3 * (per_layer.at("ffn") + per_layer.at("attention_core"));
-  const double working = per_layer.at("ffn") + 2.0 * per_layer.at("attention_core");
+  // "ffn" covers the FC1 output and the activation output ("ffn_activation")
+  const double ffn = per_layer.at("ffn") + per_layer.at("ffn_activation");
+  const double dropped = 4 * 3 * (ffn + per_layer.at("attention_core"));
+  const double working = ffn + 2.0 * per_layer.at("attention_core");
   CHECK(with.breakdown.activations_bytes == Approx(keep.breakdown.activations_bytes - dropped + working));
   CHECK(with.breakdown.activations_keep_all_bytes == Approx(keep.breakdown.activations_bytes));
   CHECK(with.breakdown.activations_swapped_bytes == Approx(4 * 3 * per_layer.at("attention_core")));
