@@ -51,6 +51,10 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "DualPipeV: two chunks per stage in a V, overlapped forward-backward chunks in the steady phase, B/W split in "
        "the ramps (DeepSeek-AI DualPipe dualpipev.py, arXiv 2412.19437; MindSpeed --schedules-method dualpipev)",
        no_params},
+      {"pipeline_schedule", "zbv",
+       "ZB-V: two chunks per stage in a V, every backward split into B and W, 1F1B's peak memory, near-zero bubble "
+       "when F, B and W take alike (Qi et al., arXiv 2401.10241 section 6; PyTorch ScheduleZBVZeroBubble)",
+       no_params},
       {"data_balance", kSequenceBalanceName, kSequenceBalanceDescription, check_sequence_balance_params},
       {"pipeline_balance", kStageBalanceName, kStageBalanceDescription, check_stage_balance_params},
       {"overlap", kAdaptivePipeName, kAdaptivePipeDescription, check_adaptive_pipe_params},

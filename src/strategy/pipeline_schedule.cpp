@@ -5,12 +5,13 @@
 #include "strategy/pipeline_1f1b.hpp"
 #include "strategy/pipeline_dualpipev.hpp"
 #include "strategy/pipeline_interleaved_1f1b.hpp"
+#include "strategy/pipeline_zbv.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
 
 namespace moesim::strategy {
 
 std::vector<std::string> pipeline_schedule_names() {
-  return {"1f1b", "interleaved_1f1b", "zero_bubble", "dualpipev"};
+  return {"1f1b", "interleaved_1f1b", "zero_bubble", "dualpipev", "zbv"};
 }
 
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name) {
@@ -18,6 +19,7 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name
   if (name == "interleaved_1f1b") return std::make_unique<InterleavedOneFOneB>();
   if (name == "zero_bubble") return std::make_unique<ZeroBubbleH1>();
   if (name == "dualpipev") return std::make_unique<DualPipeV>();
+  if (name == "zbv") return std::make_unique<ZeroBubbleV>();
   std::string known;
   for (const auto& n : pipeline_schedule_names()) known += (known.empty() ? "" : ", ") + n;
   throw std::invalid_argument("unknown pipeline schedule \"" + name + "\" (known: " + known + ")");

@@ -87,10 +87,10 @@ TEST_CASE("the scenario picks the schedule: explicit strategy, else 1f1b for vpp
   CHECK(strategy::make_pipeline_schedule(s)->name() == "1f1b");
 }
 
-TEST_CASE("the catalog lists the four schedules and rejects two schedules in one scenario") {
+TEST_CASE("the catalog lists the five schedules and rejects two schedules in one scenario") {
   int found = 0;
   for (const auto& info : strategy::strategy_catalog()) found += info.family == "pipeline_schedule";
-  CHECK(found == 4);
+  CHECK(found == 5);
   config::ScenarioConfig s;
   s.file = "x.json";
   s.strategies.push_back({"1f1b", nlohmann::json::object(), "/strategies/0"});
