@@ -36,19 +36,19 @@ bool ActivationPlan::swaps_in(int virtual_stage) const {
 
 namespace {
 
-bool below_count(const std::vector<int>& counts, int virtual_stage, int position) {
+bool below_count(const std::vector<int>& counts, int stage, int position) {
   if (counts.empty()) return true;
-  if (virtual_stage < 0 || static_cast<std::size_t>(virtual_stage) >= counts.size()) return true;
-  return position < counts[static_cast<std::size_t>(virtual_stage)];
+  if (stage < 0 || static_cast<std::size_t>(stage) >= counts.size()) return true;
+  return position < counts[static_cast<std::size_t>(stage)];
 }
 
 }  // namespace
 
-ActivationPlan ActivationPlan::at_slot(int virtual_stage, int position) const {
+ActivationPlan ActivationPlan::at_slot(int stage, int position) const {
   ActivationPlan out;
   out.swap_virtual_stages = swap_virtual_stages;
-  out.full_recompute = full_recompute && below_count(full_recompute_layers, virtual_stage, position);
-  const bool module_recompute = below_count(module_recompute_layers, virtual_stage, position);
+  out.full_recompute = full_recompute && below_count(full_recompute_layers, stage, position);
+  const bool module_recompute = below_count(module_recompute_layers, stage, position);
   for (const auto& [module, mode] : modules) {
     out.modules[module] = mode == ActivationMode::Recompute && !module_recompute ? ActivationMode::Keep : mode;
   }

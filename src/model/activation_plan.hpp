@@ -32,19 +32,20 @@ struct ActivationPlan {
   // holds more than one micro-batch of a chunk, its backward follows its forward at once and copies could not
   // hide; swap-mode modules are kept there (strategy::resolve_memory_plan sets this from the schedule).
   std::vector<bool> swap_virtual_stages;
-  // Layer counts per virtual stage (index chunk x pp + stage; empty = every layer): a virtual stage's layer slots
-  // (transformer layers and MTP modules, padding not counted) at positions below full_recompute_layers[vs] are
-  // fully recomputed (with full_recompute; Megatron's "block" method, --recompute-num-layers), the others follow
-  // the per-module modes; those at positions below module_recompute_layers[vs] take the per-module recompute
-  // modes, the others keep those modules (MindFormers' per-stage select_recompute counts). Swap modes apply to
-  // every layer. A count above a virtual stage's layers covers all of them.
+  // Layer counts per pipeline stage (empty = every layer), each applying to every virtual stage (chunk) of that
+  // stage: a virtual stage's layer slots (transformer layers and MTP modules, padding not counted) at positions
+  // below full_recompute_layers[stage] are fully recomputed (with full_recompute; Megatron's "block" method,
+  // --recompute-num-layers), the others follow the per-module modes; those at positions below
+  // module_recompute_layers[stage] take the per-module recompute modes, the others keep those modules
+  // (MindFormers' per-stage select_recompute counts). Swap modes apply to every layer. A count above a virtual
+  // stage's layers covers all of them.
   std::vector<int> full_recompute_layers;
   std::vector<int> module_recompute_layers;
 
   ActivationMode mode(const std::string& module) const;
-  // The plan the layer slot at `position` of virtual stage `virtual_stage` follows: the layer counts resolved into
-  // full_recompute and the modules' modes (the returned plan has no counts).
-  ActivationPlan at_slot(int virtual_stage, int position) const;
+  // The plan the layer slot at `position` of a virtual stage of pipeline stage `stage` follows: the layer counts
+  // resolved into full_recompute and the modules' modes (the returned plan has no counts).
+  ActivationPlan at_slot(int stage, int position) const;
   bool layer_limited() const;  // some count is set
   bool empty() const;  // keeps everything
   bool swaps_in(int virtual_stage) const;

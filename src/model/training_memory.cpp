@@ -174,7 +174,7 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
       const LayerSlot& slot = vs.slots[i];
       const auto all = slot_activation_bytes(model, shape, slot);
       const ActivationSplit split =
-          split_activations(all, plan.at_slot(virtual_stage, positions[i]), plan.swaps_in(virtual_stage));
+          split_activations(all, plan.at_slot(vs.stage, positions[i]), plan.swaps_in(virtual_stage));
       if (!load.uniform() && slot.kind != SlotKind::Padding) {
         ExpertSide side;
         side.layer = expert_load_layer(model, slot);

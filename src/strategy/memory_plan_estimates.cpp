@@ -109,7 +109,7 @@ double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) cons
   for (const auto& stage : stages_) {
     double recompute_s = 0.0, swapped = 0.0;
     for (const auto& slot : stage.slots) {
-      const model::ActivationPlan slot_plan = plan.at_slot(slot.virtual_stage, slot.layer_position);
+      const model::ActivationPlan slot_plan = plan.at_slot(slot.virtual_stage % scenario_.parallel.pp, slot.layer_position);
       recompute_s +=
           ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, slot_plan), stage.first_rank);
       swapped += model::swap_bytes(model, shape_, slot.slot, slot_plan, slot.virtual_stage);

@@ -32,18 +32,13 @@ ActivationMode parse_mode(const std::string& text) {
   return ActivationMode::Keep;
 }
 
-// A checked layer-count param ("full_layers" / "recompute_layers") per virtual stage (chunk x pp + stage): an
-// integer for every virtual stage, or one per pipeline stage for each of its chunks; empty when absent.
+// A checked layer-count param ("full_layers" / "recompute_layers") per pipeline stage: an integer for every stage,
+// or one per stage; empty when absent.
 std::vector<int> layer_counts(const json& params, const char* key, const config::ParallelLayout& p) {
   const auto it = params.find(key);
   if (it == params.end()) return {};
-  std::vector<int> counts(static_cast<std::size_t>(p.pp * p.vpp), 0);
-  for (int c = 0; c < p.vpp; ++c) {
-    for (int s = 0; s < p.pp; ++s) {
-      const json& value = it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it;
-      counts[static_cast<std::size_t>(c * p.pp + s)] = value.get<int>();
-    }
-  }
+  std::vector<int> counts;
+  for (int s = 0; s < p.pp; ++s) counts.push_back((it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it).get<int>());
   return counts;
 }
 
@@ -99,16 +94,12 @@ ActivationPlan with_fewest_full_layers(const MemoryPlanEstimator& estimator, con
   const auto& p = estimator.parallel();
   ActivationPlan trial = plan;
   trial.full_recompute = true;
-  trial.full_recompute_layers.assign(static_cast<std::size_t>(p.pp * p.vpp), 0);
+  trial.full_recompute_layers.assign(static_cast<std::size_t>(p.pp), 0);
   bool every_layer = true;
   for (int s = 0; s < p.pp; ++s) {
     const int most = estimator.stage_layer_slots(s);
-    int count = 0;
-    auto set = [&](int n) {
-      for (int c = 0; c < p.vpp; ++c) trial.full_recompute_layers[static_cast<std::size_t>(c * p.pp + s)] = n;
-    };
-    for (set(count); count < most && estimator.stage_peak_bytes(trial, s) > target_bytes; set(++count)) {
-    }
+    int& count = trial.full_recompute_layers[static_cast<std::size_t>(s)];
+    while (count < most && estimator.stage_peak_bytes(trial, s) > target_bytes) ++count;
     every_layer = every_layer && count == most;
   }
   if (every_layer) trial.full_recompute_layers.clear();  // the same plan as full recompute everywhere
@@ -163,7 +154,7 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
                        {"estimated_added_time_s", best.cost - cost}});
     if (best.module == "full") {  // the last resort: nothing is left to choose
       if (!plan.full_recompute_layers.empty())
-        choices.back()["full_layers_per_virtual_stage"] = plan.full_recompute_layers;
+        choices.back()["full_layers_per_stage"] = plan.full_recompute_layers;
       break;
     }
     peak = best.peak;
@@ -302,9 +293,9 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   r["modules"] = modules_json(out.plan);
   r["full_recompute"] = out.plan.full_recompute;
   if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty())
-    r["full_layers_per_virtual_stage"] = out.plan.full_recompute_layers;
+    r["full_layers_per_stage"] = out.plan.full_recompute_layers;
   if (!out.plan.module_recompute_layers.empty())
-    r["recompute_layers_per_virtual_stage"] = out.plan.module_recompute_layers;
+    r["recompute_layers_per_stage"] = out.plan.module_recompute_layers;
   r["estimated_activation_saved_fraction"] = estimator.activation_saved_fraction(out.plan);
   r["estimated_added_time_s"] = estimator.added_time_s(out.plan);
   return out;
@@ -312,7 +303,8 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
 
 namespace {
 
-// " (first N layers per virtual stage)" or " (first [a, b, ...] layers of the virtual stages)"; "" without counts.
+// " (first N layers per virtual stage)" or " (first [a, b, ...] layers per virtual stage, by pipeline stage)"; ""
+// without counts.
 std::string counts_text(const std::vector<int>& counts) {
   if (counts.empty()) return "";
   const bool uniform = std::all_of(counts.begin(), counts.end(), [&](int n) { return n == counts.front(); });
@@ -322,7 +314,7 @@ std::string counts_text(const std::vector<int>& counts) {
   }
   std::string list;
   for (int n : counts) list += (list.empty() ? "" : ", ") + std::to_string(n);
-  return " (first [" + list + "] layers of the virtual stages)";
+  return " (first [" + list + "] layers per virtual stage, by pipeline stage)";
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
     const std::vector<int> positions = model::layer_positions(vs);
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const model::LayerSlot& slot = vs.slots[i];
-      const model::ActivationPlan slot_plan = plan.at_slot(virtual_stage, positions[i]);
+      const model::ActivationPlan slot_plan = plan.at_slot(vs.stage, positions[i]);
       Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
       part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, slot_plan);
       const int layer = model::expert_load_layer(*scenario.model, slot);

@@ -188,7 +188,7 @@ TEST_CASE("auto mode's last resort recomputes the fewest layers per stage that f
   CHECK(m.report["fits"] == true);
   REQUIRE(m.plan.full_recompute);
   REQUIRE(m.plan.full_recompute_layers.size() == 2);
-  CHECK(m.report["choices"].back()["full_layers_per_virtual_stage"] == json(m.plan.full_recompute_layers));
+  CHECK(m.report["choices"].back()["full_layers_per_stage"] == json(m.plan.full_recompute_layers));
   const strategy::MemoryPlanEstimator limited(s, orders(s));
   for (int st = 0; st < 2; ++st) {
     const int count = m.plan.full_recompute_layers[static_cast<std::size_t>(st)];
