@@ -224,6 +224,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   if (const auto work = strategy::scenario_attention_work(scenario); !work.empty()) {
     // documents: attention work relative to full-length documents, its spread over replicas and micro-batches
     m["documents"] = {{"attention_work_mean", work.mean()},
+                      {"piece_tokens_mean", work.piece_tokens_mean},
                       {"replica_work_max_over_mean", work.replica_max_over_mean()},
                       {"micro_batch_work_max_over_mean", work.micro_batch_max_over_mean()}};
     if (work.cp_shards > 1) {  // under CP: the slowest query shard of each micro-batch against an even split

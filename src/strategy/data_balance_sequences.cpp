@@ -81,7 +81,11 @@ model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scen
     shard_pairs.reserve(pieces.size());
     for (const auto& sequence : pieces) shard_pairs.push_back(model::cp_shard_pair_work(sequence, t.seq_len, shards));
   }
-  return model::micro_batch_work(order, work, shard_pairs, shards);
+  auto out = model::micro_batch_work(order, work, shard_pairs, shards);
+  std::size_t piece_count = 0;
+  for (const auto& sequence : pieces) piece_count += sequence.size();
+  if (piece_count > 0) out.piece_tokens_mean = double(t.seq_len) * double(pieces.size()) / double(piece_count);
+  return out;
 }
 
 }  // namespace moesim::strategy

@@ -79,3 +79,17 @@ TEST_CASE("documents: each step draws its own, step 0 is the default draw") {
   CHECK(strategy::scenario_attention_work(s, 1).factor != first.factor);
   CHECK(strategy::scenario_attention_work(s, 1).factor == strategy::scenario_attention_work(s, 1).factor);
 }
+
+TEST_CASE("documents report the tokens per document piece the drawn lengths amount to") {
+  auto s = test::training_scenario(test::tiny_dense_model(4), test::layout(1, 2, 2), 4096, 1, 8);
+  s.training->documents = config::DocumentLengths{1e9, 0.0};  // every document fills its sequence: one piece each
+  CHECK(strategy::scenario_attention_work(s).piece_tokens_mean == Approx(4096.0));
+  s.training->documents = config::DocumentLengths{512.0, 0.0};  // exactly 8 documents per sequence
+  CHECK(strategy::scenario_attention_work(s).piece_tokens_mean == Approx(512.0));
+  s.training->documents = config::DocumentLengths{1000.0, 0.0};  // 1000-token documents cut by 4096-token sequences
+  const double pieces_per_sequence = 4096.0 / strategy::scenario_attention_work(s).piece_tokens_mean;
+  CHECK(pieces_per_sequence > 4.096);   // more pieces than whole documents: boundaries cut some
+  CHECK(pieces_per_sequence <= 6.0);    // at most ceil(4096 / 1000) + 1 pieces in a sequence
+  s.training->documents = config::DocumentLengths{4096.0, 40.0};  // a spread far above real data: 1-token documents
+  CHECK(strategy::scenario_attention_work(s).piece_tokens_mean < 2.0);
+}
