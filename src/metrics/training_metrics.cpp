@@ -6,20 +6,20 @@
 
 #include "config/units.hpp"
 #include "metrics/ep_overlap.hpp"
-#include "model/expert_load.hpp"
-#include "strategy/data_balance_sequences.hpp"
-#include "strategy/expert_loads.hpp"
-#include "strategy/expert_placement_balanced.hpp"
-#include "strategy/tp_comm_overlap_coc.hpp"
 #include "metrics/intervals.hpp"
 #include "metrics/npu_usage.hpp"
 #include "metrics/training_plan_metrics.hpp"
+#include "model/expert_load.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
+#include "strategy/data_balance_sequences.hpp"
+#include "strategy/expert_loads.hpp"
+#include "strategy/expert_placement_balanced.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/moe_comm.hpp"
 #include "strategy/overlap.hpp"
+#include "strategy/tp_comm_overlap_coc.hpp"
 
 namespace moesim::metrics {
 

@@ -17,10 +17,9 @@ std::string to_string(ActivationMode mode) {
 }
 
 const std::vector<std::string>& selectable_activation_modules() {
-  static const std::vector<std::string> modules = {"norm",       "attention_core", "router_probs",
-                                                   "permute",    "unpermute",      "expert_fc1",
-                                                   "activation", "shared_experts", "ffn",
-                                                   "ffn_activation"};
+  static const std::vector<std::string> modules = {"norm",      "attention_core", "router_probs", "permute",
+                                                   "unpermute", "expert_fc1",     "activation",   "shared_experts",
+                                                   "ffn",       "ffn_activation"};
   return modules;
 }
 

@@ -47,7 +47,7 @@ struct ActivationPlan {
   // resolved into full_recompute and the modules' modes (the returned plan has no counts).
   ActivationPlan at_slot(int stage, int position) const;
   bool layer_limited() const;  // some count is set
-  bool empty() const;  // keeps everything
+  bool empty() const;          // keeps everything
   bool swaps_in(int virtual_stage) const;
 };
 

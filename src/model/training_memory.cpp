@@ -54,15 +54,15 @@ void layer_activations(std::map<std::string, double>& m, const config::ModelConf
   add(m, "layer_input", s.tokens_sp() * h * b);  // input of the attention norm (the layer's checkpoint)
   add(m, "residual", s.tokens_sp() * h * b);     // input of the FFN / MoE norm
   add(m, "norm", 2.0 * s.tokens_sp() * h * b);   // outputs of both norms: inputs of the projections / router / FFN
-  double latent = 0.0;  // MLA: compressed q and kv kept for the up-projections' backward
+  double latent = 0.0;                           // MLA: compressed q and kv kept for the up-projections' backward
   if (a.kind == config::AttentionKind::MLA) latent = double(a.q_lora_rank) + a.kv_lora_rank + a.qk_rope_head_dim;
   add(m, "attention_core",
       T * latent * b + T * heads * (2.0 * qk_head_dim(model) + 2.0 * v_head_dim(model)) * b +
           T * heads * 4.0);  // latents, q k v and output, fp32 softmax statistics (flash attention: no s^2 term)
   if (!moe) {
     const double width = model.dense_intermediate / tp;
-    add(m, "ffn", T * gate * width * b);       // FC1 (gate/up) output
-    add(m, "ffn_activation", T * width * b);   // activation output (the FC2 input)
+    add(m, "ffn", T * gate * width * b);      // FC1 (gate/up) output
+    add(m, "ffn_activation", T * width * b);  // activation output (the FC2 input)
     return;
   }
   const auto& e = *model.moe;

@@ -17,13 +17,13 @@
 #include "strategy/inference_mtp.hpp"
 #include "strategy/inference_mul_attention.hpp"
 #include "strategy/inference_plan.hpp"
-#include "strategy/moe_comm.hpp"
-#include "strategy/moe_comm_alltoallv.hpp"
-#include "strategy/moe_comm_hierarchical_ep.hpp"
 #include "strategy/inference_swift_gmm.hpp"
 #include "strategy/inference_topocomm.hpp"
 #include "strategy/kernel_matmul_retiling.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/moe_comm.hpp"
+#include "strategy/moe_comm_alltoallv.hpp"
+#include "strategy/moe_comm_hierarchical_ep.hpp"
 #include "strategy/overlap.hpp"
 #include "strategy/overlap_adaptive_pipe.hpp"
 #include "strategy/pipeline_schedule.hpp"
@@ -41,8 +41,7 @@ const std::vector<StrategyInfo>& strategy_catalog() {
        "1F1B (PipeDream-Flush): warm-up forwards then one forward / one backward (Megatron-LM, arXiv 2104.04473)",
        no_params},
       {"pipeline_schedule", "interleaved_1f1b",
-       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)",
-       no_params},
+       "interleaved 1F1B over vpp model chunks per stage (Megatron-LM virtual pipeline, arXiv 2104.04473)", no_params},
       {"pipeline_schedule", "zero_bubble",
        "ZB-H1: backward split into B and W, W deferred into the cool-down at 1F1B's peak memory (Qi et al., arXiv "
        "2401.10241); vpp > 1: same rule on the interleaved order",

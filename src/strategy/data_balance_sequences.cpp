@@ -37,7 +37,9 @@ bool lists_sequence_balance(const config::ScenarioConfig& scenario) {
 
 }  // namespace
 
-void check_sequence_balance_params(config::ObjectReader& params) { params.finish(); }
+void check_sequence_balance_params(config::ObjectReader& params) {
+  params.finish();
+}
 
 void check_sequence_balance_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                    config::IssueCollector& issues) {

@@ -1,4 +1,3 @@
-#include "strategy/step_shape.hpp"
 #include "strategy/memory_plan_estimates.hpp"
 
 #include <algorithm>
@@ -9,6 +8,7 @@
 #include "strategy/expert_loads.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/moe_comm.hpp"
+#include "strategy/step_shape.hpp"
 
 namespace moesim::strategy {
 
@@ -88,9 +88,9 @@ int MemoryPlanEstimator::stage_layer_slots(int stage) const {
 double MemoryPlanEstimator::activation_saved_fraction(const model::ActivationPlan& plan) const {
   double with = 0.0, without = 0.0;
   for (int s = 0; s < scenario_.parallel.pp; ++s) {
-    const auto memory = model::stage_memory(scenario_, virtual_stages_, s,
-                                            stages_[static_cast<std::size_t>(s)].in_flight_per_chunk, plan,
-                                            moe_comm_plan(scenario_), expert_load_);
+    const auto memory =
+        model::stage_memory(scenario_, virtual_stages_, s, stages_[static_cast<std::size_t>(s)].in_flight_per_chunk,
+                            plan, moe_comm_plan(scenario_), expert_load_);
     with = std::max(with, memory.breakdown.activations_bytes);
     without = std::max(without, memory.breakdown.activations_keep_all_bytes);
   }
@@ -109,7 +109,8 @@ double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) cons
   for (const auto& stage : stages_) {
     double recompute_s = 0.0, swapped = 0.0;
     for (const auto& slot : stage.slots) {
-      const model::ActivationPlan slot_plan = plan.at_slot(slot.virtual_stage % scenario_.parallel.pp, slot.layer_position);
+      const model::ActivationPlan slot_plan =
+          plan.at_slot(slot.virtual_stage % scenario_.parallel.pp, slot.layer_position);
       recompute_s +=
           ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, slot_plan), stage.first_rank);
       swapped += model::swap_bytes(model, shape_, slot.slot, slot_plan, slot.virtual_stage);

@@ -38,7 +38,8 @@ std::vector<int> layer_counts(const json& params, const char* key, const config:
   const auto it = params.find(key);
   if (it == params.end()) return {};
   std::vector<int> counts;
-  for (int s = 0; s < p.pp; ++s) counts.push_back((it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it).get<int>());
+  for (int s = 0; s < p.pp; ++s)
+    counts.push_back((it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it).get<int>());
   return counts;
 }
 
@@ -153,8 +154,7 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
                        {"peak_memory_saved_gib", best.saved / kGiB},
                        {"estimated_added_time_s", best.cost - cost}});
     if (best.module == "full") {  // the last resort: nothing is left to choose
-      if (!plan.full_recompute_layers.empty())
-        choices.back()["full_layers_per_stage"] = plan.full_recompute_layers;
+      if (!plan.full_recompute_layers.empty()) choices.back()["full_layers_per_stage"] = plan.full_recompute_layers;
       break;
     }
     peak = best.peak;
@@ -188,8 +188,9 @@ void check_layer_count_param(config::ObjectReader& params, const char* key) {
   const json* value = params.raw(key);
   if (value == nullptr) return;
   const std::string expected = "expected an integer >= 0 or an array of them (one per pipeline stage)";
-  auto is_count = [](const json& v) { return v.is_number_integer() && v.get<long long>() >= 0 &&
-                                             v.get<long long>() <= 1000000; };
+  auto is_count = [](const json& v) {
+    return v.is_number_integer() && v.get<long long>() >= 0 && v.get<long long>() <= 1000000;
+  };
   if (value->is_array()) {
     if (value->empty()) params.issues().error(params.child(key), expected + ", got an empty array");
     for (std::size_t i = 0; i < value->size(); ++i) {
@@ -294,8 +295,7 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   r["full_recompute"] = out.plan.full_recompute;
   if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty())
     r["full_layers_per_stage"] = out.plan.full_recompute_layers;
-  if (!out.plan.module_recompute_layers.empty())
-    r["recompute_layers_per_stage"] = out.plan.module_recompute_layers;
+  if (!out.plan.module_recompute_layers.empty()) r["recompute_layers_per_stage"] = out.plan.module_recompute_layers;
   r["estimated_activation_saved_fraction"] = estimator.activation_saved_fraction(out.plan);
   r["estimated_added_time_s"] = estimator.added_time_s(out.plan);
   return out;

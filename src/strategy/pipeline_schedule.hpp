@@ -3,8 +3,8 @@
 // step's micro-batches over its model chunks. A schedule only orders work; the step builder
 // (training_step_builder) turns the order into ops, PP send/recv and dependencies, and the engine measures the
 // resulting bubbles. Selected by {"name": "1f1b"} / {"name": "interleaved_1f1b"} / {"name": "zero_bubble"} /
-// {"name": "dualpipev"} / {"name": "zbv"} in a scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b when vpp > 1
-// (docs/training.md).
+// {"name": "dualpipev"} / {"name": "zbv"} in a scenario's strategies; default: 1f1b when vpp == 1, interleaved_1f1b
+// when vpp > 1 (docs/training.md).
 #include <memory>
 #include <optional>
 #include <string>

@@ -1,22 +1,21 @@
 // Training step builder: graph set-up per virtual stage, the pipeline schedule's task loop, task emission and
 // pipeline sends; layer ops (collectives, expert load) in training_step_layer_ops.cpp. The other concerns:
 // training_step_builder_internal.hpp.
-#include "strategy/step_shape.hpp"
 #include "strategy/training_step_builder.hpp"
 
 #include "model/expert_load.hpp"
+#include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_loads.hpp"
+#include "strategy/step_shape.hpp"
 #include "strategy/tp_comm_overlap_coc.hpp"
 #include "strategy/training_step_builder_internal.hpp"
-#include "strategy/data_balance_sequences.hpp"
 
 namespace moesim::strategy {
 
 namespace training_step_detail {
 
 Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::ActivationPlan& plan,
-                 const OverlapStrategy* overlap, model::ChunkPlacement placement,
-                 const model::TpChunking& tp_chunking)
+                 const OverlapStrategy* overlap, model::ChunkPlacement placement, const model::TpChunking& tp_chunking)
     : scenario_(scenario),
       overlap_(overlap),
       placement_(placement),

@@ -135,10 +135,11 @@ TEST_CASE("full recompute of the first of each stage's two layers costs half of 
   // equal stages of 2 layers: the recompute per backward is one layer's forward instead of two
   CHECK(half.result.makespan_s - base.result.makespan_s ==
         Approx(0.5 * (full.result.makespan_s - base.result.makespan_s)).epsilon(0.05));
-  CHECK(phase_time_on_rank(half, 1, "recompute") == Approx(0.5 * phase_time_on_rank(full, 1, "recompute")).epsilon(0.01));
+  CHECK(phase_time_on_rank(half, 1, "recompute") ==
+        Approx(0.5 * phase_time_on_rank(full, 1, "recompute")).epsilon(0.01));
   const auto m = metrics::training_metrics(dense_pipeline(first_layer), half.step.graph, half.result);
-  const auto f = metrics::training_metrics(dense_pipeline({{"modules", {{"full", "recompute"}}}}), full.step.graph,
-                                           full.result);
+  const auto f =
+      metrics::training_metrics(dense_pipeline({{"modules", {{"full", "recompute"}}}}), full.step.graph, full.result);
   CHECK(m["activation_memory_saved_fraction"].get<double>() > 0.3);
   CHECK(m["activation_memory_saved_fraction"].get<double>() < f["activation_memory_saved_fraction"].get<double>());
   CHECK(m["activation_plan"] == "full recompute (first 1 layer per virtual stage)");

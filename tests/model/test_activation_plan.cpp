@@ -2,18 +2,18 @@
 // them, the recompute ops each module adds (FLOPs hand-computed) and the memory model with a plan.
 #include <catch2/catch.hpp>
 
+#include "block_op_names.hpp"
 #include "model/activation_plan.hpp"
 #include "model/activation_recompute.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
-#include "block_op_names.hpp"
 #include "training_fixtures.hpp"
 
 using namespace moesim;
-using test::names;
 using model::ActivationMode;
 using model::ActivationPlan;
+using test::names;
 
 namespace {
 
@@ -47,8 +47,8 @@ TEST_CASE("per-module activation bytes of a dense layer, hand-computed") {
   CHECK(bytes.at("norm") == Approx(2.0 * 1024 * 2048 * 2));
   // q, k, v, output (4 x 16 heads x 128) bf16 + fp32 softmax statistics per head
   CHECK(bytes.at("attention_core") == Approx(1024.0 * 16 * 4 * 128 * 2 + 1024.0 * 16 * 4));
-  CHECK(bytes.at("ffn") == Approx(1024.0 * 2 * 8192 * 2));          // gate+up output
-  CHECK(bytes.at("ffn_activation") == Approx(1024.0 * 8192 * 2));    // activation output
+  CHECK(bytes.at("ffn") == Approx(1024.0 * 2 * 8192 * 2));         // gate+up output
+  CHECK(bytes.at("ffn_activation") == Approx(1024.0 * 8192 * 2));  // activation output
   CHECK(bytes.size() == 6);
 }
 

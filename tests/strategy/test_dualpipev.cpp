@@ -7,6 +7,7 @@
 #include <string>
 #include <tuple>
 
+#include "pipeline_order_text.hpp"
 #include "strategy/pipeline_dualpipev.hpp"
 #include "strategy/pipeline_interleaved_1f1b.hpp"
 #include "strategy/pipeline_zero_bubble.hpp"
@@ -16,22 +17,6 @@ using namespace moesim;
 using strategy::BackwardPart;
 using strategy::Pairing;
 using strategy::PipelineTask;
-
-namespace {
-
-// "f0" forward of chunk 0, "b1" whole backward, "B1" B only, "w0" W; "*" = overlapped with the next task
-std::string text(const std::vector<PipelineTask>& order) {
-  std::string out;
-  for (const auto& t : order) {
-    if (!out.empty()) out += ' ';
-    out += t.forward ? 'f' : t.part == BackwardPart::Whole ? 'b' : t.part == BackwardPart::Input ? 'B' : 'w';
-    out += std::to_string(t.chunk);
-    if (t.pairing == Pairing::WithNext) out += '*';
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("dualpipev holds every forward and backward of both chunks once, in order") {
   const strategy::DualPipeV schedule;
@@ -63,10 +48,12 @@ TEST_CASE("dualpipev holds every forward and backward of both chunks once, in or
 TEST_CASE("dualpipev orders of dualpipev.py, pp 2 and 4 micro-batches") {
   const strategy::DualPipeV schedule;
   // stage 0: 2 F0, (F0 F1), (B1 W F1), (F0&B1, F1&B0), (B1, F1&B0), (B1, B0 split), (W, B0 split), W
-  CHECK(text(schedule.stage_order(0, 2, 2, 4)) == "f0 f0 f0 f1 B1 w1 f1 f0* b1 f1* b0 b1 f1* b0 b1 B0 w0 B0 w0");
+  CHECK(test::order_text(schedule.stage_order(0, 2, 2, 4)) ==
+        "f0 f0 f0 f1 B1 w1 f1 f0* b1 f1* b0 b1 f1* b0 b1 B0 w0 B0 w0");
   // last stage: 2 x (F0 F1), its first F0 B1 not overlapped, F1&B0, F0&B1, F1&B0, (B1, B0) x 2 with the second
   // pair split, W, W
-  CHECK(text(schedule.stage_order(1, 2, 2, 4)) == "f0 f1 f0 f1 f0 b1 f1* b0 f0* b1 f1* b0 b1 b0 B1 B0 w1 w0");
+  CHECK(test::order_text(schedule.stage_order(1, 2, 2, 4)) ==
+        "f0 f1 f0 f1 f0 b1 f1* b0 f0* b1 f1* b0 b1 b0 B1 B0 w1 w0");
   CHECK(schedule.stage_order(1, 2, 2, 4)[8].micro_batch == 3);  // the fourth chunk-0 forward
 }
 

@@ -7,6 +7,7 @@
 #include "../model/training_fixtures.hpp"
 #include "config/config_error.hpp"
 #include "config/scenario_config.hpp"
+#include "memory_strategy_fixtures.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_memory.hpp"
@@ -19,44 +20,18 @@
 using namespace moesim;
 using model::ActivationMode;
 using nlohmann::json;
+using test::validation_errors;
+using test::with_memory;
 
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-
-config::ScenarioConfig with_memory(config::ScenarioConfig s, const json& params) {
-  config::StrategySpec spec;
-  spec.name = "selective_recompute_swap";
-  spec.params = params;
-  spec.pointer = "/strategies/0";
-  s.strategies.push_back(spec);
-  return s;
-}
 
 // Tiny MoE (MLA, shared expert, MTP) on 8 ranks of the real Atlas 800T A2 topology: TP 2 + SP, PP 2, DP 2, EP 2 x TP.
 config::ScenarioConfig moe_scenario() {
   auto s = test::training_scenario(test::tiny_moe_model(), test::layout(2, 2, 2, 1, 1, 2, true, true, 1), 4096, 1, 8);
   s.topology = config::load_topology(std::string(MOESIM_SOURCE_DIR) + "/topologies/atlas_800t_a2.json");
   return s;
-}
-
-std::vector<std::vector<strategy::PipelineTask>> orders(const config::ScenarioConfig& s) {
-  const auto schedule = strategy::make_pipeline_schedule(s);
-  std::vector<std::vector<strategy::PipelineTask>> out;
-  for (int st = 0; st < s.parallel.pp; ++st)
-    out.push_back(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)));
-  return out;
-}
-
-std::string validation_errors(const config::ScenarioConfig& s) {
-  config::IssueCollector issues("<test>");
-  strategy::validate_strategies(s, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 double graph_flops(const model::OpGraph& g, const std::string& phase, bool model_only = true) {
@@ -95,10 +70,10 @@ TEST_CASE("memory strategy params: modes, auto-only headroom and unknown modules
 
 TEST_CASE("manual plan: the given modes, and no strategy keeps everything") {
   const auto s = moe_scenario();
-  CHECK(strategy::resolve_memory_plan(s, orders(s)).plan.empty());
-  CHECK(strategy::resolve_memory_plan(s, orders(s)).report.is_null());
+  CHECK(strategy::resolve_memory_plan(s, test::stage_orders(s)).plan.empty());
+  CHECK(strategy::resolve_memory_plan(s, test::stage_orders(s)).report.is_null());
   const auto m = strategy::resolve_memory_plan(
-      with_memory(s, {{"modules", {{"permute", "swap"}, {"attention_core", "recompute"}}}}), orders(s));
+      with_memory(s, {{"modules", {{"permute", "swap"}, {"attention_core", "recompute"}}}}), test::stage_orders(s));
   CHECK(m.plan.mode("permute") == ActivationMode::Swap);
   CHECK(m.plan.mode("attention_core") == ActivationMode::Recompute);
   CHECK(m.plan.mode("norm") == ActivationMode::Keep);
@@ -109,13 +84,14 @@ TEST_CASE("manual plan: the given modes, and no strategy keeps everything") {
 
 TEST_CASE("auto plan stops once the step fits, with the target's headroom") {
   auto s = moe_scenario();
-  const strategy::MemoryPlanEstimator keep(s, orders(s));
+  const strategy::MemoryPlanEstimator keep(s, test::stage_orders(s));
   const double before = keep.peak_memory_bytes({});
   const auto stage0 = model::stage_memory(s, model::assign_layers(*s.model, s.parallel), 0, {2});
   REQUIRE(stage0.breakdown.activations_bytes > 0.2 * kGiB);
   // device memory 40% of the activations short of the peak, 0.1 GiB headroom
   s.topology.device.memory_bytes.value = before - 0.4 * stage0.breakdown.activations_bytes;
-  const auto m = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}, {"headroom_gib", 0.1}}), orders(s));
+  const auto m =
+      strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}, {"headroom_gib", 0.1}}), test::stage_orders(s));
   INFO(m.report.dump(1));
   CHECK(m.report["fits"] == true);
   CHECK(m.report["peak_memory_after_gib"].get<double>() <= m.report["target_gib"].get<double>());
@@ -126,21 +102,21 @@ TEST_CASE("auto plan stops once the step fits, with the target's headroom") {
   // one choice fewer would not have fitted: auto stops at the first plan that fits
   auto fewer = m.plan;
   fewer.modules.erase(m.report["choices"].back()["module"].get<std::string>());
-  const strategy::MemoryPlanEstimator estimator(s, orders(s));
+  const strategy::MemoryPlanEstimator estimator(s, test::stage_orders(s));
   CHECK(estimator.peak_memory_bytes(fewer) / kGiB > m.report["target_gib"].get<double>());
 }
 
 TEST_CASE("auto plan prefers hidden swaps on a fast host link and recompute on a slow one") {
   auto s = moe_scenario();
-  const strategy::MemoryPlanEstimator keep(s, orders(s));
+  const strategy::MemoryPlanEstimator keep(s, test::stage_orders(s));
   s.topology.device.memory_bytes.value = keep.peak_memory_bytes({}) - 0.05 * kGiB;
   s.topology.device.host_link_bandwidth_bytes_per_s.value = 1e15;  // copies take no time: every swap hides
-  auto fast = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), orders(s));
+  auto fast = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), test::stage_orders(s));
   REQUIRE(!fast.report["choices"].empty());
   CHECK(fast.report["choices"][0]["mode"] == "swap");
   CHECK(fast.report["choices"][0]["estimated_added_time_s"].get<double>() == Approx(0.0).margin(1e-12));
   s.topology.device.host_link_bandwidth_bytes_per_s.value = 1e6;  // 1 MB/s: any swap is exposed for seconds
-  auto slow = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), orders(s));
+  auto slow = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), test::stage_orders(s));
   REQUIRE(!slow.report["choices"].empty());
   for (const auto& c : slow.report["choices"]) CHECK(c["mode"] == "recompute");
 }
@@ -148,13 +124,13 @@ TEST_CASE("auto plan prefers hidden swaps on a fast host link and recompute on a
 TEST_CASE("auto plan falls back to full recompute and reports when even that does not fit") {
   auto s = moe_scenario();
   s.topology.device.memory_bytes.value = 1.0 * kGiB;  // below weights + optimizer states
-  const auto m = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), orders(s));
+  const auto m = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}}), test::stage_orders(s));
   CHECK(m.report["fits"] == false);
   CHECK(m.plan.full_recompute);
   CHECK(m.report["choices"].back()["module"] == "full");
   // with full pinned to keep, auto never chooses it
-  const auto pinned =
-      strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}, {"modules", {{"full", "keep"}}}}), orders(s));
+  const auto pinned = strategy::resolve_memory_plan(with_memory(s, {{"mode", "auto"}, {"modules", {{"full", "keep"}}}}),
+                                                    test::stage_orders(s));
   CHECK_FALSE(pinned.plan.full_recompute);
 }
 
@@ -229,19 +205,19 @@ TEST_CASE("auto plan on the Ultra MoE 718B layout: fits at 8K tokens, saves over
   const std::string auto_mode = R"(strategies=[{"name": "selective_recompute_swap", "params": {"mode": "auto"}}])";
   // as shipped (seq 4096) the step fits: auto keeps everything
   const auto shipped = config::load_scenario(file, {auto_mode});
-  const auto as_is = strategy::resolve_memory_plan(shipped, orders(shipped));
+  const auto as_is = strategy::resolve_memory_plan(shipped, test::stage_orders(shipped));
   CHECK(as_is.report["fits"] == true);
   CHECK(as_is.report["choices"].empty());
   // seq 8192 does not fit (activations double): auto makes it fit
   const auto long_seq = config::load_scenario(file, {auto_mode, "training.seq_len=8192"});
-  const auto fit = strategy::resolve_memory_plan(long_seq, orders(long_seq));
+  const auto fit = strategy::resolve_memory_plan(long_seq, test::stage_orders(long_seq));
   CHECK(fit.report["peak_memory_before_gib"].get<double>() > 64.0);
   CHECK(fit.report["fits"] == true);
   CHECK(fit.report["estimated_activation_saved_fraction"].get<double>() > 0.4);
   // a 30 GiB headroom at seq 4096 asks for more: over 60% of the activations (published: ~70%)
   const auto headroom = config::load_scenario(
       file, {R"(strategies=[{"name": "selective_recompute_swap", "params": {"mode": "auto", "headroom_gib": 30}}])"});
-  const auto deep = strategy::resolve_memory_plan(headroom, orders(headroom));
+  const auto deep = strategy::resolve_memory_plan(headroom, test::stage_orders(headroom));
   CHECK(deep.report["fits"] == true);
   CHECK(deep.report["estimated_activation_saved_fraction"].get<double>() >= 0.6);
 }

@@ -7,6 +7,7 @@
 
 #include "../model/training_fixtures.hpp"
 #include "config/config_error.hpp"
+#include "memory_strategy_fixtures.hpp"
 #include "model/activation_recompute.hpp"
 #include "model/training_blocks.hpp"
 #include "model/training_layout.hpp"
@@ -20,42 +21,16 @@
 using namespace moesim;
 using model::ActivationMode;
 using nlohmann::json;
+using test::validation_errors;
+using test::with_memory;
 
 namespace {
 
 constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
 
-config::ScenarioConfig with_memory(config::ScenarioConfig s, const json& params) {
-  config::StrategySpec spec;
-  spec.name = "selective_recompute_swap";
-  spec.params = params;
-  spec.pointer = "/strategies/0";
-  s.strategies.push_back(spec);
-  return s;
-}
-
 // The tiny dense model (8 layers) over 2 stages of 4 layers, TP 2, DP 2.
 config::ScenarioConfig dense() {
   return test::training_scenario(test::tiny_dense_model(), test::layout(2, 2, 2, 1, 1, 1, false, true), 1024, 1, 8);
-}
-
-std::vector<std::vector<strategy::PipelineTask>> orders(const config::ScenarioConfig& s) {
-  const auto schedule = strategy::make_pipeline_schedule(s);
-  std::vector<std::vector<strategy::PipelineTask>> out;
-  for (int st = 0; st < s.parallel.pp; ++st)
-    out.push_back(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)));
-  return out;
-}
-
-std::string validation_errors(const config::ScenarioConfig& s) {
-  config::IssueCollector issues("<test>");
-  strategy::validate_strategies(s, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 strategy::TrainingStep build(const config::ScenarioConfig& s) {
@@ -99,8 +74,11 @@ TEST_CASE("a layer-limited plan resolves per slot: full or per-module recompute 
 
 TEST_CASE("layer positions count transformer layers and MTP modules, not padding") {
   model::VirtualStage vs;
-  vs.slots = {{model::SlotKind::Padding, 0}, {model::SlotKind::Layer, 5}, {model::SlotKind::Layer, 6},
-              {model::SlotKind::Padding, 0}, {model::SlotKind::Mtp, 0}};
+  vs.slots = {{model::SlotKind::Padding, 0},
+              {model::SlotKind::Layer, 5},
+              {model::SlotKind::Layer, 6},
+              {model::SlotKind::Padding, 0},
+              {model::SlotKind::Mtp, 0}};
   CHECK(model::layer_positions(vs) == std::vector<int>{0, 0, 1, 2, 2});
 }
 
@@ -173,7 +151,7 @@ TEST_CASE("layer-count params: integers or one per stage, and only where a recom
 
 TEST_CASE("auto mode's last resort recomputes the fewest layers per stage that fit") {
   auto s = dense();
-  const strategy::MemoryPlanEstimator estimator(s, orders(s));
+  const strategy::MemoryPlanEstimator estimator(s, test::stage_orders(s));
   model::ActivationPlan all;
   all.full_recompute = true;
   // device memory between full recompute everywhere and keeping everything, swap impossible
@@ -183,13 +161,13 @@ TEST_CASE("auto mode's last resort recomputes the fewest layers per stage that f
   s.topology.device.memory_bytes.value = full + 0.3 * (keep - full);
   const auto m = strategy::resolve_memory_plan(
       with_memory(s, {{"mode", "auto"}, {"modules", {{"norm", "keep"}, {"attention_core", "keep"}, {"ffn", "keep"}}}}),
-      orders(s));
+      test::stage_orders(s));
   INFO(m.report.dump(1));
   CHECK(m.report["fits"] == true);
   REQUIRE(m.plan.full_recompute);
   REQUIRE(m.plan.full_recompute_layers.size() == 2);
   CHECK(m.report["choices"].back()["full_layers_per_stage"] == json(m.plan.full_recompute_layers));
-  const strategy::MemoryPlanEstimator limited(s, orders(s));
+  const strategy::MemoryPlanEstimator limited(s, test::stage_orders(s));
   for (int st = 0; st < 2; ++st) {
     const int count = m.plan.full_recompute_layers[static_cast<std::size_t>(st)];
     CHECK(limited.stage_peak_bytes(m.plan, st) <= s.topology.device.memory_bytes.value);
@@ -220,8 +198,7 @@ TEST_CASE("ffn_activation drops the dense FFN's activation output alone and re-r
   CHECK(split.recomputed_bytes == Approx(bytes.at("ffn_activation")));
   // with "ffn" recomputed the activation output goes with it: the FC1 share and one activation function
   plan.modules["ffn"] = ActivationMode::Recompute;
-  CHECK(model::split_activations(bytes, plan).recomputed_bytes ==
-        Approx(bytes.at("ffn") + bytes.at("ffn_activation")));
+  CHECK(model::split_activations(bytes, plan).recomputed_bytes == Approx(bytes.at("ffn") + bytes.at("ffn_activation")));
   int activation_functions = 0;
   for (const auto& op : model::recompute_ops(*s.model, shape, slot, forward, plan))
     activation_functions += op.name == "rc.ffn_act";

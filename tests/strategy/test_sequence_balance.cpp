@@ -67,8 +67,9 @@ TEST_CASE("documents scale each micro-batch's attention core FLOPs, and all repl
   // the layout check: sequence_balance needs documents
   auto no_docs = test::training_scenario(test::tiny_dense_model(4), test::layout(1, 2, 2), 4096, 1, 8);
   no_docs.strategies.push_back({"sequence_balance", nlohmann::json::object(), "/strategies/0"});
-  CHECK(test::has_issue(test::strategy_issues(no_docs), "/strategies/0/name", "needs a training scenario with "
-                                                                             "training.documents"));
+  CHECK(test::has_issue(test::strategy_issues(no_docs), "/strategies/0/name",
+                        "needs a training scenario with "
+                        "training.documents"));
 }
 
 TEST_CASE("documents: each step draws its own, step 0 is the default draw") {
@@ -88,8 +89,8 @@ TEST_CASE("documents report the tokens per document piece the drawn lengths amou
   CHECK(strategy::scenario_attention_work(s).piece_tokens_mean == Approx(512.0));
   s.training->documents = config::DocumentLengths{1000.0, 0.0};  // 1000-token documents cut by 4096-token sequences
   const double pieces_per_sequence = 4096.0 / strategy::scenario_attention_work(s).piece_tokens_mean;
-  CHECK(pieces_per_sequence > 4.096);   // more pieces than whole documents: boundaries cut some
-  CHECK(pieces_per_sequence <= 6.0);    // at most ceil(4096 / 1000) + 1 pieces in a sequence
+  CHECK(pieces_per_sequence > 4.096);  // more pieces than whole documents: boundaries cut some
+  CHECK(pieces_per_sequence <= 6.0);   // at most ceil(4096 / 1000) + 1 pieces in a sequence
   s.training->documents = config::DocumentLengths{4096.0, 40.0};  // a spread far above real data: 1-token documents
   CHECK(strategy::scenario_attention_work(s).piece_tokens_mean < 2.0);
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <tuple>
 
+#include "pipeline_order_text.hpp"
 #include "strategy/pipeline_dualpipev.hpp"
 #include "strategy/pipeline_interleaved_1f1b.hpp"
 #include "strategy/pipeline_zbv.hpp"
@@ -15,21 +16,6 @@
 using namespace moesim;
 using strategy::BackwardPart;
 using strategy::PipelineTask;
-
-namespace {
-
-// "f0" forward of chunk 0, "B1" input gradient, "w0" weight gradient
-std::string text(const std::vector<PipelineTask>& order) {
-  std::string out;
-  for (const auto& t : order) {
-    if (!out.empty()) out += ' ';
-    out += t.forward ? 'f' : t.part == BackwardPart::Input ? 'B' : t.part == BackwardPart::Weight ? 'w' : 'b';
-    out += std::to_string(t.chunk);
-  }
-  return out;
-}
-
-}  // namespace
 
 TEST_CASE("zbv holds every F, B and W of both chunks once, F before B before W, no whole backward") {
   const strategy::ZeroBubbleV schedule;
@@ -55,9 +41,9 @@ TEST_CASE("zbv holds every F, B and W of both chunks once, F before B before W, 
 TEST_CASE("zbv orders of ScheduleZBVZeroBubble by hand, pp 2 and 3 micro-batches") {
   const strategy::ZeroBubbleV schedule;
   // stage 0: 3 F0; 2 x (F1 B1 W1); steady B0 W0 F1 B1 W1 (no F0 left); cool-down 2 x (B0 W0)
-  CHECK(text(schedule.stage_order(0, 2, 2, 3)) == "f0 f0 f0 f1 B1 w1 f1 B1 w1 B0 w0 f1 B1 w1 B0 w0 B0 w0");
+  CHECK(test::order_text(schedule.stage_order(0, 2, 2, 3)) == "f0 f0 f0 f1 B1 w1 f1 B1 w1 B0 w0 f1 B1 w1 B0 w0 B0 w0");
   // stage 1: F0; (F1 F0); (F1 B1 W1); steady F0 B0 W0 F1 B1 W1; cool-down (B0 B1), (B0 W0), then W1, W0
-  CHECK(text(schedule.stage_order(1, 2, 2, 3)) == "f0 f1 f0 f1 B1 w1 f0 B0 w0 f1 B1 w1 B0 B1 B0 w0 w1 w0");
+  CHECK(test::order_text(schedule.stage_order(1, 2, 2, 3)) == "f0 f1 f0 f1 B1 w1 f0 B0 w0 f1 B1 w1 B0 B1 B0 w0 w1 w0");
 }
 
 TEST_CASE("zbv holds 2 pp chunk-micro-batches on every stage: 1F1B's stage-0 peak, below DualPipeV's 2 pp + 1") {
@@ -73,8 +59,8 @@ TEST_CASE("zbv unit-time idle is (pp - 1) chunk forwards per stage, the least a 
   // forward has crossed pp - 1 stages, and every stage has the same work (3 m), so no schedule idles less than
   // (pp - 1) / 2 per stage; zbv idles exactly that on every stage.
   const strategy::ZeroBubbleV schedule;
-  for (auto [pp, m] : {std::pair{2, 4}, std::pair{4, 8}, std::pair{4, 12}, std::pair{8, 16}, std::pair{8, 24},
-                       std::pair{16, 32}}) {
+  for (auto [pp, m] :
+       {std::pair{2, 4}, std::pair{4, 8}, std::pair{4, 12}, std::pair{8, 16}, std::pair{8, 24}, std::pair{16, 32}}) {
     INFO("pp " << pp << " m " << m);
     const auto run = test::run_unit_time(schedule, pp, 2, m);
     CHECK(run.busy[0] == Approx(3.0 * m));

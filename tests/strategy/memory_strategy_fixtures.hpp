@@ -1,0 +1,43 @@
+#pragma once
+// Shared by the memory-strategy tests: a scenario with selective_recompute_swap added, the schedule's stage orders,
+// and validate_strategies' messages as one string.
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "config/config_error.hpp"
+#include "config/scenario_config.hpp"
+#include "strategy/catalog.hpp"
+#include "strategy/pipeline_schedule.hpp"
+
+namespace moesim::test {
+
+inline config::ScenarioConfig with_memory(config::ScenarioConfig s, const nlohmann::json& params) {
+  config::StrategySpec spec;
+  spec.name = "selective_recompute_swap";
+  spec.params = params;
+  spec.pointer = "/strategies/0";
+  s.strategies.push_back(spec);
+  return s;
+}
+
+inline std::vector<std::vector<strategy::PipelineTask>> stage_orders(const config::ScenarioConfig& s) {
+  const auto schedule = strategy::make_pipeline_schedule(s);
+  std::vector<std::vector<strategy::PipelineTask>> out;
+  for (int st = 0; st < s.parallel.pp; ++st)
+    out.push_back(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)));
+  return out;
+}
+
+inline std::string validation_errors(const config::ScenarioConfig& s) {
+  config::IssueCollector issues("<test>");
+  strategy::validate_strategies(s, issues);
+  try {
+    issues.throw_if_any();
+  } catch (const config::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace moesim::test
