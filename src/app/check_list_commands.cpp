@@ -3,18 +3,50 @@
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "app/commands.hpp"
 #include "app/errors.hpp"
 #include "app/scenario_loading.hpp"
 #include "config/model_config.hpp"
 #include "config/topology_config.hpp"
+#include "metrics/training_metrics.hpp"
 #include "strategy/catalog.hpp"
+#include "strategy/memory_selective_recompute_swap.hpp"
+#include "strategy/pipeline_schedule.hpp"
 
 namespace moesim::app {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+namespace {
+
+// A training scenario's per-NPU memory from the memory model alone (no simulation; `run` reports the same figures):
+// the worst stage's peak and breakdown, the verdict, and the memory strategy's plan.
+std::string training_memory_text(const config::ScenarioConfig& scenario) {
+  const auto& p = scenario.parallel;
+  const auto schedule = strategy::make_pipeline_schedule(scenario);
+  std::vector<std::vector<strategy::PipelineTask>> orders;
+  for (int s = 0; s < p.pp; ++s)
+    orders.push_back(schedule->stage_order(s, p.pp, p.vpp, config::micro_batches_per_step(scenario)));
+  const json m = metrics::training_memory_json(scenario, orders);
+  const json& b = m["memory_breakdown_gib"];
+  std::ostringstream out;
+  out.precision(4);
+  out << "memory      estimate (memory model, no simulation): peak " << m["peak_memory_gib"].get<double>() << " GiB of "
+      << m["device_memory_gib"].get<double>() << " on stage " << m["peak_stage"].get<int>() << " (weights "
+      << b["weights"].get<double>() << ", gradients " << b["gradients"].get<double>() << ", optimizer states "
+      << b["optimizer_states"].get<double>() << ", activations " << b["activations"].get<double>() << ", comm buffers "
+      << b["comm_buffers"].get<double>() << ", workspace " << b["workspace"].get<double>()
+      << "): " << (m["oom"].get<bool>() ? "OOM on rank " + std::to_string(m["oom_rank"].get<int>()) : "fits") << '\n';
+  const auto memory_plan = strategy::resolve_memory_plan(scenario, orders);
+  if (!memory_plan.report.is_null())
+    out << "            activation plan: " << strategy::plan_text(memory_plan.plan) << '\n';
+  return out.str();
+}
+
+}  // namespace
 
 int check_command(const CheckOptions& options) {
   return guarded([&] {
@@ -22,7 +54,9 @@ int check_command(const CheckOptions& options) {
     if (options.json) {
       std::cout << config::resolved_json(scenario).dump(2) << '\n';
     } else {
-      std::cout << scenario_text(scenario) << "OK\n";
+      std::cout << scenario_text(scenario);
+      if (scenario.training && scenario.model) std::cout << training_memory_text(scenario);
+      std::cout << "OK\n";
     }
     return kExitOk;
   });

@@ -27,7 +27,8 @@ TEST_CASE("describe --json gives the published Pro MoE parameter counts") {
 }
 
 TEST_CASE("check accepts every shipped scenario and prints what it resolved") {
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(std::string(MOESIM_SOURCE_DIR) + "/scenarios")) {
+  for (const auto& entry :
+       std::filesystem::recursive_directory_iterator(std::string(MOESIM_SOURCE_DIR) + "/scenarios")) {
     if (entry.path().extension() != ".json") continue;
     const auto relative = std::filesystem::relative(entry.path(), MOESIM_SOURCE_DIR).string();
     const auto result = run_moesim({"check", relative});
@@ -51,9 +52,35 @@ TEST_CASE("check prints the efficiencies the scenario uses, those raised by matm
   CHECK(raised.out.find("(* raised by matmul_retiling)") != std::string::npos);
 }
 
+TEST_CASE("check estimates a training scenario's memory per NPU, as run reports it, with the OOM verdict") {
+  const auto check = run_moesim({"check", "scenarios/llama2_70b_train_64.json"});
+  REQUIRE(check.exit_code == 0);
+  const auto at = check.out.find("memory      estimate (memory model, no simulation): peak ");
+  REQUIRE(at != std::string::npos);
+  const double peak =
+      std::stod(check.out.substr(at + std::string("memory      estimate (memory model, no simulation): peak ").size()));
+  CHECK(check.out.find("GiB of 64 on stage 0 (weights ") != std::string::npos);
+  CHECK(check.out.find("): fits") != std::string::npos);
+  const auto dir =
+      (std::filesystem::temp_directory_path() / ("moesim_check_memory_" + std::to_string(getpid()))).string();
+  REQUIRE(run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--quiet", "--out", dir}).exit_code == 0);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  std::filesystem::remove_all(dir);
+  CHECK(peak == Approx(metrics["peak_memory_gib"].get<double>()).epsilon(1e-3));  // printed to 4 digits
+  // ZB-H1 on the Ultra MoE 4K layout raises stage 15 above the 64 GiB (docs/training.md "Zero bubble")
+  const auto oom = run_moesim(
+      {"check", "scenarios/ultra_moe_718b_train_6144.json", "--set", "strategies=[{\"name\": \"zero_bubble\"}]"});
+  REQUIRE(oom.exit_code == 0);
+  CHECK(oom.out.find("on stage 15") != std::string::npos);
+  CHECK(oom.out.find("): OOM on rank 5760") != std::string::npos);
+  const auto plan = run_moesim({"check", "scenarios/calibration/llama2_70b_train_800t_a2.json"});
+  CHECK(plan.out.find("activation plan: ffn_activation:recompute (first [10, 8, 6, 4, 2, 0, 0, 0] layers") !=
+        std::string::npos);
+}
+
 TEST_CASE("check --json --set reflects the override") {
-  const auto result = run_moesim({"check", "scenarios/pro_moe_800i_a2_decode.json", "--json", "--set",
-                                  "inference.batch_size=64"});
+  const auto result =
+      run_moesim({"check", "scenarios/pro_moe_800i_a2_decode.json", "--json", "--set", "inference.batch_size=64"});
   REQUIRE(result.exit_code == 0);
   CHECK(json::parse(result.out)["inference"]["batch_size"] == 64);
 }
