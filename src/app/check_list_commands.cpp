@@ -10,8 +10,11 @@
 #include "app/scenario_loading.hpp"
 #include "config/model_config.hpp"
 #include "config/topology_config.hpp"
+#include "config/units.hpp"
 #include "metrics/training_metrics.hpp"
+#include "model/inference_memory.hpp"
 #include "strategy/catalog.hpp"
+#include "strategy/inference_plan.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/pipeline_schedule.hpp"
 
@@ -46,6 +49,20 @@ std::string training_memory_text(const config::ScenarioConfig& scenario) {
   return out.str();
 }
 
+// A static-batch inference step's memory per rank (docs/inference.md "Memory"), as `run` reports it.
+std::string inference_memory_text(const config::ScenarioConfig& scenario) {
+  constexpr double kGiB = config::units::kGibibyte;
+  const auto m =
+      model::static_inference_memory(scenario, strategy::inference_step_plan(scenario).redundant_experts_per_rank);
+  std::ostringstream out;
+  out.precision(4);
+  out << "memory      estimate (memory model, no simulation): " << m.total() / kGiB << " GiB of " << m.device / kGiB
+      << " per rank (weights " << m.weights / kGiB << ", redundant experts " << m.redundant_expert_weights / kGiB
+      << ", KV cache " << m.kv_cache / kGiB << ", workspace " << m.workspace / kGiB
+      << "): " << (m.oom() ? "OOM" : "fits") << '\n';
+  return out.str();
+}
+
 }  // namespace
 
 int check_command(const CheckOptions& options) {
@@ -56,6 +73,7 @@ int check_command(const CheckOptions& options) {
     } else {
       std::cout << scenario_text(scenario);
       if (scenario.training && scenario.model) std::cout << training_memory_text(scenario);
+      if (scenario.inference && !scenario.serving && scenario.model) std::cout << inference_memory_text(scenario);
       std::cout << "OK\n";
     }
     return kExitOk;

@@ -78,6 +78,29 @@ TEST_CASE("check estimates a training scenario's memory per NPU, as run reports 
         std::string::npos);
 }
 
+TEST_CASE("check estimates an inference step's memory per rank, as run reports it") {
+  const std::vector<std::string> args = {"scenarios/calibration/pro_moe_800i_a2_decode_bs456.json", "--set",
+                                         "inference.batch_size=912"};
+  auto check_args = args;
+  check_args.insert(check_args.begin(), "check");
+  const auto check = run_moesim(check_args);
+  REQUIRE(check.exit_code == 0);
+  const std::string head = "memory      estimate (memory model, no simulation): ";
+  const auto at = check.out.find(head);
+  REQUIRE(at != std::string::npos);
+  const double total = std::stod(check.out.substr(at + head.size()));
+  CHECK(check.out.find("): OOM") != std::string::npos);  // docs/inference.md "Memory": twice the batch
+  const auto dir =
+      (std::filesystem::temp_directory_path() / ("moesim_check_inference_" + std::to_string(getpid()))).string();
+  auto run_args = args;
+  run_args.insert(run_args.begin(), {"run", "--quiet", "--out", dir});
+  REQUIRE(run_moesim(run_args).exit_code == 0);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  std::filesystem::remove_all(dir);
+  CHECK(total == Approx(metrics["peak_memory_gib"].get<double>()).epsilon(1e-3));
+  CHECK(metrics["oom"] == true);
+}
+
 TEST_CASE("check --json --set reflects the override") {
   const auto result =
       run_moesim({"check", "scenarios/pro_moe_800i_a2_decode.json", "--json", "--set", "inference.batch_size=64"});
