@@ -38,10 +38,10 @@ std::vector<double> cp_shard_pair_work(const std::vector<double>& pieces, int se
 struct MicroBatchWork {
   std::vector<std::vector<double>> factor;  // [dp replica][micro-batch]
   int cp_shards = 1;
-  std::vector<std::vector<std::vector<double>>> shard_pairs;
+  std::vector<std::vector<std::vector<double>>> shard_pairs;  // [dp replica][micro-batch][p x cp_shards + j]
   // The step's tokens over its document pieces (a document crossing a sequence boundary counts once per
   // sequence): what the drawn lengths amount to, beside the requested mean (0 when not set).
-  double piece_tokens_mean = 0.0;  // [dp replica][micro-batch][p x cp_shards + j]
+  double piece_tokens_mean = 0.0;
   bool empty() const { return factor.empty(); }
   double at(int replica, int micro_batch) const {
     return factor.empty() ? 1.0 : factor[static_cast<std::size_t>(replica)][static_cast<std::size_t>(micro_batch)];
