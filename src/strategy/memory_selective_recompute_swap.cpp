@@ -331,7 +331,9 @@ std::string plan_text(const ActivationPlan& plan) {
     if (mode == ActivationMode::Keep) continue;
     modules += (modules.empty() ? "" : ", ") + module + ":" + model::to_string(mode);
   }
-  if (!modules.empty()) modules += counts_text(plan.module_recompute_layers);
+  const bool recomputes = std::any_of(plan.modules.begin(), plan.modules.end(),
+                                      [](const auto& m) { return m.second == ActivationMode::Recompute; });
+  if (recomputes) modules += counts_text(plan.module_recompute_layers);  // the counts limit recompute modes only
   if (!text.empty() && !modules.empty()) return text + "; others " + modules;
   if (!text.empty()) return text;
   return modules.empty() ? "keep all" : modules;
