@@ -46,12 +46,24 @@ bool below_count(const std::vector<int>& counts, int stage, int position) {
 ActivationPlan ActivationPlan::at_slot(int stage, int position) const {
   ActivationPlan out;
   out.swap_virtual_stages = swap_virtual_stages;
-  out.full_recompute = full_recompute && below_count(full_recompute_layers, stage, position);
+  if (full_recompute && uniform_groups) {
+    out.full_recompute = true;
+    out.drop_layer_input = position % recompute_group(stage) != 0;
+  } else {
+    out.full_recompute = full_recompute && below_count(full_recompute_layers, stage, position);
+  }
   const bool module_recompute = below_count(module_recompute_layers, stage, position);
   for (const auto& [module, mode] : modules) {
     out.modules[module] = mode == ActivationMode::Recompute && !module_recompute ? ActivationMode::Keep : mode;
   }
   return out;
+}
+
+int ActivationPlan::recompute_group(int stage) const {
+  if (!full_recompute || !uniform_groups || stage < 0 ||
+      static_cast<std::size_t>(stage) >= full_recompute_layers.size())
+    return 1;
+  return std::max(1, full_recompute_layers[static_cast<std::size_t>(stage)]);
 }
 
 bool ActivationPlan::layer_limited() const {
@@ -79,7 +91,8 @@ ActivationSplit split_activations(const std::map<std::string, double>& bytes_by_
     split.total_bytes += bytes;
     ActivationMode mode = ActivationMode::Keep;
     if (plan.full_recompute) {
-      if (is_selectable(module) || module == "residual") mode = ActivationMode::Recompute;
+      if (is_selectable(module) || module == "residual" || (module == "layer_input" && plan.drop_layer_input))
+        mode = ActivationMode::Recompute;
     } else if (module == "ffn_activation" && plan.mode("ffn") != ActivationMode::Keep) {
       mode = plan.mode("ffn");  // "ffn" covers the activation output too
       if (mode == ActivationMode::Swap && !swap) mode = ActivationMode::Keep;

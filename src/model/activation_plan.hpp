@@ -41,11 +41,20 @@ struct ActivationPlan {
   // stage's layers covers all of them.
   std::vector<int> full_recompute_layers;
   std::vector<int> module_recompute_layers;
+  // Megatron's "uniform" method (with full_recompute; full_recompute_layers then gives the group size per stage):
+  // every layer is fully recomputed, but only the first layer of each group of that many consecutive layer slots
+  // keeps its input; the group's forward is re-run at the start of its backward (its layers' activations are alive
+  // together). False = the "block" method above.
+  bool uniform_groups = false;
+  // Set by at_slot for a slot whose input a uniform group does not keep (its group's first layer's is kept).
+  bool drop_layer_input = false;
 
   ActivationMode mode(const std::string& module) const;
   // The plan the layer slot at `position` of a virtual stage of pipeline stage `stage` follows: the layer counts
   // resolved into full_recompute and the modules' modes (the returned plan has no counts).
   ActivationPlan at_slot(int stage, int position) const;
+  // Layer slots that recompute together at the start of their backward: the uniform group size of the stage, else 1.
+  int recompute_group(int stage) const;
   bool layer_limited() const;  // some count is set
   bool empty() const;          // keeps everything
   bool swaps_in(int virtual_stage) const;

@@ -141,7 +141,7 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
   out.stage = stage;
   MemoryBreakdown& m = out.breakdown;
   double logits_bytes = 0.0;
-  double max_recomputed = 0.0, max_swapped = 0.0;  // largest per-slot share of one micro-batch
+  double max_recomputed = 0.0, max_swapped = 0.0;  // largest per-slot (uniform groups: per-group) share
   // Expert load: per MoE slot of the stage, the bytes of its expert-side modules (the rows that live on the experts'
   // rank), kept and in total, to scale by the load of the stage's most loaded EP rank below.
   struct ExpertSide {
@@ -170,6 +170,8 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     out.in_flight_micro_batches += in_flight;
     const int virtual_stage = vs.chunk * p.pp + vs.stage;
     const std::vector<int> positions = layer_positions(vs);
+    const int group_size = plan.recompute_group(vs.stage);  // slots whose recomputed activations live together
+    double group_recomputed = 0.0;
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const LayerSlot& slot = vs.slots[i];
       const auto all = slot_activation_bytes(model, shape, slot);
@@ -190,7 +192,9 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
       m.activations_keep_all_bytes += split.total_bytes * in_flight;
       m.activations_recomputed_bytes += split.recomputed_bytes * in_flight;
       m.activations_swapped_bytes += split.swapped_bytes * in_flight;
-      max_recomputed = std::max(max_recomputed, split.recomputed_bytes);
+      if (i > 0 && positions[i] / group_size != positions[i - 1] / group_size) group_recomputed = 0.0;
+      group_recomputed += split.recomputed_bytes;
+      max_recomputed = std::max(max_recomputed, group_recomputed);
       max_swapped = std::max(max_swapped, split.swapped_bytes);
     }
     if (vs.head) {

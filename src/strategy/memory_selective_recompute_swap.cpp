@@ -18,6 +18,7 @@ namespace {
 constexpr double kGiB = config::units::kGibibyte;
 constexpr const char* kFullLayersKey = "full_layers";
 constexpr const char* kRecomputeLayersKey = "recompute_layers";
+constexpr const char* kFullMethodKey = "full_method";
 
 const config::StrategySpec* memory_spec(const config::ScenarioConfig& scenario) {
   for (const auto& spec : scenario.strategies) {
@@ -48,6 +49,7 @@ ActivationPlan pinned_plan(const json& params, const config::ParallelLayout& p, 
   ActivationPlan plan;
   plan.full_recompute_layers = layer_counts(params, kFullLayersKey, p);
   plan.module_recompute_layers = layer_counts(params, kRecomputeLayersKey, p);
+  plan.uniform_groups = params.value(kFullMethodKey, std::string("block")) == "uniform";
   const auto modules = params.find("modules");
   if (modules == params.end() || !modules->is_object()) return plan;
   for (const auto& [module, mode] : modules->items()) {
@@ -73,7 +75,7 @@ bool has_swap(const ActivationPlan& plan) {
 json modules_json(const ActivationPlan& plan) {
   json modules = json::object();
   for (const auto& module : model::selectable_activation_modules()) {
-    const bool every_layer_full = plan.full_recompute && plan.full_recompute_layers.empty();
+    const bool every_layer_full = plan.full_recompute && (plan.full_recompute_layers.empty() || plan.uniform_groups);
     modules[module] = model::to_string(every_layer_full ? ActivationMode::Recompute : plan.mode(module));
   }
   return modules;
@@ -220,6 +222,7 @@ void check_selective_recompute_swap_params(config::ObjectReader& params) {
   if (headroom && mode != "auto") params.issues().error(params.child("headroom_gib"), "only with \"mode\": \"auto\"");
   check_layer_count_param(params, kFullLayersKey);
   check_layer_count_param(params, kRecomputeLayersKey);
+  params.optional_choice(kFullMethodKey, {"block", "uniform"});
   params.finish();
 }
 
@@ -235,6 +238,11 @@ void check_memory_strategy(const config::ScenarioConfig& scenario, config::Issue
   const json& params = spec->params;
   if (!params.is_object()) return;
   const std::string at = config::pointer_child(spec->pointer, "params");
+  if (params.contains(kFullMethodKey) && !params.contains(kFullLayersKey)) {
+    issues.error(config::pointer_child(at, kFullMethodKey),
+                 "chooses how \"full_layers\" counts (block: the first n layers; uniform: groups of n): give "
+                 "\"full_layers\"");
+  }
   const bool automatic = params.value("mode", std::string("manual")) == "auto";
   const auto modules = params.find("modules");
   auto module_mode = [&](const std::string& module) -> std::string {
@@ -253,6 +261,11 @@ void check_memory_strategy(const config::ScenarioConfig& scenario, config::Issue
     if (std::string(key) == kFullLayersKey && module_mode("full") != "recompute") {
       issues.error(pointer, "limits full layer recompute: needs \"modules\": {\"full\": \"recompute\"}" +
                                 std::string(automatic ? " (auto mode picks its own counts otherwise)" : ""));
+    }
+    if (std::string(key) == kFullLayersKey && params.value(kFullMethodKey, std::string()) == "uniform") {
+      const bool zero =
+          it->is_array() ? std::any_of(it->begin(), it->end(), [](const json& n) { return n == 0; }) : *it == 0;
+      if (zero) issues.error(pointer, "with \"full_method\": \"uniform\" a count is a group size: expected >= 1");
     }
     if (std::string(key) == kRecomputeLayersKey && !automatic) {
       bool any = false;
@@ -293,8 +306,10 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   }
   r["modules"] = modules_json(out.plan);
   r["full_recompute"] = out.plan.full_recompute;
-  if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty())
-    r["full_layers_per_stage"] = out.plan.full_recompute_layers;
+  if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty()) {
+    r[out.plan.uniform_groups ? "full_group_layers_per_stage" : "full_layers_per_stage"] =
+        out.plan.full_recompute_layers;
+  }
   if (!out.plan.module_recompute_layers.empty()) r["recompute_layers_per_stage"] = out.plan.module_recompute_layers;
   r["estimated_activation_saved_fraction"] = estimator.activation_saved_fraction(out.plan);
   r["estimated_added_time_s"] = estimator.added_time_s(out.plan);
@@ -317,10 +332,21 @@ std::string counts_text(const std::vector<int>& counts) {
   return " (first [" + list + "] layers per virtual stage, by pipeline stage)";
 }
 
+// " (uniform groups of N layers)" or " (uniform groups of [a, b, ...] layers, by pipeline stage)".
+std::string groups_text(const std::vector<int>& sizes) {
+  const bool uniform = std::all_of(sizes.begin(), sizes.end(), [&](int n) { return n == sizes.front(); });
+  if (uniform)
+    return " (uniform groups of " + std::to_string(sizes.front()) + (sizes.front() == 1 ? " layer)" : " layers)");
+  std::string list;
+  for (int n : sizes) list += (list.empty() ? "" : ", ") + std::to_string(n);
+  return " (uniform groups of [" + list + "] layers, by pipeline stage)";
+}
+
 }  // namespace
 
 std::string plan_text(const ActivationPlan& plan) {
   std::string text;
+  if (plan.full_recompute && plan.uniform_groups) return "full recompute" + groups_text(plan.full_recompute_layers);
   if (plan.full_recompute) {
     text = "full recompute" + counts_text(plan.full_recompute_layers);
     if (plan.full_recompute_layers.empty()) return text;

@@ -49,16 +49,17 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       std::string label;
       std::vector<BlockOp> ops;  // forward
       std::vector<BlockOp> recompute;
+      std::vector<BlockOp> group_recompute;  // uniform groups: the earlier layers' recompute ops, already named
       double swap_bytes = 0.0;
     };
     std::vector<Part> parts;  // in forward order
-    if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_), {}, 0.0});
+    if (vs.embedding) parts.push_back({"", model::embedding_forward(*scenario.model, shape_), {}, {}, 0.0});
     const int virtual_stage = vs.chunk * p_.pp + vs.stage;
     const std::vector<int> positions = model::layer_positions(vs);
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const model::LayerSlot& slot = vs.slots[i];
       const model::ActivationPlan slot_plan = plan.at_slot(vs.stage, positions[i]);
-      Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, 0.0};
+      Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, {}, 0.0};
       part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, slot_plan);
       const int layer = model::expert_load_layer(*scenario.model, slot);
       for (auto* ops : {&part.ops, &part.recompute}) {
@@ -67,7 +68,22 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, slot_plan, virtual_stage);
       parts.push_back(std::move(part));
     }
-    if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_), {}, 0.0});
+    if (const int group = plan.recompute_group(vs.stage); group > 1) {
+      // Megatron's uniform method: a group's forward re-runs as one at the start of the group's backward (that of
+      // its last layer, the first the backward reaches), in forward order
+      const std::size_t first_slot = vs.embedding ? 1 : 0;
+      for (std::size_t i = 0; i + 1 < vs.slots.size(); ++i) {
+        if (positions[i] / group != positions[i + 1] / group) continue;  // slot i ends its group
+        Part& from = parts[first_slot + i];
+        Part& to = parts[first_slot + i + 1];
+        std::vector<BlockOp> moved = std::move(from.group_recompute);
+        for (const auto& op : from.recompute) moved.push_back(named(op, from.label));
+        from.recompute.clear();
+        from.group_recompute.clear();
+        to.group_recompute = std::move(moved);
+      }
+    }
+    if (vs.head) parts.push_back({"", model::head_forward(*scenario.model, shape_), {}, {}, 0.0});
     Lists lists;
     for (std::size_t i = 0; i < parts.size(); ++i) {
       for (const auto& op : parts[i].ops) lists.forward.push_back(named(op, parts[i].label));
@@ -91,6 +107,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       const Part& part = parts[k];
       if (k > 0) prefetch(k - 1);
       if (part.swap_bytes > 0.0) both(host_copy(model::HostCopy::Wait, k, part.swap_bytes));
+      for (const auto& op : part.group_recompute) both(op);
       for (const auto& op : part.recompute) both(named(op, part.label));
       const auto dx = model::backward_ops(part.ops, model::Pass::BackwardInput);
       const auto slot = model::column_parallel_backward(dx, model::backward_ops(part.ops, model::Pass::BackwardWeight),

@@ -204,3 +204,62 @@ TEST_CASE("ffn_activation drops the dense FFN's activation output alone and re-r
     activation_functions += op.name == "rc.ffn_act";
   CHECK(activation_functions == 1);
 }
+
+TEST_CASE("uniform groups: every layer recomputed, only each group's first input kept, the group re-run together") {
+  const auto s = dense();  // 2 stages of 4 layers
+  model::ActivationPlan plan;
+  plan.full_recompute = true;
+  plan.uniform_groups = true;
+  plan.full_recompute_layers = {2, 2};
+  CHECK(plan.recompute_group(0) == 2);
+  CHECK_FALSE(plan.at_slot(0, 0).drop_layer_input);
+  CHECK(plan.at_slot(0, 1).drop_layer_input);
+  CHECK_FALSE(plan.at_slot(0, 2).drop_layer_input);
+  CHECK(plan.at_slot(1, 3).full_recompute);
+  // memory, by hand: per layer L = its input, R = the rest; full keeps 4 L per micro-batch plus one layer's R as the
+  // working set; groups of 2 keep 2 L, and a group holds R + (R + L) while it is re-run
+  const auto stages = model::assign_layers(*s.model, s.parallel);
+  const auto bytes = model::slot_activation_bytes(*s.model, model::training_shape(s), {model::SlotKind::Layer, 0});
+  double all = 0.0;
+  for (const auto& [module, b] : bytes) all += b;
+  const double L = bytes.at("layer_input"), R = all - L;
+  model::ActivationPlan full;
+  full.full_recompute = true;
+  const int in_flight = 2;
+  const double keep_full = model::stage_memory(s, stages, 0, {in_flight}, full).breakdown.activations_bytes;
+  const double keep_groups = model::stage_memory(s, stages, 0, {in_flight}, plan).breakdown.activations_bytes;
+  CHECK(keep_full == Approx(4 * L * in_flight + R));
+  CHECK(keep_groups == Approx(2 * L * in_flight + 2 * R + L));
+  // the builder runs layer 0's recompute with layer 1's, before layer 1's backward (block method: after it)
+  auto first = [](const model::OpGraph& g, const std::string& prefix) {
+    for (std::size_t i = 0; i < g.ops.size(); ++i) {
+      if (g.ops[i].rank == 0 && g.ops[i].name.rfind(prefix, 0) == 0) return i;
+    }
+    return g.ops.size();
+  };
+  const json uniform = {{"modules", {{"full", "recompute"}}}, {"full_layers", 2}, {"full_method", "uniform"}};
+  const auto grouped = build(with_memory(s, uniform));
+  REQUIRE_NOTHROW(model::validate(grouped.graph));
+  CHECK(first(grouped.graph, "L0.rc.") < first(grouped.graph, "L1.rc."));
+  CHECK(first(grouped.graph, "L1.rc.") < first(grouped.graph, "L1.ffn_fc2_b"));
+  const auto block = build(with_memory(s, {{"modules", {{"full", "recompute"}}}}));
+  CHECK(first(block.graph, "L0.rc.") > first(block.graph, "L1.ffn_fc2_b"));
+  // the same recompute work either way
+  auto recompute_flops = [](const model::OpGraph& g) {
+    double total = 0.0;
+    for (const auto& op : g.ops) total += op.phase == "recompute" ? op.compute.flops : 0.0;
+    return total;
+  };
+  CHECK(recompute_flops(grouped.graph) == Approx(recompute_flops(block.graph)));
+  CHECK(strategy::plan_text(strategy::resolve_memory_plan(with_memory(s, uniform), test::stage_orders(s)).plan) ==
+        "full recompute (uniform groups of 2 layers)");
+  // params
+  CHECK(validation_errors(with_memory(s, {{"modules", {{"full", "recompute"}}}, {"full_method", "uniform"}}))
+            .find("/params/full_method: chooses how \"full_layers\" counts") != std::string::npos);
+  CHECK(validation_errors(
+            with_memory(s, {{"modules", {{"full", "recompute"}}}, {"full_layers", 0}, {"full_method", "uniform"}}))
+            .find("a count is a group size: expected >= 1") != std::string::npos);
+  CHECK(validation_errors(
+            with_memory(s, {{"modules", {{"full", "recompute"}}}, {"full_layers", 2}, {"full_method", "rows"}}))
+            .find("/params/full_method: expected one of \"block\", \"uniform\"") != std::string::npos);
+}
