@@ -6,6 +6,7 @@
 
 #include "../engine/test_fixtures.hpp"
 #include "../model/training_fixtures.hpp"
+#include "../strategy/memory_strategy_fixtures.hpp"
 #include "metrics/training_metrics.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
@@ -32,14 +33,7 @@ Run simulate(const config::ScenarioConfig& s) {
 config::ScenarioConfig dense_pipeline(const json& memory_params = nullptr) {
   auto s = test::training_scenario(test::tiny_dense_model(), test::layout(1, 4, 1), 2048, 1, 8);
   s.topology = test::tiny_topology(1, 4, {test::mesh(400e9, 1e-6)});
-  if (!memory_params.is_null()) {
-    config::StrategySpec spec;
-    spec.name = "selective_recompute_swap";
-    spec.params = memory_params;
-    spec.pointer = "/strategies/0";
-    s.strategies.push_back(spec);
-  }
-  return s;
+  return memory_params.is_null() ? s : test::with_memory(s, memory_params);
 }
 
 double phase_time_on_rank(const Run& run, int rank, const std::string& phase, bool forward_only = false) {
