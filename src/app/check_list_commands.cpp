@@ -28,11 +28,7 @@ namespace {
 // A training scenario's per-NPU memory from the memory model alone (no simulation; `run` reports the same figures):
 // the worst stage's peak and breakdown, the verdict, and the memory strategy's plan.
 std::string training_memory_text(const config::ScenarioConfig& scenario) {
-  const auto& p = scenario.parallel;
-  const auto schedule = strategy::make_pipeline_schedule(scenario);
-  std::vector<std::vector<strategy::PipelineTask>> orders;
-  for (int s = 0; s < p.pp; ++s)
-    orders.push_back(schedule->stage_order(s, p.pp, p.vpp, config::micro_batches_per_step(scenario)));
+  const auto orders = strategy::stage_orders(*strategy::make_pipeline_schedule(scenario), scenario);
   const json m = metrics::training_memory_json(scenario, orders);
   const json& b = m["memory_breakdown_gib"];
   std::ostringstream out;

@@ -171,8 +171,7 @@ json training_metrics(const config::ScenarioConfig& scenario, const model::OpGra
   const auto& p = scenario.parallel;
   const auto schedule = strategy::make_pipeline_schedule(scenario);
   const int micro_batches = config::micro_batches_per_step(scenario);
-  std::vector<std::vector<strategy::PipelineTask>> orders;
-  for (int s = 0; s < p.pp; ++s) orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
+  const auto orders = strategy::stage_orders(*schedule, scenario);
   const StepTimes steps = step_times(graph, result, step_first_op);
   const double step_s = steps.mean_s;
   const double tokens = double(t.global_batch_size) * t.seq_len;

@@ -35,6 +35,15 @@ std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioC
   return make_pipeline_schedule(scenario.parallel.vpp > 1 ? "interleaved_1f1b" : "1f1b");
 }
 
+std::vector<std::vector<PipelineTask>> stage_orders(const PipelineSchedule& schedule,
+                                                    const config::ScenarioConfig& scenario) {
+  const auto& p = scenario.parallel;
+  std::vector<std::vector<PipelineTask>> orders;
+  for (int s = 0; s < p.pp; ++s)
+    orders.push_back(schedule.stage_order(s, p.pp, p.vpp, config::micro_batches_per_step(scenario)));
+  return orders;
+}
+
 model::ChunkPlacement chunk_placement(const config::ScenarioConfig& scenario) {
   return make_pipeline_schedule(scenario)->placement();
 }

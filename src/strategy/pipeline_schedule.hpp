@@ -60,6 +60,10 @@ class PipelineSchedule {
   virtual model::ChunkPlacement placement() const { return model::ChunkPlacement::Interleaved; }
 };
 
+// Every stage's order of `schedule` for the scenario's pp, vpp and micro-batches per DP rank (index = stage).
+std::vector<std::vector<PipelineTask>> stage_orders(const PipelineSchedule& schedule,
+                                                    const config::ScenarioConfig& scenario);
+
 // The schedule a training scenario asks for (its "pipeline_schedule" strategy, or the default above).
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const config::ScenarioConfig& scenario);
 std::unique_ptr<PipelineSchedule> make_pipeline_schedule(const std::string& name);

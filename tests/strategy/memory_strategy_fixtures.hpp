@@ -22,11 +22,7 @@ inline config::ScenarioConfig with_memory(config::ScenarioConfig s, const nlohma
 }
 
 inline std::vector<std::vector<strategy::PipelineTask>> stage_orders(const config::ScenarioConfig& s) {
-  const auto schedule = strategy::make_pipeline_schedule(s);
-  std::vector<std::vector<strategy::PipelineTask>> out;
-  for (int st = 0; st < s.parallel.pp; ++st)
-    out.push_back(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)));
-  return out;
+  return strategy::stage_orders(*strategy::make_pipeline_schedule(s), s);
 }
 
 inline std::string validation_errors(const config::ScenarioConfig& s) {
