@@ -221,12 +221,10 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   extra.front() += timer.embedding();
   extra.back() += timer.head();
   for (int m = 0; m < model.mtp_layers; ++m) extra.back() += timer.slot({model::SlotKind::Mtp, m});
-  std::vector<std::vector<PipelineTask>> orders;
+  auto orders = stage_orders(*schedule, scenario);
   std::vector<std::vector<int>> in_flight(static_cast<std::size_t>(p.pp));  // per stage and chunk, at the peak
-  for (int s = 0; s < p.pp; ++s) {
-    orders.push_back(schedule->stage_order(s, p.pp, p.vpp, micro_batches));
-    peak_in_flight(orders.back(), p.vpp, &in_flight[static_cast<std::size_t>(s)]);
-  }
+  for (int s = 0; s < p.pp; ++s)
+    peak_in_flight(orders[static_cast<std::size_t>(s)], p.vpp, &in_flight[static_cast<std::size_t>(s)]);
   // the units the overlap strategy interleaves (strategy/overlap) run as one, as the step builder emits them
   const auto overlap = make_overlap_strategy(scenario);
   TaskGrouping grouping;

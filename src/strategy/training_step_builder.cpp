@@ -357,7 +357,7 @@ TrainingStep build_training_step(const config::ScenarioConfig& scenario, const P
                       : options.simulated_dp > 0            ? options.simulated_dp
                                                             : reduced_dp(p);
   step.micro_batches = config::micro_batches_per_step(scenario);
-  for (int s = 0; s < p.pp; ++s) step.stage_orders.push_back(schedule.stage_order(s, p.pp, p.vpp, step.micro_batches));
+  step.stage_orders = stage_orders(schedule, scenario);
   step.activation_plan = resolve_memory_plan(scenario, step.stage_orders).plan;
   step.steps = std::max(1, scenario.training->steps);
   const auto overlap = make_overlap_strategy(scenario);
