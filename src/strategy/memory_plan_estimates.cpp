@@ -106,11 +106,11 @@ double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) cons
   const auto& model = *scenario_.model;
   const double host_bw = scenario_.topology.device.host_link_bandwidth_bytes_per_s.value;
   double worst = 0.0;
-  for (const auto& stage : stages_) {
+  for (std::size_t s = 0; s < stages_.size(); ++s) {
+    const Stage& stage = stages_[s];
     double recompute_s = 0.0, swapped = 0.0;
     for (const auto& slot : stage.slots) {
-      const model::ActivationPlan slot_plan =
-          plan.at_slot(slot.virtual_stage % scenario_.parallel.pp, slot.layer_position);
+      const model::ActivationPlan slot_plan = plan.at_slot(static_cast<int>(s), slot.layer_position);
       recompute_s +=
           ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, slot_plan), stage.first_rank);
       swapped += model::swap_bytes(model, shape_, slot.slot, slot_plan, slot.virtual_stage);
