@@ -1,6 +1,6 @@
 #pragma once
 // Shared by the memory-strategy tests: a scenario with selective_recompute_swap added, the schedule's stage orders,
-// and validate_strategies' messages as one string.
+// and validate_strategies' messages as one string (strategy_issues_text).
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -9,6 +9,7 @@
 #include "config/scenario_config.hpp"
 #include "strategy/catalog.hpp"
 #include "strategy/pipeline_schedule.hpp"
+#include "strategy_issues.hpp"
 
 namespace moesim::test {
 
@@ -26,14 +27,7 @@ inline std::vector<std::vector<strategy::PipelineTask>> stage_orders(const confi
 }
 
 inline std::string validation_errors(const config::ScenarioConfig& s) {
-  config::IssueCollector issues("<test>");
-  strategy::validate_strategies(s, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const config::ConfigError& e) {
-    return e.what();
-  }
-  return "";
+  return strategy_issues_text(s);
 }
 
 }  // namespace moesim::test

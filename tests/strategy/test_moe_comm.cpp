@@ -8,6 +8,7 @@
 #include "strategy/moe_comm.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
+#include "strategy_issues.hpp"
 
 using namespace moesim;
 
@@ -18,17 +19,6 @@ config::ScenarioConfig two_nodes_of(int ranks_per_node, const std::string& strat
   s.topology = test::tiny_topology(4 / ranks_per_node, ranks_per_node, {test::mesh(50e9, 2e-6)});
   if (!strategy.empty()) s.strategies.push_back({strategy, nlohmann::json::object(), "/strategies/0"});
   return s;
-}
-
-std::string issues_of(const config::ScenarioConfig& s) {
-  config::IssueCollector issues(s.file);
-  strategy::validate_strategies(s, issues);
-  try {
-    issues.throw_if_any();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace
@@ -43,42 +33,45 @@ TEST_CASE("hierarchical_ep plans the node split of the EP group, and alltoallv i
   const auto spread = strategy::moe_comm_plan(two_nodes_of(1, "hierarchical_ep"));  // one EP member per node
   CHECK(spread.outer == 4);
   CHECK(spread.inner == 1);
-  CHECK(issues_of(two_nodes_of(2, "hierarchical_ep")).empty());
+  CHECK(test::strategy_issues_text(two_nodes_of(2, "hierarchical_ep")).empty());
 }
 
 TEST_CASE("moe_comm strategies report an EP group inside one node, a non-MoE model and an inference scenario") {
-  const auto inside = issues_of(two_nodes_of(4, "hierarchical_ep"));
+  const auto inside = test::strategy_issues_text(two_nodes_of(4, "hierarchical_ep"));
   CHECK_THAT(inside, Catch::Contains("/strategies/0/name: hierarchical_ep needs an expert-parallel group spanning "
                                      "nodes, but the group of rank 0 (4 ranks) lies inside one node of 4 ranks"));
   CHECK_THAT(inside, Catch::Contains("use alltoallv"));
-  CHECK(issues_of(two_nodes_of(4, "alltoallv")).empty());
+  CHECK(test::strategy_issues_text(two_nodes_of(4, "alltoallv")).empty());
 
   for (const std::string name : {"hierarchical_ep", "alltoallv"}) {  // named, neither is a silent no-op
     auto dense = two_nodes_of(2, name);
     dense.model = test::tiny_dense_model();
-    CHECK_THAT(issues_of(dense), Catch::Contains("/strategies/0/name: " + name + " lays out the MoE dispatch, but model"));
-    CHECK_THAT(issues_of(dense), Catch::Contains("has no MoE layers"));
+    CHECK_THAT(test::strategy_issues_text(dense),
+               Catch::Contains("/strategies/0/name: " + name + " lays out the MoE dispatch, but model"));
+    CHECK_THAT(test::strategy_issues_text(dense), Catch::Contains("has no MoE layers"));
 
     auto inference = two_nodes_of(2, name);
     inference.type = config::ScenarioType::Inference;
-    CHECK_THAT(issues_of(inference), Catch::Contains(name + " lays out the MoE dispatch of training steps"));
+    CHECK_THAT(test::strategy_issues_text(inference),
+               Catch::Contains(name + " lays out the MoE dispatch of training steps"));
   }
   auto dense_default = two_nodes_of(2, "");  // the default plan still serves dense training steps
   dense_default.model = test::tiny_dense_model();
-  CHECK(issues_of(dense_default).empty());
+  CHECK(test::strategy_issues_text(dense_default).empty());
 
   auto schedule = two_nodes_of(2, "1f1b");
   schedule.type = config::ScenarioType::Inference;
-  CHECK_THAT(issues_of(schedule), Catch::Contains("/strategies/0/name: 1f1b schedules the micro-batches of training "
-                                                  "steps; this scenario is inference"));
+  CHECK_THAT(test::strategy_issues_text(schedule),
+             Catch::Contains("/strategies/0/name: 1f1b schedules the micro-batches of training "
+                             "steps; this scenario is inference"));
 
   auto both = two_nodes_of(2, "hierarchical_ep");
   both.strategies.push_back({"alltoallv", nlohmann::json::object(), "/strategies/1"});
-  CHECK_THAT(issues_of(both), Catch::Contains("more than one \"moe_comm\" strategy"));
+  CHECK_THAT(test::strategy_issues_text(both), Catch::Contains("more than one \"moe_comm\" strategy"));
 
   auto params = two_nodes_of(2, "");
   params.strategies.push_back({"hierarchical_ep", {{"outer", 2}}, "/strategies/0"});
-  CHECK_THAT(issues_of(params), Catch::Contains("/strategies/0/params/outer: unknown key"));
+  CHECK_THAT(test::strategy_issues_text(params), Catch::Contains("/strategies/0/params/outer: unknown key"));
 }
 
 TEST_CASE("the catalog lists the moe_comm family") {
