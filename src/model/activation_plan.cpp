@@ -33,37 +33,44 @@ bool ActivationPlan::swaps_in(int virtual_stage) const {
   return swap_virtual_stages[static_cast<std::size_t>(virtual_stage)];
 }
 
+int layer_count(const LayerCounts& counts, int chunk, int stage) {
+  if (chunk < 0 || stage < 0 || static_cast<std::size_t>(chunk) >= counts.size()) return -1;
+  const auto& row = counts[static_cast<std::size_t>(chunk)];
+  return static_cast<std::size_t>(stage) < row.size() ? row[static_cast<std::size_t>(stage)] : -1;
+}
+
+bool same_in_every_chunk(const LayerCounts& counts) {
+  return std::all_of(counts.begin(), counts.end(), [&](const auto& row) { return row == counts.front(); });
+}
+
 namespace {
 
-bool below_count(const std::vector<int>& counts, int stage, int position) {
-  if (counts.empty()) return true;
-  if (stage < 0 || static_cast<std::size_t>(stage) >= counts.size()) return true;
-  return position < counts[static_cast<std::size_t>(stage)];
+bool below_count(const LayerCounts& counts, int chunk, int stage, int position) {
+  const int count = layer_count(counts, chunk, stage);
+  return count < 0 || position < count;
 }
 
 }  // namespace
 
-ActivationPlan ActivationPlan::at_slot(int stage, int position) const {
+ActivationPlan ActivationPlan::at_slot(int chunk, int stage, int position) const {
   ActivationPlan out;
   out.swap_virtual_stages = swap_virtual_stages;
   if (full_recompute && uniform_groups) {
     out.full_recompute = true;
-    out.drop_layer_input = position % recompute_group(stage) != 0;
+    out.drop_layer_input = position % recompute_group(chunk, stage) != 0;
   } else {
-    out.full_recompute = full_recompute && below_count(full_recompute_layers, stage, position);
+    out.full_recompute = full_recompute && below_count(full_recompute_layers, chunk, stage, position);
   }
-  const bool module_recompute = below_count(module_recompute_layers, stage, position);
+  const bool module_recompute = below_count(module_recompute_layers, chunk, stage, position);
   for (const auto& [module, mode] : modules) {
     out.modules[module] = mode == ActivationMode::Recompute && !module_recompute ? ActivationMode::Keep : mode;
   }
   return out;
 }
 
-int ActivationPlan::recompute_group(int stage) const {
-  if (!full_recompute || !uniform_groups || stage < 0 ||
-      static_cast<std::size_t>(stage) >= full_recompute_layers.size())
-    return 1;
-  return std::max(1, full_recompute_layers[static_cast<std::size_t>(stage)]);
+int ActivationPlan::recompute_group(int chunk, int stage) const {
+  if (!full_recompute || !uniform_groups) return 1;
+  return std::max(1, layer_count(full_recompute_layers, chunk, stage));
 }
 
 bool ActivationPlan::layer_limited() const {

@@ -13,6 +13,13 @@ namespace moesim::model {
 enum class ActivationMode { Keep, Recompute, Swap };
 std::string to_string(ActivationMode mode);
 
+// A layer count per virtual stage, counts[chunk][stage]; empty = no count (every layer).
+using LayerCounts = std::vector<std::vector<int>>;
+// The count of (chunk, stage); -1 without one.
+int layer_count(const LayerCounts& counts, int chunk, int stage);
+// Every chunk has the same counts (then counts[0] says it all, one per pipeline stage).
+bool same_in_every_chunk(const LayerCounts& counts);
+
 // Activation modules whose mode can be chosen, as keyed by training_memory's per-module activation bytes:
 // norm (the two norm outputs), attention_core (MLA latents, q, k, v, core output, softmax statistics),
 // router_probs, permute (tokens at the experts' input), unpermute (expert outputs back at the source rank),
@@ -32,29 +39,29 @@ struct ActivationPlan {
   // holds more than one micro-batch of a chunk, its backward follows its forward at once and copies could not
   // hide; swap-mode modules are kept there (strategy::resolve_memory_plan sets this from the schedule).
   std::vector<bool> swap_virtual_stages;
-  // Layer counts per pipeline stage (empty = every layer), each applying to every virtual stage (chunk) of that
-  // stage: a virtual stage's layer slots (transformer layers and MTP modules, padding not counted) at positions
-  // below full_recompute_layers[stage] are fully recomputed (with full_recompute; Megatron's "block" method,
-  // --recompute-num-layers), the others follow the per-module modes; those at positions below
-  // module_recompute_layers[stage] take the per-module recompute modes, the others keep those modules
-  // (MindFormers' per-stage select_recompute counts). Swap modes apply to every layer. A count above a virtual
-  // stage's layers covers all of them.
-  std::vector<int> full_recompute_layers;
-  std::vector<int> module_recompute_layers;
-  // Megatron's "uniform" method (with full_recompute; full_recompute_layers then gives the group size per stage):
-  // every layer is fully recomputed, but only the first layer of each group of that many consecutive layer slots
-  // keeps its input; the group's forward is re-run at the start of its backward (its layers' activations are alive
-  // together). False = the "block" method above.
+  // Layer counts per (chunk, pipeline stage), counts[chunk][stage] (empty = every layer; the strategy params give
+  // one count for all, one per pipeline stage for every chunk, or MindFormers' 2-D [chunk][stage] lists): a
+  // virtual stage's layer slots (transformer layers and MTP modules, padding not counted) at positions below its
+  // full_recompute_layers count are fully recomputed (with full_recompute; Megatron's "block" method,
+  // --recompute-num-layers), the others follow the per-module modes; those at positions below its
+  // module_recompute_layers count take the per-module recompute modes, the others keep those modules
+  // (MindFormers' select_recompute counts). Swap modes apply to every layer. A count above a virtual stage's layers
+  // covers all of them.
+  LayerCounts full_recompute_layers;
+  LayerCounts module_recompute_layers;
+  // Megatron's "uniform" method (with full_recompute; full_recompute_layers then gives the group size per virtual
+  // stage):
   bool uniform_groups = false;
   // Set by at_slot for a slot whose input a uniform group does not keep (its group's first layer's is kept).
   bool drop_layer_input = false;
 
   ActivationMode mode(const std::string& module) const;
-  // The plan the layer slot at `position` of a virtual stage of pipeline stage `stage` follows: the layer counts
+  // The plan the layer slot at `position` of the virtual stage (chunk, pipeline stage) follows: the layer counts
   // resolved into full_recompute and the modules' modes (the returned plan has no counts).
-  ActivationPlan at_slot(int stage, int position) const;
-  // Layer slots that recompute together at the start of their backward: the uniform group size of the stage, else 1.
-  int recompute_group(int stage) const;
+  ActivationPlan at_slot(int chunk, int stage, int position) const;
+  // Layer slots that recompute together at the start of their backward: the virtual stage's uniform group size,
+  // else 1.
+  int recompute_group(int chunk, int stage) const;
   bool layer_limited() const;  // some count is set
   bool empty() const;          // keeps everything
   bool swaps_in(int virtual_stage) const;

@@ -170,13 +170,14 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     out.in_flight_micro_batches += in_flight;
     const int virtual_stage = vs.chunk * p.pp + vs.stage;
     const std::vector<int> positions = layer_positions(vs);
-    const int group_size = plan.recompute_group(vs.stage);  // slots whose recomputed activations live together
+    const int group_size =
+        plan.recompute_group(vs.chunk, vs.stage);  // slots whose recomputed activations live together
     double group_recomputed = 0.0;
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const LayerSlot& slot = vs.slots[i];
       const auto all = slot_activation_bytes(model, shape, slot);
       const ActivationSplit split =
-          split_activations(all, plan.at_slot(vs.stage, positions[i]), plan.swaps_in(virtual_stage));
+          split_activations(all, plan.at_slot(vs.chunk, vs.stage, positions[i]), plan.swaps_in(virtual_stage));
       if (!load.uniform() && slot.kind != SlotKind::Padding) {
         ExpertSide side;
         side.layer = expert_load_layer(model, slot);

@@ -35,7 +35,7 @@ MemoryPlanEstimator::MemoryPlanEstimator(const config::ScenarioConfig& scenario,
       const std::vector<int> positions = model::layer_positions(vs);
       for (std::size_t i = 0; i < vs.slots.size(); ++i) {
         parts.push_back(model::slot_forward(model, shape_, vs.slots[i]));
-        stage.slots.push_back({vs.slots[i], parts.back(), vs.chunk * p.pp + vs.stage, positions[i]});
+        stage.slots.push_back({vs.slots[i], parts.back(), vs.chunk, vs.chunk * p.pp + vs.stage, positions[i]});
       }
       if (vs.head) parts.push_back(model::head_forward(model, shape_));
       if (!can_time()) continue;
@@ -110,7 +110,7 @@ double MemoryPlanEstimator::added_time_s(const model::ActivationPlan& plan) cons
     const Stage& stage = stages_[s];
     double recompute_s = 0.0, swapped = 0.0;
     for (const auto& slot : stage.slots) {
-      const model::ActivationPlan slot_plan = plan.at_slot(static_cast<int>(s), slot.layer_position);
+      const model::ActivationPlan slot_plan = plan.at_slot(slot.chunk, static_cast<int>(s), slot.layer_position);
       recompute_s +=
           ops_time_s(model::recompute_ops(model, shape_, slot.slot, slot.forward, slot_plan), stage.first_rank);
       swapped += model::swap_bytes(model, shape_, slot.slot, slot_plan, slot.virtual_stage);

@@ -45,6 +45,7 @@ class MemoryPlanEstimator {
   struct Slot {
     model::LayerSlot slot;
     std::vector<model::BlockOp> forward;
+    int chunk = 0;
     int virtual_stage = 0;
     int layer_position = 0;  // among the virtual stage's layer slots (model::layer_positions)
   };

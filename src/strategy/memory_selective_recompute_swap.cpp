@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "config/units.hpp"
+#include "strategy/memory_layer_counts.hpp"
 #include "strategy/memory_plan_estimates.hpp"
 
 namespace moesim::strategy {
@@ -31,17 +32,6 @@ ActivationMode parse_mode(const std::string& text) {
   if (text == "recompute") return ActivationMode::Recompute;
   if (text == "swap") return ActivationMode::Swap;
   return ActivationMode::Keep;
-}
-
-// A checked layer-count param ("full_layers" / "recompute_layers") per pipeline stage: an integer for every stage,
-// or one per stage; empty when absent.
-std::vector<int> layer_counts(const json& params, const char* key, const config::ParallelLayout& p) {
-  const auto it = params.find(key);
-  if (it == params.end()) return {};
-  std::vector<int> counts;
-  for (int s = 0; s < p.pp; ++s)
-    counts.push_back((it->is_array() ? (*it)[static_cast<std::size_t>(s)] : *it).get<int>());
-  return counts;
 }
 
 // The modes written in the (already checked) params.
@@ -97,12 +87,16 @@ ActivationPlan with_fewest_full_layers(const MemoryPlanEstimator& estimator, con
   const auto& p = estimator.parallel();
   ActivationPlan trial = plan;
   trial.full_recompute = true;
-  trial.full_recompute_layers.assign(static_cast<std::size_t>(p.pp), 0);
+  trial.full_recompute_layers.assign(static_cast<std::size_t>(p.vpp),
+                                     std::vector<int>(static_cast<std::size_t>(p.pp), 0));
   bool every_layer = true;
   for (int s = 0; s < p.pp; ++s) {
     const int most = estimator.stage_layer_slots(s);
-    int& count = trial.full_recompute_layers[static_cast<std::size_t>(s)];
-    while (count < most && estimator.stage_peak_bytes(trial, s) > target_bytes) ++count;
+    int count = 0;
+    auto set_count = [&](int n) {
+      for (auto& row : trial.full_recompute_layers) row[static_cast<std::size_t>(s)] = n;
+    };
+    while (count < most && estimator.stage_peak_bytes(trial, s) > target_bytes) set_count(++count);
     every_layer = every_layer && count == most;
   }
   if (every_layer) trial.full_recompute_layers.clear();  // the same plan as full recompute everywhere
@@ -156,7 +150,8 @@ json choose(const MemoryPlanEstimator& estimator, ActivationPlan& plan, const st
                        {"peak_memory_saved_gib", best.saved / kGiB},
                        {"estimated_added_time_s", best.cost - cost}});
     if (best.module == "full") {  // the last resort: nothing is left to choose
-      if (!plan.full_recompute_layers.empty()) choices.back()["full_layers_per_stage"] = plan.full_recompute_layers;
+      if (!plan.full_recompute_layers.empty())
+        choices.back()["full_layers_per_stage"] = counts_json(plan.full_recompute_layers);
       break;
     }
     peak = best.peak;
@@ -182,27 +177,6 @@ std::vector<bool> swap_virtual_stages(const config::ParallelLayout& p,
       allowed[static_cast<std::size_t>(c * p.pp + s)] = most[static_cast<std::size_t>(c)] > 1;
   }
   return allowed;
-}
-
-// "full_layers" / "recompute_layers": absent, an integer >= 0, or a non-empty array of integers >= 0 (its length
-// is checked against pp by check_memory_strategy, which knows the layout).
-void check_layer_count_param(config::ObjectReader& params, const char* key) {
-  const json* value = params.raw(key);
-  if (value == nullptr) return;
-  const std::string expected = "expected an integer >= 0 or an array of them (one per pipeline stage)";
-  auto is_count = [](const json& v) {
-    return v.is_number_integer() && v.get<long long>() >= 0 && v.get<long long>() <= 1000000;
-  };
-  if (value->is_array()) {
-    if (value->empty()) params.issues().error(params.child(key), expected + ", got an empty array");
-    for (std::size_t i = 0; i < value->size(); ++i) {
-      if (!is_count((*value)[i])) {
-        params.issues().error(config::pointer_index(params.child(key), i), "expected an integer >= 0");
-      }
-    }
-  } else if (!is_count(*value)) {
-    params.issues().error(params.child(key), expected);
-  }
 }
 
 }  // namespace
@@ -254,17 +228,14 @@ void check_memory_strategy(const config::ScenarioConfig& scenario, config::Issue
     const auto it = params.find(key);
     if (it == params.end()) continue;
     const std::string pointer = config::pointer_child(at, key);
-    if (it->is_array() && it->size() != static_cast<std::size_t>(scenario.parallel.pp)) {
-      issues.error(pointer, "expected one count per pipeline stage (pp = " + std::to_string(scenario.parallel.pp) +
-                                "), got " + std::to_string(it->size()));
-    }
+    check_layer_count_shape(*it, scenario.parallel, pointer, issues);
     if (std::string(key) == kFullLayersKey && module_mode("full") != "recompute") {
       issues.error(pointer, "limits full layer recompute: needs \"modules\": {\"full\": \"recompute\"}" +
                                 std::string(automatic ? " (auto mode picks its own counts otherwise)" : ""));
     }
     if (std::string(key) == kFullLayersKey && params.value(kFullMethodKey, std::string()) == "uniform") {
-      const bool zero =
-          it->is_array() ? std::any_of(it->begin(), it->end(), [](const json& n) { return n == 0; }) : *it == 0;
+      const auto counts = all_counts(*it);
+      const bool zero = std::any_of(counts.begin(), counts.end(), [](long long n) { return n == 0; });
       if (zero) issues.error(pointer, "with \"full_method\": \"uniform\" a count is a group size: expected >= 1");
     }
     if (std::string(key) == kRecomputeLayersKey && !automatic) {
@@ -308,41 +279,14 @@ MemoryPlan resolve_memory_plan(const config::ScenarioConfig& scenario,
   r["full_recompute"] = out.plan.full_recompute;
   if (out.plan.full_recompute && !out.plan.full_recompute_layers.empty()) {
     r[out.plan.uniform_groups ? "full_group_layers_per_stage" : "full_layers_per_stage"] =
-        out.plan.full_recompute_layers;
+        counts_json(out.plan.full_recompute_layers);
   }
-  if (!out.plan.module_recompute_layers.empty()) r["recompute_layers_per_stage"] = out.plan.module_recompute_layers;
+  if (!out.plan.module_recompute_layers.empty())
+    r["recompute_layers_per_stage"] = counts_json(out.plan.module_recompute_layers);
   r["estimated_activation_saved_fraction"] = estimator.activation_saved_fraction(out.plan);
   r["estimated_added_time_s"] = estimator.added_time_s(out.plan);
   return out;
 }
-
-namespace {
-
-// " (first N layers per virtual stage)" or " (first [a, b, ...] layers per virtual stage, by pipeline stage)"; ""
-// without counts.
-std::string counts_text(const std::vector<int>& counts) {
-  if (counts.empty()) return "";
-  const bool uniform = std::all_of(counts.begin(), counts.end(), [&](int n) { return n == counts.front(); });
-  if (uniform) {
-    return " (first " + std::to_string(counts.front()) + (counts.front() == 1 ? " layer" : " layers") +
-           " per virtual stage)";
-  }
-  std::string list;
-  for (int n : counts) list += (list.empty() ? "" : ", ") + std::to_string(n);
-  return " (first [" + list + "] layers per virtual stage, by pipeline stage)";
-}
-
-// " (uniform groups of N layers)" or " (uniform groups of [a, b, ...] layers, by pipeline stage)".
-std::string groups_text(const std::vector<int>& sizes) {
-  const bool uniform = std::all_of(sizes.begin(), sizes.end(), [&](int n) { return n == sizes.front(); });
-  if (uniform)
-    return " (uniform groups of " + std::to_string(sizes.front()) + (sizes.front() == 1 ? " layer)" : " layers)");
-  std::string list;
-  for (int n : sizes) list += (list.empty() ? "" : ", ") + std::to_string(n);
-  return " (uniform groups of [" + list + "] layers, by pipeline stage)";
-}
-
-}  // namespace
 
 std::string plan_text(const ActivationPlan& plan) {
   std::string text;

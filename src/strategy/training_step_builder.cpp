@@ -58,7 +58,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
     const std::vector<int> positions = model::layer_positions(vs);
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const model::LayerSlot& slot = vs.slots[i];
-      const model::ActivationPlan slot_plan = plan.at_slot(vs.stage, positions[i]);
+      const model::ActivationPlan slot_plan = plan.at_slot(vs.chunk, vs.stage, positions[i]);
       Part part{slot_label(slot), model::slot_forward(*scenario.model, shape_, slot), {}, {}, 0.0};
       part.recompute = model::recompute_ops(*scenario.model, shape_, slot, part.ops, slot_plan);
       const int layer = model::expert_load_layer(*scenario.model, slot);
@@ -68,7 +68,7 @@ Builder::Builder(const config::ScenarioConfig& scenario, int dp, const model::Ac
       part.swap_bytes = model::swap_bytes(*scenario.model, shape_, slot, slot_plan, virtual_stage);
       parts.push_back(std::move(part));
     }
-    if (const int group = plan.recompute_group(vs.stage); group > 1) {
+    if (const int group = plan.recompute_group(vs.chunk, vs.stage); group > 1) {
       // Megatron's uniform method: a group's forward re-runs as one at the start of the group's backward (that of
       // its last layer, the first the backward reaches), in forward order
       const std::size_t first_slot = vs.embedding ? 1 : 0;

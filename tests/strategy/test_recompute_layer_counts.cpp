@@ -4,6 +4,7 @@
 // checks and auto mode's fewest full layers per stage.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "../model/training_fixtures.hpp"
 #include "config/config_error.hpp"
@@ -33,6 +34,11 @@ config::ScenarioConfig dense() {
   return test::training_scenario(test::tiny_dense_model(), test::layout(2, 2, 2, 1, 1, 1, false, true), 1024, 1, 8);
 }
 
+// The same model over 2 stages x 2 chunks of 2 layers (interleaved 1F1B).
+config::ScenarioConfig dense_vpp2() {
+  return test::training_scenario(test::tiny_dense_model(), test::layout(2, 2, 2, 2, 1, 1, false, true), 1024, 1, 8);
+}
+
 strategy::TrainingStep build(const config::ScenarioConfig& s) {
   strategy::TrainingStepOptions options;
   options.reduce_dp = false;
@@ -55,21 +61,21 @@ std::map<std::string, double> recompute_flops_by_layer(const model::OpGraph& g, 
 TEST_CASE("a layer-limited plan resolves per slot: full or per-module recompute below the count, swap everywhere") {
   model::ActivationPlan plan;
   plan.full_recompute = true;
-  plan.full_recompute_layers = {2, 0};
+  plan.full_recompute_layers = {{2, 0}};
   plan.modules = {{"ffn", ActivationMode::Recompute}, {"norm", ActivationMode::Swap}};
-  plan.module_recompute_layers = {3, 1};
+  plan.module_recompute_layers = {{3, 1}};
   CHECK(plan.layer_limited());
-  CHECK(plan.at_slot(0, 1).full_recompute);
-  CHECK_FALSE(plan.at_slot(0, 2).full_recompute);
-  CHECK_FALSE(plan.at_slot(1, 0).full_recompute);
-  CHECK(plan.at_slot(0, 2).mode("ffn") == ActivationMode::Recompute);
-  CHECK(plan.at_slot(0, 3).mode("ffn") == ActivationMode::Keep);
-  CHECK(plan.at_slot(1, 1).mode("ffn") == ActivationMode::Keep);
-  CHECK(plan.at_slot(1, 5).mode("norm") == ActivationMode::Swap);
-  CHECK_FALSE(plan.at_slot(0, 0).layer_limited());
+  CHECK(plan.at_slot(0, 0, 1).full_recompute);
+  CHECK_FALSE(plan.at_slot(0, 0, 2).full_recompute);
+  CHECK_FALSE(plan.at_slot(0, 1, 0).full_recompute);
+  CHECK(plan.at_slot(0, 0, 2).mode("ffn") == ActivationMode::Recompute);
+  CHECK(plan.at_slot(0, 0, 3).mode("ffn") == ActivationMode::Keep);
+  CHECK(plan.at_slot(0, 1, 1).mode("ffn") == ActivationMode::Keep);
+  CHECK(plan.at_slot(0, 1, 5).mode("norm") == ActivationMode::Swap);
+  CHECK_FALSE(plan.at_slot(0, 0, 0).layer_limited());
   model::ActivationPlan every;  // no counts: every slot follows the plan
   every.full_recompute = true;
-  CHECK(every.at_slot(3, 40).full_recompute);
+  CHECK(every.at_slot(0, 3, 40).full_recompute);
 }
 
 TEST_CASE("layer positions count transformer layers and MTP modules, not padding") {
@@ -88,7 +94,7 @@ TEST_CASE("stage memory falls by one layer's recomputed activations per fully re
   auto activations = [&](int layers) {
     model::ActivationPlan plan;
     plan.full_recompute = true;
-    plan.full_recompute_layers = {layers, layers};
+    plan.full_recompute_layers = {{layers, layers}};
     return model::stage_memory(s, stages, 1, {1}, plan).breakdown.activations_bytes;
   };
   model::ActivationPlan all;
@@ -135,7 +141,8 @@ TEST_CASE("layer-count params: integers or one per stage, and only where a recom
             .find("/strategies/0/params/full_layers: expected one count per pipeline stage (pp = 2), got 3") !=
         std::string::npos);
   CHECK(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", -1}}))
-            .find("/params/full_layers: expected an integer >= 0 or an array") != std::string::npos);
+            .find("/params/full_layers: expected an integer >= 0, an array of them (one per pipeline stage) or an "
+                  "array of such arrays") != std::string::npos);
   CHECK(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", 1.5}}))
             .find("/params/full_layers: expected an integer") != std::string::npos);
   CHECK(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", json::array({1, "x"})}}))
@@ -165,20 +172,21 @@ TEST_CASE("auto mode's last resort recomputes the fewest layers per stage that f
   INFO(m.report.dump(1));
   CHECK(m.report["fits"] == true);
   REQUIRE(m.plan.full_recompute);
-  REQUIRE(m.plan.full_recompute_layers.size() == 2);
-  CHECK(m.report["choices"].back()["full_layers_per_stage"] == json(m.plan.full_recompute_layers));
+  REQUIRE(m.plan.full_recompute_layers.size() == 1);  // one chunk
+  REQUIRE(m.plan.full_recompute_layers[0].size() == 2);
+  CHECK(m.report["choices"].back()["full_layers_per_stage"] == json(m.plan.full_recompute_layers[0]));
   const strategy::MemoryPlanEstimator limited(s, test::stage_orders(s));
   for (int st = 0; st < 2; ++st) {
-    const int count = m.plan.full_recompute_layers[static_cast<std::size_t>(st)];
+    const int count = m.plan.full_recompute_layers[0][static_cast<std::size_t>(st)];
     CHECK(limited.stage_peak_bytes(m.plan, st) <= s.topology.device.memory_bytes.value);
     if (count == 0) continue;
     auto fewer = m.plan;
-    fewer.full_recompute_layers[static_cast<std::size_t>(st)] = count - 1;
+    fewer.full_recompute_layers[0][static_cast<std::size_t>(st)] = count - 1;
     CHECK(limited.stage_peak_bytes(fewer, st) > s.topology.device.memory_bytes.value);  // one layer fewer: no fit
   }
   // stage 0 holds two micro-batches under 1F1B, stage 1 one: stage 0 needs at least as many layers
-  CHECK(m.plan.full_recompute_layers[0] >= m.plan.full_recompute_layers[1]);
-  CHECK(m.plan.full_recompute_layers[0] < 4);
+  CHECK(m.plan.full_recompute_layers[0][0] >= m.plan.full_recompute_layers[0][1]);
+  CHECK(m.plan.full_recompute_layers[0][0] < 4);
   CHECK(strategy::plan_text(m.plan).find("full recompute (first") == 0);
 }
 
@@ -210,12 +218,12 @@ TEST_CASE("uniform groups: every layer recomputed, only each group's first input
   model::ActivationPlan plan;
   plan.full_recompute = true;
   plan.uniform_groups = true;
-  plan.full_recompute_layers = {2, 2};
-  CHECK(plan.recompute_group(0) == 2);
-  CHECK_FALSE(plan.at_slot(0, 0).drop_layer_input);
-  CHECK(plan.at_slot(0, 1).drop_layer_input);
-  CHECK_FALSE(plan.at_slot(0, 2).drop_layer_input);
-  CHECK(plan.at_slot(1, 3).full_recompute);
+  plan.full_recompute_layers = {{2, 2}};
+  CHECK(plan.recompute_group(0, 0) == 2);
+  CHECK_FALSE(plan.at_slot(0, 0, 0).drop_layer_input);
+  CHECK(plan.at_slot(0, 0, 1).drop_layer_input);
+  CHECK_FALSE(plan.at_slot(0, 0, 2).drop_layer_input);
+  CHECK(plan.at_slot(0, 1, 3).full_recompute);
   // memory, by hand: per layer L = its input, R = the rest; full keeps 4 L per micro-batch plus one layer's R as the
   // working set; groups of 2 keep 2 L, and a group holds R + (R + L) while it is re-run
   const auto stages = model::assign_layers(*s.model, s.parallel);
@@ -262,4 +270,61 @@ TEST_CASE("uniform groups: every layer recomputed, only each group's first input
   CHECK(validation_errors(
             with_memory(s, {{"modules", {{"full", "recompute"}}}, {"full_layers", 2}, {"full_method", "rows"}}))
             .find("/params/full_method: expected one of \"block\", \"uniform\"") != std::string::npos);
+}
+
+TEST_CASE("MindFormers' 2-D layer counts give each chunk of a stage its own count") {
+  const auto s = dense_vpp2();
+  const json full = {{"full", "recompute"}};
+  const json counts = json::array({json::array({2, 1}), json::array({0, 1})});  // [chunk][stage]
+  REQUIRE(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", counts}})).empty());
+  const auto m = strategy::resolve_memory_plan(with_memory(s, {{"modules", full}, {"full_layers", counts}}),
+                                               test::stage_orders(s));
+  CHECK(m.plan.full_recompute_layers == model::LayerCounts{{2, 1}, {0, 1}});
+  CHECK(m.plan.at_slot(0, 0, 1).full_recompute);        // chunk 0, stage 0: both layers
+  CHECK_FALSE(m.plan.at_slot(1, 0, 0).full_recompute);  // chunk 1, stage 0: none
+  CHECK(m.plan.at_slot(1, 1, 0).full_recompute);
+  CHECK_FALSE(m.plan.at_slot(1, 1, 1).full_recompute);
+  CHECK(m.report["full_layers_per_stage"] == counts);  // reported in the form given
+  CHECK(strategy::plan_text(m.plan) ==
+        "full recompute (first [[2, 1], [0, 1]] layers per virtual stage, by chunk and "
+        "pipeline stage)");
+  // a 1-D list applies to every chunk and is reported as one
+  const auto per_stage = strategy::resolve_memory_plan(
+      with_memory(s, {{"modules", full}, {"full_layers", json::array({2, 1})}}), test::stage_orders(s));
+  CHECK(per_stage.plan.full_recompute_layers == model::LayerCounts{{2, 1}, {2, 1}});
+  CHECK(per_stage.report["full_layers_per_stage"] == json::array({2, 1}));
+  // memory, by hand: stage 0's chunk 0 recomputes both of its layers, chunk 1 none = half the full plan's saving
+  const auto stages = model::assign_layers(*s.model, s.parallel);
+  model::ActivationPlan every;
+  every.full_recompute = true;
+  const std::vector<int> in_flight = {1, 1};
+  const double keep = model::stage_memory(s, stages, 0, in_flight).breakdown.activations_bytes;
+  const double all = model::stage_memory(s, stages, 0, in_flight, every).breakdown.activations_bytes;
+  model::ActivationPlan chunk0 = every;
+  chunk0.full_recompute_layers = {{2, 2}, {0, 0}};
+  const double half = model::stage_memory(s, stages, 0, in_flight, chunk0).breakdown.activations_bytes;
+  const auto bytes = model::slot_activation_bytes(*s.model, model::training_shape(s), {model::SlotKind::Layer, 0});
+  double layer = 0.0;
+  for (const auto& [module, b] : bytes) layer += b;
+  const double rest = layer - bytes.at("layer_input");  // what a recomputed layer drops
+  CHECK(keep - half == Approx(2 * rest - rest));        // two layers drop theirs, one is the working set again
+  CHECK(half > all);
+  // the builder recomputes exactly the counted layers: 2 + 1 + 0 + 1 layers of the 8
+  const auto step = build(with_memory(s, {{"modules", full}, {"full_layers", counts}}));
+  std::set<std::string> recomputed;
+  for (const auto& op : step.graph.ops) {
+    if (op.phase == "recompute") recomputed.insert(op.name.substr(0, op.name.find('.')));
+  }
+  CHECK(recomputed.size() == 4);
+  // shapes and element errors
+  CHECK(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", json::array({json::array({1, 1})})}}))
+            .find("/params/full_layers: expected one row per chunk (vpp = 2), got 1") != std::string::npos);
+  CHECK(validation_errors(
+            with_memory(s, {{"modules", full}, {"full_layers", json::array({json::array({1, 1}), json::array({1})})}}))
+            .find("/params/full_layers/1: expected one count per pipeline stage (pp = 2), got 1") != std::string::npos);
+  CHECK(validation_errors(with_memory(s, {{"modules", full}, {"full_layers", json::array({json::array({1, 1}), 2})}}))
+            .find("/params/full_layers/1: expected an array of counts") != std::string::npos);
+  CHECK(validation_errors(with_memory(s, {{"modules", full},
+                                          {"full_layers", json::array({json::array({1, -1}), json::array({1, 1})})}}))
+            .find("/params/full_layers/0/1: expected an integer >= 0") != std::string::npos);
 }
