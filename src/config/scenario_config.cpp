@@ -11,9 +11,12 @@ using nlohmann::json;
 
 std::string to_string(ScenarioType type) {
   switch (type) {
-    case ScenarioType::Training: return "training";
-    case ScenarioType::Inference: return "inference";
-    case ScenarioType::Microbenchmark: return "microbenchmark";
+    case ScenarioType::Training:
+      return "training";
+    case ScenarioType::Inference:
+      return "inference";
+    case ScenarioType::Microbenchmark:
+      return "microbenchmark";
   }
   return "?";
 }
@@ -85,6 +88,7 @@ ExpertLoadSpec read_expert_load(ObjectReader reader) {
   }
   spec.drift_sigma = reader.optional_number("drift_sigma", Range::NonNegative).value_or(0.0);
   spec.sampled = reader.optional_boolean("sampled").value_or(false);
+  spec.micro_batch_sigma = reader.optional_number("micro_batch_sigma", Range::NonNegative).value_or(0.0);
   reader.finish();
   return spec;
 }
@@ -121,8 +125,8 @@ InferenceWorkload read_inference(ObjectReader reader, bool serving) {
     }
     workload.batch_size = workload.input_len = 1;
   } else {
-    workload.phase = reader.choice("phase", {"prefill", "decode"}) == "prefill" ? InferencePhase::Prefill
-                                                                               : InferencePhase::Decode;
+    workload.phase =
+        reader.choice("phase", {"prefill", "decode"}) == "prefill" ? InferencePhase::Prefill : InferencePhase::Decode;
     workload.batch_size = static_cast<int>(reader.integer("batch_size"));
     workload.input_len = static_cast<int>(reader.integer("input_len"));
     workload.output_len = static_cast<int>(reader.optional_integer("output_len").value_or(1));
@@ -137,8 +141,8 @@ InferenceWorkload read_inference(ObjectReader reader, bool serving) {
 
 MicrobenchmarkWorkload read_microbenchmark(ObjectReader reader) {
   MicrobenchmarkWorkload workload;
-  workload.operation = reader.choice(
-      "operation", {"send_recv", "broadcast", "all_reduce", "reduce_scatter", "all_gather", "all_to_all", "all_to_all_v"});
+  workload.operation = reader.choice("operation", {"send_recv", "broadcast", "all_reduce", "reduce_scatter",
+                                                   "all_gather", "all_to_all", "all_to_all_v"});
   workload.size_bytes = reader.number("size_bytes");
   if (reader.has("ranks")) {
     for (const auto& [element, pointer] : reader.array("ranks", 2)) {
@@ -153,9 +157,9 @@ MicrobenchmarkWorkload read_microbenchmark(ObjectReader reader) {
     workload.group_size = static_cast<int>(reader.integer("group_size", Range::AtLeastOne));
     for (int rank = 0; rank < workload.group_size; ++rank) workload.ranks.push_back(rank);
   }
-  workload.algorithm = reader.optional_choice("algorithm", {"auto", "ring", "direct", "halving_doubling",
-                                                            "hierarchical"})
-                           .value_or("auto");
+  workload.algorithm =
+      reader.optional_choice("algorithm", {"auto", "ring", "direct", "halving_doubling", "hierarchical"})
+          .value_or("auto");
   workload.dtype = read_dtype(reader, "dtype", Dtype::BF16);
   workload.iterations = static_cast<int>(reader.optional_integer("iterations").value_or(1));
   reader.finish();

@@ -18,13 +18,13 @@ enum class ScenarioType { Training, Inference, Microbenchmark };
 std::string to_string(ScenarioType type);
 
 struct ParallelLayout {
-  int tp = 1;   // tensor parallel
-  int pp = 1;   // pipeline stages
-  int vpp = 1;  // virtual stages per pipeline stage (interleaved 1F1B)
-  int cp = 1;   // context parallel
-  int dp = 1;   // data parallel (attention DP for inference)
-  int ep = 1;   // expert parallel (carved from DP x CP x TP)
-  int expert_tp = 1;  // tensor parallel inside each expert
+  int tp = 1;                 // tensor parallel
+  int pp = 1;                 // pipeline stages
+  int vpp = 1;                // virtual stages per pipeline stage (interleaved 1F1B)
+  int cp = 1;                 // context parallel
+  int dp = 1;                 // data parallel (attention DP for inference)
+  int ep = 1;                 // expert parallel (carved from DP x CP x TP)
+  int expert_tp = 1;          // tensor parallel inside each expert
   bool tp_extend_ep = false;  // experts also sharded over the TP ranks: expert-parallel size = ep x tp
   bool sequence_parallel = false;
   int padding_layers = 0;  // no-op layers added so that pipeline slots divide evenly
@@ -47,9 +47,13 @@ struct ExpertLoadSpec {
   // > 0: the shares drift from step to step (several steps), a seeded log-normal random walk per expert with this
   // standard deviation per step (model/expert_load)
   double drift_sigma = 0.0;
-  // Inference: each MoE layer's rows are a seeded multinomial draw of the step's routed rows (batch tokens x top_k)
-  // from the shares above, so a balanced router still leaves a finite batch unevenly spread (model/expert_load)
+  // Each MoE layer's rows are a seeded multinomial draw from the shares above, so a balanced router still leaves a
+  // finite batch unevenly spread (model/expert_load): inference, of the step's routed rows (batch tokens x top_k);
+  // training, of each micro-batch's rows in an EP group (its own draw per micro-batch)
   bool sampled = false;
+  // Training, > 0: each micro-batch's shares differ from the step's by a seeded log-normal factor per expert with
+  // this log-space standard deviation (content varies from micro-batch to micro-batch; model/expert_load)
+  double micro_batch_sigma = 0.0;
 };
 
 // training.documents: the documents packed into the step's sequences, with document-masked (varlen) attention, so
@@ -76,9 +80,9 @@ struct TrainingWorkload {
 enum class InferencePhase { Prefill, Decode };
 struct InferenceWorkload {
   InferencePhase phase = InferencePhase::Decode;
-  int batch_size = 0;    // sequences in the step
-  int input_len = 0;     // prompt tokens (decode: KV length at the measured step)
-  int output_len = 0;    // generated tokens per request (decode)
+  int batch_size = 0;  // sequences in the step
+  int input_len = 0;   // prompt tokens (decode: KV length at the measured step)
+  int output_len = 0;  // generated tokens per request (decode)
   Dtype weight_dtype = Dtype::BF16;
   Dtype activation_dtype = Dtype::BF16;
   Dtype kv_dtype = Dtype::BF16;
@@ -127,7 +131,7 @@ struct ScenarioConfig {
   std::vector<StrategySpec> strategies;
   std::uint64_t seed = 0;
   std::vector<PublishedFigure> published;  // `published`: one object or an array of them; empty when absent
-  nlohmann::json document;  // the scenario JSON after --set overrides
+  nlohmann::json document;                 // the scenario JSON after --set overrides
 };
 
 // Applies `path=value` overrides (dotted path, array indices allowed; value parsed as JSON, else a string).

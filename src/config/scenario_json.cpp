@@ -16,13 +16,14 @@ std::optional<json> expert_load_json(const ExpertLoadSpec& load) {
     out = {{"distribution", "zipf"}, {"exponent", load.exponent}};
   } else if (load.distribution == ExpertLoadDistribution::Shares) {
     out = {{"distribution", "shares"}, {"shares", load.shares}};
-  } else if (load.drift_sigma > 0.0 || load.sampled) {
+  } else if (load.drift_sigma > 0.0 || load.sampled || load.micro_batch_sigma > 0.0) {
     out = {{"distribution", "uniform"}};
   } else {
     return std::nullopt;
   }
   if (load.drift_sigma > 0.0) out["drift_sigma"] = load.drift_sigma;
   if (load.sampled) out["sampled"] = true;
+  if (load.micro_batch_sigma > 0.0) out["micro_batch_sigma"] = load.micro_batch_sigma;
   return out;
 }
 
@@ -42,9 +43,14 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                      {"ranks_per_node", scenario.topology.ranks_per_node()}};
   out["ranks"] = scenario.ranks;
   const ParallelLayout& p = scenario.parallel;
-  out["parallel"] = {{"tp", p.tp}, {"pp", p.pp},   {"vpp", p.vpp},
-                     {"cp", p.cp}, {"dp", p.dp},   {"ep", p.ep},
-                     {"expert_tp", p.expert_tp},   {"tp_extend_ep", p.tp_extend_ep},
+  out["parallel"] = {{"tp", p.tp},
+                     {"pp", p.pp},
+                     {"vpp", p.vpp},
+                     {"cp", p.cp},
+                     {"dp", p.dp},
+                     {"ep", p.ep},
+                     {"expert_tp", p.expert_tp},
+                     {"tp_extend_ep", p.tp_extend_ep},
                      {"expert_parallel_size", p.expert_parallel_size()},
                      {"sequence_parallel", p.sequence_parallel},
                      {"padding_layers", p.padding_layers}};
@@ -79,7 +85,7 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
   if (scenario.serving) out["serving"] = serving_resolved_json(*scenario.serving);
   if (scenario.microbenchmark) {
     const auto& m = *scenario.microbenchmark;
-    out["microbenchmark"] = {{"operation", m.operation}, {"size_bytes", m.size_bytes}, {"ranks", m.ranks},
+    out["microbenchmark"] = {{"operation", m.operation}, {"size_bytes", m.size_bytes},  {"ranks", m.ranks},
                              {"algorithm", m.algorithm}, {"dtype", to_string(m.dtype)}, {"iterations", m.iterations}};
   }
   json strategies = json::array();

@@ -8,7 +8,9 @@ namespace moesim::config {
 
 namespace {
 
-std::string str(long long value) { return std::to_string(value); }
+std::string str(long long value) {
+  return std::to_string(value);
+}
 
 std::string number_text(double value) {
   std::ostringstream out;
@@ -58,8 +60,8 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
   const ParallelLayout& p = scenario.parallel;
   const auto& attention = model.attention;
   if (attention.num_heads % p.tp != 0) {
-    issues.error("/parallel/tp", "tp " + str(p.tp) + " must divide the attention heads (" +
-                                     str(attention.num_heads) + " in " + model.file + ")");
+    issues.error("/parallel/tp", "tp " + str(p.tp) + " must divide the attention heads (" + str(attention.num_heads) +
+                                     " in " + model.file + ")");
   }
   if (attention.kind != AttentionKind::MLA && attention.num_kv_heads % p.tp != 0 &&
       p.tp % attention.num_kv_heads != 0) {
@@ -91,17 +93,18 @@ void validate_model_layout(const ScenarioConfig& scenario, IssueCollector& issue
                                     [](const StrategySpec& spec) { return spec.name == "stage_balance"; });
   const int slots = model.num_layers + model.mtp_layers + p.padding_layers;
   if (!balanced && slots % (p.pp * p.vpp) != 0) {
-    issues.error("/parallel/pp", "pp x vpp = " + str(p.pp * p.vpp) + " must divide the pipeline slots: " +
-                                     str(model.num_layers) + " layers + " + str(model.mtp_layers) + " MTP + " +
-                                     str(p.padding_layers) + " padding = " + str(slots) +
-                                     " (add parallel.padding_layers)");
+    issues.error("/parallel/pp", "pp x vpp = " + str(p.pp * p.vpp) +
+                                     " must divide the pipeline slots: " + str(model.num_layers) + " layers + " +
+                                     str(model.mtp_layers) + " MTP + " + str(p.padding_layers) +
+                                     " padding = " + str(slots) + " (add parallel.padding_layers)");
   }
 }
 
 // `at`: "/training/expert_load" or "/inference/expert_load".
 void validate_expert_load(const ScenarioConfig& scenario, const ExpertLoadSpec& load, const std::string& at,
                           IssueCollector& issues) {
-  if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0 && !load.sampled) ||
+  if ((load.distribution == ExpertLoadDistribution::Uniform && load.drift_sigma == 0.0 && !load.sampled &&
+       load.micro_batch_sigma == 0.0) ||
       !scenario.model)
     return;
   if (!scenario.model->moe) {
@@ -110,17 +113,17 @@ void validate_expert_load(const ScenarioConfig& scenario, const ExpertLoadSpec& 
   }
   if (load.drift_sigma > 0.0 && !scenario.training)
     issues.error(at + "/drift_sigma", "the load drifts between training steps: inference simulates one pattern");
-  if (load.sampled && scenario.training)
-    issues.error(at + "/sampled", "routing samples are an inference option: a training step has many micro-batches, "
-                                  "each with its own sample, which are not modelled");
+  if (load.micro_batch_sigma > 0.0 && !scenario.training)
+    issues.error(at + "/micro_batch_sigma",
+                 "the load varies between a training step's micro-batches: an inference step has none");
   if (load.distribution != ExpertLoadDistribution::Shares) return;
   const int experts = scenario.model->moe->num_routed_experts;
   int moe_layers = 0;
   for (int l = 0; l < scenario.model->num_layers; ++l) moe_layers += l >= scenario.model->num_dense_layers;
   const auto rows = static_cast<int>(load.shares.size());
   if (rows != 1 && rows != moe_layers) {
-    issues.error(at + "/shares", "expected 1 row (every MoE layer) or one per MoE layer (" + str(moe_layers) +
-                                     "), got " + str(rows));
+    issues.error(at + "/shares",
+                 "expected 1 row (every MoE layer) or one per MoE layer (" + str(moe_layers) + "), got " + str(rows));
   }
   for (std::size_t r = 0; r < load.shares.size(); ++r) {
     if (static_cast<int>(load.shares[r].size()) != experts) {
@@ -136,11 +139,12 @@ void validate_training(const ScenarioConfig& scenario, IssueCollector& issues) {
   check_layout_covers_ranks(scenario, issues);
   if (t.seq_len % p.cp != 0) issues.error("/training/seq_len", "must be divisible by cp (" + str(p.cp) + ")");
   if (p.sequence_parallel && t.seq_len % (p.cp * p.tp) != 0) {
-    issues.error("/training/seq_len", "with sequence_parallel, must be divisible by cp x tp (" + str(p.cp * p.tp) + ")");
+    issues.error("/training/seq_len",
+                 "with sequence_parallel, must be divisible by cp x tp (" + str(p.cp * p.tp) + ")");
   }
   if (t.global_batch_size % (p.dp * t.micro_batch_size) != 0) {
-    issues.error("/training/global_batch_size", "must be a multiple of dp x micro_batch_size = " +
-                                                    str(p.dp * t.micro_batch_size));
+    issues.error("/training/global_batch_size",
+                 "must be a multiple of dp x micro_batch_size = " + str(p.dp * t.micro_batch_size));
     return;
   }
   const int micro_batches = t.global_batch_size / (p.dp * t.micro_batch_size);
@@ -196,8 +200,8 @@ void validate_inference(const ScenarioConfig& scenario, IssueCollector& issues) 
   check_layout_covers_ranks(scenario, issues);
   const InferenceWorkload& w = *scenario.inference;
   if (scenario.model && w.input_len + w.output_len > scenario.model->max_seq_len) {
-    issues.error("/inference/input_len", "input_len + output_len exceeds the model's max_seq_len (" +
-                                             str(scenario.model->max_seq_len) + ")");
+    issues.error("/inference/input_len",
+                 "input_len + output_len exceeds the model's max_seq_len (" + str(scenario.model->max_seq_len) + ")");
   }
 }
 
@@ -205,14 +209,14 @@ void validate_microbenchmark(const ScenarioConfig& scenario, IssueCollector& iss
   const MicrobenchmarkWorkload& m = *scenario.microbenchmark;
   for (std::size_t i = 0; i < m.ranks.size(); ++i) {
     if (m.ranks[i] >= scenario.ranks) {
-      issues.error("/microbenchmark/ranks/" + std::to_string(i),
-                   "rank " + str(m.ranks[i]) + " does not exist (the scenario has ranks 0.." + str(scenario.ranks - 1) +
-                       ")");
+      issues.error(
+          "/microbenchmark/ranks/" + std::to_string(i),
+          "rank " + str(m.ranks[i]) + " does not exist (the scenario has ranks 0.." + str(scenario.ranks - 1) + ")");
     }
   }
   if (static_cast<int>(m.ranks.size()) > scenario.ranks) {
-    issues.error("/microbenchmark/group_size", "group of " + str(m.ranks.size()) + " exceeds the scenario's " +
-                                                   str(scenario.ranks) + " ranks");
+    issues.error("/microbenchmark/group_size",
+                 "group of " + str(m.ranks.size()) + " exceeds the scenario's " + str(scenario.ranks) + " ranks");
   }
   if (m.operation == "send_recv" && m.ranks.size() != 2) {
     issues.error("/microbenchmark", "send_recv needs exactly 2 ranks");

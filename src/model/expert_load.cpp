@@ -5,40 +5,13 @@
 #include <numeric>
 #include <random>
 
+#include "model/expert_share_draws.hpp"
 #include "model/model_stats.hpp"
+#include "model/training_blocks.hpp"
 
 namespace moesim::model {
 
 namespace {
-
-// Fisher-Yates with the raw mt19937_64 stream (fully specified by the standard, so byte-identical everywhere).
-std::vector<int> seeded_permutation(int n, std::uint64_t seed, int layer) {
-  std::mt19937_64 rng(seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL);
-  std::vector<int> order(static_cast<std::size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  for (int i = n - 1; i > 0; --i) {
-    const auto j = static_cast<int>(rng() % static_cast<std::uint64_t>(i + 1));
-    std::swap(order[static_cast<std::size_t>(i)], order[static_cast<std::size_t>(j)]);
-  }
-  return order;
-}
-
-// Standard normal draws for one (layer, step) of the drift walk: Box-Muller on the raw mt19937_64 stream (53-bit
-// uniforms), so the values do not depend on the library's distribution implementation.
-std::vector<double> seeded_normals(std::size_t n, std::uint64_t seed, int layer, int step) {
-  std::mt19937_64 rng(seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL +
-                      0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(step));
-  const auto uniform = [&rng] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
-  constexpr double kTwoPi = 6.283185307179586;
-  std::vector<double> z(n);
-  for (std::size_t i = 0; i < n; i += 2) {
-    const double radius = std::sqrt(-2.0 * std::log(uniform()));
-    const double angle = kTwoPi * uniform();
-    z[i] = radius * std::cos(angle);
-    if (i + 1 < n) z[i + 1] = radius * std::sin(angle);
-  }
-  return z;
-}
 
 // The scenario's expert-load spec: its training or inference workload's (the uniform default otherwise).
 const config::ExpertLoadSpec& load_spec(const config::ScenarioConfig& scenario) {
@@ -48,57 +21,35 @@ const config::ExpertLoadSpec& load_spec(const config::ScenarioConfig& scenario) 
   return uniform;
 }
 
-std::vector<double> normalised(std::vector<double> v) {
-  const double sum = std::accumulate(v.begin(), v.end(), 0.0);
-  for (double& x : v) x = sum > 0.0 ? x / sum : 1.0 / static_cast<double>(v.size());
-  return v;
-}
-
-// `rows` rows drawn from the probabilities p (sum 1): categorical draws on the raw mt19937_64 stream up to 2^22 rows,
-// beyond that each count's normal approximation N p + sqrt(N p (1 - p)) z (clamped at 0). Returns the shares.
-std::vector<double> drawn_shares(const std::vector<double>& p, double rows, std::mt19937_64& rng) {
-  const auto uniform = [&rng] { return (static_cast<double>(rng() >> 11) + 0.5) * 0x1.0p-53; };
-  std::vector<double> count(p.size(), 0.0);
-  constexpr double kCategoricalLimit = 4194304.0;
-  if (rows <= kCategoricalLimit) {
-    std::vector<double> cumulative(p.size());
-    std::partial_sum(p.begin(), p.end(), cumulative.begin());
-    for (long long r = 0; r < static_cast<long long>(rows); ++r) {
-      const double u = uniform() * cumulative.back();
-      const auto it = std::upper_bound(cumulative.begin(), cumulative.end(), u);
-      count[static_cast<std::size_t>(std::min<std::ptrdiff_t>(it - cumulative.begin(),
-                                                              static_cast<std::ptrdiff_t>(p.size()) - 1))] += 1.0;
-    }
-  } else {
-    constexpr double kTwoPi = 6.283185307179586;
-    for (std::size_t e = 0; e < p.size(); ++e) {
-      const double z = std::sqrt(-2.0 * std::log(uniform())) * std::cos(kTwoPi * uniform());
-      count[e] = std::max(0.0, rows * p[e] + std::sqrt(rows * p[e] * (1.0 - p[e])) * z);
-    }
-  }
-  return normalised(std::move(count));
-}
-
 // Inference with expert_load.sampled: the layer's shares as the rows of this step's tokens drawn from the expected
-// shares (MoGE: each group's top_k_per_group rows per token drawn within the group, which keeps 1 / groups each).
-std::vector<double> sampled_shares(const config::ScenarioConfig& scenario, int layer, const std::vector<double>& expected) {
-  const auto& moe = *scenario.model->moe;
+// shares.
+std::vector<double> sampled_shares(const config::ScenarioConfig& scenario, int layer,
+                                   const std::vector<double>& expected) {
   const auto& w = *scenario.inference;
-  const double tokens = w.phase == config::InferencePhase::Decode ? double(w.batch_size)
-                                                                  : double(w.batch_size) * w.input_len;
+  const double tokens =
+      w.phase == config::InferencePhase::Decode ? double(w.batch_size) : double(w.batch_size) * w.input_len;
   std::mt19937_64 rng(scenario.seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL + 0xD1B54A32D192ED03ULL);
-  if (moe.routing != config::RoutingKind::MoGE || moe.num_groups <= 1) {
-    return drawn_shares(expected, tokens * moe.top_k, rng);
+  return routed_draw(*scenario.model->moe, expected, tokens, rng, kInferenceCategoricalLimit);
+}
+
+// Training: micro-batch `micro_batch` of `step` (model layer `layer`): the step's shares times exp(micro_batch_sigma
+// z) per expert (z seeded by seed, layer, step and micro-batch; MoGE renormalised per group), then with `sampled`
+// the rows of the micro-batch's tokens in one EP group (ep_size ranks x the tokens each routes) drawn from those.
+std::vector<double> micro_batch_shares(const config::ScenarioConfig& scenario, int layer, int step, int micro_batch,
+                                       std::vector<double> share) {
+  const auto& moe = *scenario.model->moe;
+  const auto& spec = load_spec(scenario);
+  const auto salt = static_cast<std::uint64_t>(step) * 1000003ULL + static_cast<std::uint64_t>(micro_batch) + 1ULL;
+  if (spec.micro_batch_sigma > 0.0) {
+    const auto z = seeded_normals(share.size(), scenario.seed ^ (0xBF58476D1CE4E5B9ULL * salt), layer, 0);
+    for (std::size_t e = 0; e < share.size(); ++e) share[e] *= std::exp(spec.micro_batch_sigma * z[e]);
+    share = moge_renormalised(moe, normalised(std::move(share)));
   }
-  const int per_group = moe.num_routed_experts / moe.num_groups;
-  std::vector<double> out(expected.size());
-  for (int g = 0; g < moe.num_groups; ++g) {
-    const auto first = expected.begin() + g * per_group;
-    const auto drawn = drawn_shares(normalised({first, first + per_group}), tokens * moe.top_k_per_group, rng);
-    for (int e = 0; e < per_group; ++e)
-      out[static_cast<std::size_t>(g * per_group + e)] = drawn[static_cast<std::size_t>(e)] / moe.num_groups;
-  }
-  return out;
+  if (!spec.sampled) return share;
+  const auto shape = training_shape(scenario);
+  std::mt19937_64 rng(scenario.seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL +
+                      0x94D049BB133111EBULL * salt);
+  return routed_draw(moe, share, shape.ep_size * shape.tokens_moe(), rng, kTrainingCategoricalLimit);
 }
 
 }  // namespace
@@ -134,17 +85,7 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
     for (std::size_t e = 0; e < share.size(); ++e) share[e] *= std::exp(spec.drift_sigma * walk[e]);
     share = normalised(std::move(share));
   }
-  if (moe.routing == config::RoutingKind::MoGE && moe.num_groups > 1) {
-    const int per_group = experts / moe.num_groups;
-    for (int g = 0; g < moe.num_groups; ++g) {
-      const auto first = share.begin() + g * per_group;
-      std::vector<double> group(first, first + per_group);
-      group = normalised(std::move(group));
-      for (int e = 0; e < per_group; ++e)
-        *(first + e) = group[static_cast<std::size_t>(e)] / static_cast<double>(moe.num_groups);
-    }
-  }
-  return share;
+  return moge_renormalised(moe, std::move(share));
 }
 
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement) {
@@ -217,6 +158,22 @@ void fill_layer(ExpertLoad& load, int layer, const std::vector<double>& share, c
     load.max_factor_ = std::max(load.max_factor_, load.factor(layer, static_cast<int>(j)));
 }
 
+// Per layer and EP rank the largest share over the micro-batches (and the largest local hot share): the load the
+// memory model and the estimates take for every in-flight micro-batch; its max factor is the largest micro-batch's.
+// The hot experts' owners are the first micro-batch's (the memory model counts hot experts, not owners).
+ExpertLoad envelope(const std::vector<ExpertLoad>& loads) {
+  ExpertLoad out = loads.front();
+  for (const auto& load : loads) {
+    for (std::size_t l = 0; l < out.rank_share.size(); ++l) {
+      for (std::size_t j = 0; j < out.rank_share[l].size(); ++j)
+        out.rank_share[l][j] = std::max(out.rank_share[l][j], load.rank_share[l][j]);
+      out.local_share[l] = std::max(out.local_share[l], load.local_share[l]);
+    }
+    out.max_factor_ = std::max(out.max_factor_, load.max_factor_);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<double>& share, int ep_size,
@@ -228,7 +185,7 @@ std::vector<int> rebalanced_by_swaps(std::vector<int> where, const std::vector<d
   for (;;) {
     const auto a = static_cast<std::size_t>(std::max_element(load.begin(), load.end()) - load.begin());
     const auto b = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
-    if (load[b] >= load[a]) return where;  // even
+    if (load[b] >= load[a]) return where;      // even
     double best = load[a] * (1.0 - min_gain);  // the new max(load a, load b) must be below this
     if (min_gain == 0.0) best = load[a] * (1.0 - 1e-12);
     int best_x = -1, best_y = -1;
@@ -299,13 +256,17 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
     return out;
   }
   out.steps.assign(static_cast<std::size_t>(steps), empty_load(scenario, hot_experts));
+  const auto& spec = load_spec(scenario);
+  const int micro_batches = spec.sampled || spec.micro_batch_sigma > 0.0 ? micro_batches_per_step(scenario) : 0;
+  out.micro_batches.assign(static_cast<std::size_t>(steps),
+                           std::vector<ExpertLoad>(static_cast<std::size_t>(micro_batches), out.steps.front()));
   const int ep = out.steps.front().ep_size;
   for (int layer = 0; layer < model.num_layers; ++layer) {
     if (!is_moe_layer(model, layer)) continue;
     auto previous = expert_shares(scenario, layer, 0);
     auto where = place_experts(previous, ep, policy.placement);
     for (int step = 0; step < steps; ++step) {
-      const auto share = step == 0 ? previous : expert_shares(scenario, layer, step);
+      auto share = step == 0 ? previous : expert_shares(scenario, layer, step);
       if (step > 0 && policy.dynamic && step % policy.interval_steps == 0) {
         const auto proposed =
             rebalanced_by_swaps(where, previous, ep, policy.min_gain, policy.costs, policy.interval_steps);
@@ -315,11 +276,31 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
         }
         where = proposed;
       }
+      if (micro_batches > 0) {  // each micro-batch its own load; what the step observes is their mean
+        std::vector<double> observed(share.size(), 0.0);
+        for (int k = 0; k < micro_batches; ++k) {
+          const auto own = micro_batch_shares(scenario, layer, step, k, share);
+          fill_layer(out.micro_batches[static_cast<std::size_t>(step)][static_cast<std::size_t>(k)], layer, own, where);
+          for (std::size_t e = 0; e < own.size(); ++e) observed[e] += own[e] / micro_batches;
+        }
+        share = std::move(observed);
+      }
       fill_layer(out.steps[static_cast<std::size_t>(step)], layer, share, where);
       previous = share;
     }
   }
+  if (micro_batches > 0) {
+    for (int step = 0; step < steps; ++step)
+      out.steps[static_cast<std::size_t>(step)] = envelope(out.micro_batches[static_cast<std::size_t>(step)]);
+  }
   return out;
+}
+
+const ExpertLoad& ExpertLoadSteps::at(int step, int micro_batch) const {
+  const auto s = static_cast<std::size_t>(step);
+  if (s < micro_batches.size() && micro_batch >= 0 && static_cast<std::size_t>(micro_batch) < micro_batches[s].size())
+    return micro_batches[s][static_cast<std::size_t>(micro_batch)];
+  return steps.at(s);
 }
 
 const ExpertLoad& ExpertLoadSteps::worst() const {
@@ -357,7 +338,5 @@ double ExpertLoad::receive_share(int layer, int ep_index) const {
 int ExpertLoad::hot_owner_of(int layer, int k) const {
   return hot_owner.at(static_cast<std::size_t>(layer)).at(static_cast<std::size_t>(k));
 }
-
-
 
 }  // namespace moesim::model

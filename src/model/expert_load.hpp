@@ -32,7 +32,7 @@ struct ExpertLoad {
   double receive_share(int layer, int ep_index) const;  // rank_share (uniform 1 / ep_size)
   int hot_owner_of(int layer, int k) const;  // EP index of the owner of the layer's k-th hot expert (0: hottest)
   double max_factor() const { return max_factor_; }  // over MoE layers and EP ranks (1 when uniform)
-  double max_factor_ = 1.0;                            // set by expert_load()
+  double max_factor_ = 1.0;                          // set by expert_load()
 };
 
 // Where each layer's experts sit (strategy family "expert_placement"): Contiguous = Megatron's blocks (expert e on
@@ -48,8 +48,8 @@ std::vector<double> expert_shares(const config::ScenarioConfig& scenario, int la
 std::vector<int> place_experts(const std::vector<double>& shares, int ep_size, ExpertPlacement placement);
 // `hot_experts` > 0: per layer the most loaded experts (ties to the lower index) are computed where their tokens are.
 // The load of the first step. Inference with expert_load.sampled: experts are placed on the expected shares and the
-// step's rows follow a seeded draw of its batch tokens x top_k rows from them (MoGE: per group). `redundant_per_rank` > 0 (inference, OmniPlacement "redundant"): placed by
-// rank_shares_with_replicas instead (hot_experts must be 0).
+// step's rows follow a seeded draw of its batch tokens x top_k rows from them (MoGE: per group). `redundant_per_rank` >
+// 0 (inference, OmniPlacement "redundant"): placed by rank_shares_with_replicas instead (hot_experts must be 0).
 ExpertLoad expert_load(const config::ScenarioConfig& scenario, ExpertPlacement placement = ExpertPlacement::Contiguous,
                        int hot_experts = 0, int redundant_per_rank = 0);
 
@@ -96,9 +96,17 @@ struct ExpertMove {
 };
 
 struct ExpertLoadSteps {
-  std::vector<ExpertLoad> steps;               // one per step
-  std::vector<std::vector<ExpertMove>> moves;  // [step]: experts migrated before it (none before the first)
-  const ExpertLoad& worst() const;             // the step with the largest max factor (the first on ties)
+  // One per step: the load every micro-batch of the step meets; with per-micro-batch loads (training.expert_load
+  // sampled or micro_batch_sigma) their envelope, per layer and EP rank the largest share over the micro-batches
+  // (what the memory model and the estimates take for each in-flight micro-batch; max_factor the largest
+  // micro-batch's)
+  std::vector<ExpertLoad> steps;
+  // [step][micro-batch]: each micro-batch's own load, placed as its step; empty rows without per-micro-batch loads.
+  // The step's observed load (what dynamic placement predicts from) is their mean.
+  std::vector<std::vector<ExpertLoad>> micro_batches;
+  const ExpertLoad& at(int step, int micro_batch) const;  // the micro-batch's load, else the step's
+  std::vector<std::vector<ExpertMove>> moves;             // [step]: experts migrated before it (none before the first)
+  const ExpertLoad& worst() const;                        // the step with the largest max factor (the first on ties)
   double max_factor() const { return worst().max_factor(); }
   std::size_t move_count() const;
 };

@@ -13,12 +13,12 @@
 
 #include "model/activation_recompute.hpp"
 #include "model/column_parallel_backward.hpp"
-#include "model/training_blocks.hpp"
-#include "model/training_layout.hpp"
 #include "model/cp_ring.hpp"
 #include "model/document_packing.hpp"
 #include "model/expert_load.hpp"
 #include "model/tp_comm_chunks.hpp"
+#include "model/training_blocks.hpp"
+#include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/moe_comm.hpp"
@@ -284,7 +284,8 @@ class Builder {
   // group, after both ranks' optimizer step and parameter gathers, one transfer per (virtual stage, rank pair).
   void migrate_experts(int step);
 
-  const model::ExpertLoad& expert_load() const { return loads_.steps[static_cast<std::size_t>(step_)]; }
+  // the load of the micro-batch being emitted (its own with per-micro-batch loads, else its step's)
+  const model::ExpertLoad& expert_load() const { return loads_.at(step_, emitting_micro_batch_); }
 
   const config::ScenarioConfig& scenario_;
   const OverlapStrategy* overlap_;  // nullptr: every collective blocks the next compute op of its task
@@ -299,14 +300,14 @@ class Builder {
   std::vector<OpId> task_first_, prev_task_first_;  // per rank: first compute op of the current / previous task
   std::vector<std::vector<OpId>> pending_;          // per rank: ops the next op of the compute chain waits for
   std::vector<std::vector<OpId>> in_flight_;        // per rank: async EP collectives of the chain not joined yet
-  std::vector<ChunkFlying> chunk_flying_;  // per rank: chunked collectives of the chain not joined yet
-  model::ExpertLoadSteps loads_;  // per step
-  int step_ = 0;                  // the step being emitted
+  std::vector<ChunkFlying> chunk_flying_;           // per rank: chunked collectives of the chain not joined yet
+  model::ExpertLoadSteps loads_;                    // per step
+  int step_ = 0;                                    // the step being emitted
   // per step: attention work per (DP replica, micro-batch) with training.documents, else empty
   std::vector<model::MicroBatchWork> attention_work_;
   int data_step_ = 0;             // the step being emitted (unclamped)
   int emitting_micro_batch_ = 0;  // micro-batch of the op being emitted
-  std::vector<int> ep_index_;  // per rank: its position in its EP group (empty when the expert load is uniform)
+  std::vector<int> ep_index_;     // per rank: its position in its EP group (empty when the expert load is uniform)
   std::map<Task, std::vector<std::vector<OpId>>> received_;  // per stage rank: what data not consumed yet waits on
   std::map<int, std::vector<OpId>> grad_syncs_;
   std::map<int, std::vector<OpId>> param_gathers_;  // per virtual stage (overlap_param_gather)

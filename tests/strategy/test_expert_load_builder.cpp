@@ -2,6 +2,7 @@
 // group's total is the uniform one), and the dispatch rows sent to a rank follow its share (the combine's come
 // back the same way).
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <map>
 
 #include "../model/training_fixtures.hpp"
@@ -9,8 +10,8 @@
 #include "model/expert_load.hpp"
 #include "model/model_stats.hpp"
 #include "model/training_layout.hpp"
-#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/catalog.hpp"
+#include "strategy/expert_balancing_balanced_moe.hpp"
 #include "strategy/expert_placement_balanced.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/training_step_builder.hpp"
@@ -87,6 +88,55 @@ TEST_CASE("skewed expert load: per-rank expert FLOPs follow the load factors, th
     }
     break;
   }
+}
+
+TEST_CASE("per-micro-batch loads: each micro-batch's expert FLOPs and dispatch rows follow its own load") {
+  const auto uniform_s = scenario(0.0);
+  auto varied_s = scenario(0.0);
+  varied_s.training->expert_load.micro_batch_sigma = 0.5;
+  strategy::TrainingStepOptions full;
+  full.reduce_dp = false;
+  const auto uniform = strategy::build_training_step(uniform_s, *strategy::make_pipeline_schedule(uniform_s), full);
+  const auto varied = strategy::build_training_step(varied_s, *strategy::make_pipeline_schedule(varied_s), full);
+  REQUIRE_NOTHROW(model::validate(varied.graph));
+  const auto loads = model::expert_load_steps(varied_s, {});
+  REQUIRE(loads.micro_batches[0].size() == 2);
+  // per rank and MoE layer: the FLOPs over both micro-batches = the uniform ones x the mean of the two factors
+  auto by_layer = [](const model::OpGraph& g) {
+    std::map<std::pair<int, std::string>, double> out;
+    for (const auto& op : g.ops) {
+      if (op.kind != model::OpKind::Compute || op.compute.op_class != config::OpClass::GroupedMatmul) continue;
+      const std::string name = op.name;
+      out[{op.rank, name.substr(0, name.find('.'))}] += op.compute.flops;
+    }
+    return out;
+  };
+  const auto u = by_layer(uniform.graph), v = by_layer(varied.graph);
+  const model::TrainingLayout layout(varied_s.parallel, 4, varied_s.topology.ranks_per_node());
+  int checked = 0;
+  for (const auto& [key, flops] : u) {
+    const auto [rank, label] = key;
+    if (label.size() < 2 || label[0] != 'L' || !std::isdigit(static_cast<unsigned char>(label[1]))) continue;
+    const int layer = std::stoi(label.substr(1));
+    const auto group = layout.ep_group(rank);
+    const int index = static_cast<int>(std::find(group.begin(), group.end(), rank) - group.begin());
+    const double mean = (loads.at(0, 0).factor(layer, index) + loads.at(0, 1).factor(layer, index)) / 2.0;
+    INFO("rank " << rank << " " << label);
+    CHECK(v.at(key) == Approx(flops * mean).epsilon(1e-9));
+    ++checked;
+  }
+  CHECK(checked == 4 * 5);
+  // the two forward dispatches of layer 1 carry different rows, each its micro-batch's shares
+  std::vector<std::vector<double>> dispatches;
+  for (const auto& op : varied.graph.ops) {
+    if (op.kind != model::OpKind::Collective || op.name != "L1.dispatch" || op.rank != 0) continue;
+    dispatches.push_back(varied.graph.collectives[static_cast<std::size_t>(op.collective)].per_pair_elements);
+  }
+  REQUIRE(dispatches.size() >= 2);
+  CHECK(dispatches[0] != dispatches[1]);
+  const double ratio = dispatches[0][0 * 4 + 1] / dispatches[0][0 * 4 + 2];  // sender 0 to EP ranks 1 and 2
+  const auto& first = loads.at(0, dispatches[0] == dispatches[1] ? 1 : 0);
+  CHECK(ratio == Approx(first.receive_share(1, 1) / first.receive_share(1, 2)));
 }
 
 TEST_CASE("balanced_moe: one broadcast per hot expert after the router, rooted at its owner, and fewer rows sent") {
