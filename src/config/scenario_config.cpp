@@ -106,6 +106,7 @@ TrainingWorkload read_training(ObjectReader reader) {
     DocumentLengths lengths;
     lengths.mean_tokens = documents->number("mean_tokens");
     lengths.sigma = documents->number("sigma", Range::NonNegative);
+    lengths.cp_split_per_document = documents->optional_choice("cp_split", {"sequence", "document"}) == "document";
     documents->finish();
     workload.documents = lengths;
   }

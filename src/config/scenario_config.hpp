@@ -62,6 +62,10 @@ struct ExpertLoadSpec {
 struct DocumentLengths {
   double mean_tokens = 0.0;
   double sigma = 0.0;
+  // How context parallelism cuts a packed sequence into its 2 x cp load-balance chunks: the whole sequence (the
+  // packed sequence with a document mask, Megatron's BSHD + reset attention mask) or every document on its own
+  // (Megatron / Transformer Engine's THD packed format: thd_get_partitioned_indices)
+  bool cp_split_per_document = false;
 };
 
 struct TrainingWorkload {

@@ -65,8 +65,10 @@ nlohmann::json resolved_json(const ScenarioConfig& scenario) {
                        {"steps", t.steps},
                        {"overlap_param_gather", t.overlap_param_gather}};
     if (const auto load = expert_load_json(t.expert_load)) out["training"]["expert_load"] = *load;
-    if (t.documents)
+    if (t.documents) {
       out["training"]["documents"] = {{"mean_tokens", t.documents->mean_tokens}, {"sigma", t.documents->sigma}};
+      if (t.documents->cp_split_per_document) out["training"]["documents"]["cp_split"] = "document";
+    }
   }
   if (scenario.inference) {
     const auto& w = *scenario.inference;

@@ -41,7 +41,8 @@ std::vector<double> sequence_attention_work(const config::DocumentLengths& lengt
                                             std::uint64_t seed) {
   std::vector<double> work;
   work.reserve(static_cast<std::size_t>(std::max(sequences, 0)));
-  for (const auto& pieces : pack_documents(lengths, seq_len, sequences, seed)) work.push_back(sequence_work(pieces, seq_len));
+  for (const auto& pieces : pack_documents(lengths, seq_len, sequences, seed))
+    work.push_back(sequence_work(pieces, seq_len));
   return work;
 }
 
@@ -64,15 +65,18 @@ double causal_pairs(double q0, double q1, double k0, double k1) {
 
 }  // namespace
 
-std::vector<double> cp_shard_pair_work(const std::vector<double>& pieces, int seq_len, int shards) {
+std::vector<double> cp_shard_pair_work(const std::vector<double>& pieces, int seq_len, int shards, bool per_document) {
   if (shards <= 1) return {sequence_work(pieces, seq_len)};
-  if (seq_len % (2 * shards) != 0) throw std::invalid_argument("cp_shard_pair_work: seq_len not divisible by 2 x shards");
-  const double s = seq_len, chunk = s / (2.0 * shards);
+  if (seq_len % (2 * shards) != 0)
+    throw std::invalid_argument("cp_shard_pair_work: seq_len not divisible by 2 x shards");
+  const double s = seq_len;
   const auto n = static_cast<std::size_t>(shards);
   std::vector<double> pairs(n * n, 0.0);
   auto shard_of = [&](int c) { return static_cast<std::size_t>(c < shards ? c : 2 * shards - 1 - c); };
   double start = 0.0;
   for (double piece : pieces) {
+    if (per_document) start = 0.0;  // the piece's own coordinates and chunks
+    const double chunk = (per_document ? piece : s) / (2.0 * shards);
     const double end = start + piece;
     const int first = static_cast<int>(start / chunk), last = static_cast<int>(std::ceil(end / chunk)) - 1;
     for (int qc = first; qc <= last; ++qc) {
@@ -150,8 +154,8 @@ double MicroBatchWork::replica_max_over_mean() const {
 }
 
 SequenceDeal contiguous_deal(int dp, int micro_batches, int micro_batch_size) {
-  SequenceDeal deal(static_cast<std::size_t>(dp), std::vector<std::vector<std::size_t>>(
-                                                      static_cast<std::size_t>(micro_batches)));
+  SequenceDeal deal(static_cast<std::size_t>(dp),
+                    std::vector<std::vector<std::size_t>>(static_cast<std::size_t>(micro_batches)));
   std::size_t q = 0;
   for (auto& replica : deal) {
     for (auto& micro_batch : replica) {

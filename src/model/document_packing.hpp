@@ -29,7 +29,11 @@ std::vector<double> sequence_attention_work(const config::DocumentLengths& lengt
 // p x shards + j = the masked causal pairs between shard p's queries and shard j's keys, over the whole sequence's
 // causal pairs / shards^2 (so their mean is sequence_work, and every entry is about 1 for one document filling the
 // sequence). Needs seq_len divisible by 2 x shards; shards 1 gives {sequence_work}.
-std::vector<double> cp_shard_pair_work(const std::vector<double>& pieces, int seq_len, int shards);
+// `per_document`: every piece is cut on its own into 2 x shards equal chunks, shard p holding chunks p and
+// 2 shards - 1 - p of each (Transformer Engine's THD packed format under CP); each shard's queries then carry the
+// same work. Padding of a piece to a multiple of 2 x shards tokens is not counted.
+std::vector<double> cp_shard_pair_work(const std::vector<double>& pieces, int seq_len, int shards,
+                                       bool per_document = false);
 
 // Attention work per (DP replica, micro-batch): the mean work of its micro_batch_size sequences, relative to
 // full-length documents. Empty when every sequence is one document.

@@ -37,10 +37,17 @@ void check_context_parallel_layout(const config::ScenarioConfig& scenario, confi
   if (scenario.training && scenario.training->documents && scenario.parallel.cp > 1 &&
       cp_algorithm(scenario) == model::CpAlgorithm::KvAllGather &&
       scenario.training->seq_len % (2 * scenario.parallel.cp) != 0) {
-    issues.error("/training/seq_len", "document-masked attention under KV AllGather context parallelism counts each "
-                                      "rank's pairs on two mirrored half-chunks: seq_len must be divisible by 2 x cp = " +
-                                          std::to_string(2 * scenario.parallel.cp) + ", got " +
-                                          std::to_string(scenario.training->seq_len));
+    issues.error("/training/seq_len",
+                 "document-masked attention under KV AllGather context parallelism counts each "
+                 "rank's pairs on two mirrored half-chunks: seq_len must be divisible by 2 x cp = " +
+                     std::to_string(2 * scenario.parallel.cp) + ", got " + std::to_string(scenario.training->seq_len));
+  }
+  if (scenario.training && scenario.training->documents && scenario.training->documents->cp_split_per_document &&
+      cp_query_shards(scenario) < 2) {
+    issues.error("/training/documents/cp_split",
+                 "\"document\" cuts each document over the context-parallel query shards: it needs cp > 1 with KV "
+                 "AllGather, Ring Attention or hybrid CP (Ulysses keeps whole sequences), got " +
+                     std::to_string(cp_query_shards(scenario)) + " shard(s)");
   }
   for (const auto& spec : scenario.strategies) {
     if (spec.name != kKvAllGatherName && spec.name != kRingAttentionName && spec.name != kUlyssesName &&

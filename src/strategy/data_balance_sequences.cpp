@@ -81,7 +81,9 @@ model::MicroBatchWork scenario_attention_work(const config::ScenarioConfig& scen
   std::vector<std::vector<double>> shard_pairs;
   if (shards > 1) {
     shard_pairs.reserve(pieces.size());
-    for (const auto& sequence : pieces) shard_pairs.push_back(model::cp_shard_pair_work(sequence, t.seq_len, shards));
+    for (const auto& sequence : pieces) {
+      shard_pairs.push_back(model::cp_shard_pair_work(sequence, t.seq_len, shards, t.documents->cp_split_per_document));
+    }
   }
   auto out = model::micro_batch_work(order, work, shard_pairs, shards);
   std::size_t piece_count = 0;

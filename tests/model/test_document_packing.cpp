@@ -89,6 +89,33 @@ TEST_CASE("cp shard pair work: entries average to the sequence's work, one full 
   }
 }
 
+TEST_CASE("cp shard pair work per document: every document cut on its own, every shard's queries the same work") {
+  // documents of 4 and 4 tokens over 2 shards, each cut into 4 chunks of 1 token: shard 0 holds tokens 0 and 3 of
+  // each. (0,0): token 0 sees 0, token 3 sees 0 and 3 -> 3 per document; (0,1): token 3 sees 1, 2 -> 2; (1,0): token 1
+  // sees 0, token 2 sees 0 -> 2; (1,1): token 1 sees 1, token 2 sees 1, 2 -> 3; over s (s + 1) / 2 / 4 = 9
+  const auto halves = model::cp_shard_pair_work({4.0, 4.0}, 8, 2, true);
+  CHECK(halves == std::vector<double>{6.0 / 9, 4.0 / 9, 4.0 / 9, 6.0 / 9});
+  // 6 and 2 tokens: the per-sequence cut gives shard 0 the short document (queries 6/9 against 18/9 on shard 1);
+  // cut per document the two shards' queries carry the same work
+  const auto skewed = model::cp_shard_pair_work({6.0, 2.0}, 8, 2, true);
+  CHECK(skewed[0] + skewed[1] == Approx(skewed[2] + skewed[3]));
+  const auto sequences = model::pack_documents({1500.0, 1.0}, 8192, 32, 3);
+  for (const auto& pieces : sequences) {
+    for (int shards : {2, 4, 8}) {
+      const auto pairs = model::cp_shard_pair_work(pieces, 8192, shards, true);
+      const double mean = std::accumulate(pairs.begin(), pairs.end(), 0.0) / static_cast<double>(pairs.size());
+      CHECK(mean == Approx(model::sequence_work(pieces, 8192)).epsilon(1e-12));  // the same total work
+      for (int p = 0; p < shards; ++p) {
+        double queries = 0.0;
+        for (int j = 0; j < shards; ++j) queries += pairs[static_cast<std::size_t>(p * shards + j)];
+        CHECK(queries / shards == Approx(mean).epsilon(1e-9));  // balanced shards
+      }
+    }
+  }
+  // one document filling the sequence: both cuts are the same
+  CHECK(model::cp_shard_pair_work({8192.0}, 8192, 4, true) == model::cp_shard_pair_work({8192.0}, 8192, 4));
+}
+
 TEST_CASE("micro-batch work under CP: shard pairs averaged over a micro-batch, the slowest shard against the mean") {
   // two micro-batches of one 8-token sequence over 2 shards: balanced halves, then the skewed 6 + 2 split
   const std::vector<std::vector<double>> pairs = {model::cp_shard_pair_work({4.0, 4.0}, 8, 2),
