@@ -1,4 +1,3 @@
-#include "strategy/step_shape.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
 
 #include <algorithm>
@@ -6,8 +5,8 @@
 #include <tuple>
 
 #include "model/training_blocks.hpp"
-#include "model/training_memory.hpp"
 #include "model/training_layout.hpp"
+#include "model/training_memory.hpp"
 #include "strategy/block_time_estimates.hpp"
 #include "strategy/data_balance_sequences.hpp"
 #include "strategy/expert_loads.hpp"
@@ -16,6 +15,7 @@
 #include "strategy/overlap.hpp"
 #include "strategy/pipeline_compact_timeline.hpp"
 #include "strategy/pipeline_schedule.hpp"
+#include "strategy/step_shape.hpp"
 
 namespace moesim::strategy {
 
@@ -36,7 +36,40 @@ struct PassTimes {
 
 // The attention work a stage's step pays per micro-batch: the mean, under CP that of the slowest query shard (CP
 // ranks meet at every layer).
-double slowest_shard_work(const model::MicroBatchWork& work) { return work.mean() * work.cp_shard_max_over_mean(); }
+double slowest_shard_work(const model::MicroBatchWork& work) {
+  return work.mean() * work.cp_shard_max_over_mean();
+}
+
+// Per model layer, the first step's busiest EP rank: its routed-expert rows over the balanced ones (`compute`) and
+// its share of the dispatched rows over 1 / ep (`receive`); with per-micro-batch loads the mean over the micro-batches
+// of each one's busiest rank (every micro-batch waits for its own). Empty for a uniform load.
+struct LayerLoadFactors {
+  std::vector<double> compute, receive;
+};
+
+LayerLoadFactors busiest_rank_factors(const config::ScenarioConfig& scenario) {
+  LayerLoadFactors out;
+  const auto loads = scenario_expert_loads(scenario);
+  if (loads.steps.empty() || loads.steps.front().uniform()) return out;
+  const auto& per_micro_batch = loads.micro_batches.front();
+  const std::vector<model::ExpertLoad> step_only = {loads.steps.front()};
+  const auto& samples = per_micro_batch.empty() ? step_only : per_micro_batch;
+  const auto layers = static_cast<std::size_t>(scenario.model->num_layers);
+  out.compute.assign(layers, 0.0);
+  out.receive.assign(layers, 0.0);
+  for (const auto& load : samples) {
+    for (std::size_t l = 0; l < layers; ++l) {
+      double compute = 1.0, receive = 1.0;
+      for (int j = 0; j < load.ep_size; ++j) {
+        compute = std::max(compute, load.factor(static_cast<int>(l), j));
+        receive = std::max(receive, load.ep_size * load.receive_share(static_cast<int>(l), j));
+      }
+      out.compute[l] += compute / static_cast<double>(samples.size());
+      out.receive[l] += receive / static_cast<double>(samples.size());
+    }
+  }
+  return out;
+}
 
 // Times parts with the roofline and collective estimates (block_time_estimates), on the shape the step builder uses.
 class PartTimer {
@@ -47,13 +80,23 @@ class PartTimer {
         shape_(step_shape(scenario)),
         timer_(scenario, layout_),
         hide_ep_(make_overlap_strategy(scenario) != nullptr),
-        attention_scale_(slowest_shard_work(scenario_attention_work(scenario))) {
+        attention_scale_(slowest_shard_work(scenario_attention_work(scenario))),
+        load_(busiest_rank_factors(scenario)) {
     layout_.set_cp_ulysses(shape_.cp_ulysses);
   }
 
-  PassTimes times(std::vector<model::BlockOp> forward) const {
+  // `layer`: the model layer whose expert load applies (-1: none).
+  PassTimes times(std::vector<model::BlockOp> forward, int layer = -1) const {
+    const auto l = static_cast<std::size_t>(layer);
+    const bool loaded = layer >= 0 && l < load_.compute.size();
     for (auto& op : forward) {
       if (!op.collective && op.cost.op_class == config::OpClass::Attention) op.cost.flops *= attention_scale_;
+      if (!loaded) continue;
+      if (!op.collective && op.cost.op_class == config::OpClass::GroupedMatmul) {  // as the builder's loaded_cost
+        op.cost.flops *= load_.compute[l];
+        op.cost.bytes = op.weight_bytes + (op.cost.bytes - op.weight_bytes) * load_.compute[l];
+      }
+      if (op.collective && op.expert_flow != 0) op.elements *= load_.receive[l];  // the busiest receiver's rows
     }
     if (hide_ep_) {
       forward.erase(std::remove_if(forward.begin(), forward.end(),
@@ -64,7 +107,10 @@ class PartTimer {
             timer_.ops_time_s(model::backward_ops(forward, model::Pass::BackwardInput), 0),
             timer_.ops_time_s(model::backward_ops(forward, model::Pass::BackwardWeight), 0)};
   }
-  PassTimes slot(const model::LayerSlot& slot) const { return times(model::slot_forward(*scenario_.model, shape_, slot)); }
+  PassTimes slot(const model::LayerSlot& slot) const {
+    const int layer = slot.kind == model::SlotKind::Padding ? -1 : model::expert_load_layer(*scenario_.model, slot);
+    return times(model::slot_forward(*scenario_.model, shape_, slot), layer);
+  }
   PassTimes embedding() const { return times(model::embedding_forward(*scenario_.model, shape_)); }
   PassTimes head() const { return times(model::head_forward(*scenario_.model, shape_)); }
 
@@ -75,6 +121,7 @@ class PartTimer {
   BlockTimeEstimator timer_;
   bool hide_ep_;
   double attention_scale_;  // training.documents: the step's mean attention work (1 without; CP: slowest shard's)
+  LayerLoadFactors load_;   // training.expert_load: per layer, the busiest EP rank's factors
 };
 
 // Per-stage time of one micro-batch for a cut (virtual stages as model::assign_layers gives them).
@@ -173,7 +220,8 @@ class CutSearch {
     double squares = 0.0;
     for (double t : stage) squares += t * t;
     const auto run = timeline_.run([&](int stage, const PipelineTask& task) {
-      const PassTimes& t = position[static_cast<std::size_t>(model::pipeline_position(placement_, pp_, stage, task.chunk))];
+      const PassTimes& t =
+          position[static_cast<std::size_t>(model::pipeline_position(placement_, pp_, stage, task.chunk))];
       if (task.forward) return t.forward_s;
       if (task.part == BackwardPart::Weight) return t.weight_s;
       return t.input_s + (task.part == BackwardPart::Whole ? t.weight_s : 0.0);
@@ -190,7 +238,9 @@ class CutSearch {
 
 }  // namespace
 
-void check_stage_balance_params(config::ObjectReader& params) { params.finish(); }
+void check_stage_balance_params(config::ObjectReader& params) {
+  params.finish();
+}
 
 void check_stage_balance_layout(const config::ScenarioConfig& scenario, const config::StrategySpec& spec,
                                 config::IssueCollector& issues) {
@@ -200,11 +250,13 @@ void check_stage_balance_layout(const config::ScenarioConfig& scenario, const co
     return;
   }
   const auto& p = scenario.parallel;
-  if (p.pp < 2) issues.error(name, "stage_balance needs a pipeline (parallel.pp >= 2, got " + std::to_string(p.pp) + ")");
+  if (p.pp < 2)
+    issues.error(name, "stage_balance needs a pipeline (parallel.pp >= 2, got " + std::to_string(p.pp) + ")");
   if (!scenario.topology.device.has_peak(scenario.training->dtype) ||
       scenario.topology.device.memory_bandwidth_bytes_per_s.value <= 0.0)
-    issues.error(name, "stage_balance times ops with the roofline: the device needs a peak for the training dtype and "
-                       "a memory bandwidth");
+    issues.error(name,
+                 "stage_balance times ops with the roofline: the device needs a peak for the training dtype and "
+                 "a memory bandwidth");
 }
 
 StageBalance balance_stages(const config::ScenarioConfig& scenario) {
@@ -228,7 +280,8 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   // the units the overlap strategy interleaves (strategy/overlap) run as one, as the step builder emits them
   const auto overlap = make_overlap_strategy(scenario);
   TaskGrouping grouping;
-  if (overlap) grouping = [&](const std::vector<PipelineTask>& order, std::size_t i) { return overlap->group(order, i); };
+  if (overlap)
+    grouping = [&](const std::vector<PipelineTask>& order, std::size_t i) { return overlap->group(order, i); };
   const CompactTimeline timeline(std::move(orders), placement, p.vpp, micro_batches, grouping);
 
   const CutSearch search(layer, extra, placement, p.pp, timeline);
@@ -244,19 +297,19 @@ StageBalance balance_stages(const config::ScenarioConfig& scenario) {
   // Memory guard (without a memory strategy, whose plan adapts to the cut): no cut whose keep-everything peak exceeds
   // both the device memory and the starting cut's peak.
   std::function<bool(const std::vector<int>&)> fits;
-  const bool memory_strategy = std::any_of(scenario.strategies.begin(), scenario.strategies.end(), [](const auto& spec) {
-    return spec.name == kSelectiveRecomputeSwapName;
-  });
+  const bool memory_strategy = std::any_of(scenario.strategies.begin(), scenario.strategies.end(),
+                                           [](const auto& spec) { return spec.name == kSelectiveRecomputeSwapName; });
   if (!memory_strategy) {
     const auto moe_comm = moe_comm_plan(scenario);
     const auto load = scenario_expert_loads(scenario).worst();
-    auto peak_bytes = [&, in_flight](const std::vector<int>& counts) {
+    // by value: the guard outlives this block (a reference to `load` here dangled: a crash with a skewed load)
+    auto peak_bytes = [&, in_flight, moe_comm, load](const std::vector<int>& counts) {
       const auto stages = stages_of(counts);
       double peak = 0.0;
       for (int s = 0; s < p.pp; ++s) {
-        peak = std::max(peak, model::stage_memory(scenario, stages, s, in_flight[static_cast<std::size_t>(s)], {},
-                                                  moe_comm, load)
-                                  .breakdown.total());
+        peak = std::max(
+            peak, model::stage_memory(scenario, stages, s, in_flight[static_cast<std::size_t>(s)], {}, moe_comm, load)
+                      .breakdown.total());
       }
       return peak;
     };

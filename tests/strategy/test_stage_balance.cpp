@@ -7,11 +7,11 @@
 #include <numeric>
 
 #include "../model/training_fixtures.hpp"
-#include "strategy_issues.hpp"
 #include "model/training_layout.hpp"
 #include "model/training_memory.hpp"
 #include "strategy/pipeline_schedule.hpp"
 #include "strategy/pipeline_stage_balance.hpp"
+#include "strategy_issues.hpp"
 
 using namespace moesim;
 
@@ -34,7 +34,9 @@ config::ScenarioConfig dense(int vocab, int layers = 8) {
   return with_balance(test::training_scenario(model, test::layout(1, 4, 2), 4096, 1, 16));
 }
 
-double max_of(const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); }
+double max_of(const std::vector<double>& v) {
+  return *std::max_element(v.begin(), v.end());
+}
 
 }  // namespace
 
@@ -74,8 +76,8 @@ TEST_CASE("stage_balance starts from the scenario's padded cut and writes its ch
 }
 
 TEST_CASE("stage_balance on an interleaved MoE pipeline with MTP: the last position keeps the MTP module") {
-  auto s = with_balance(test::training_scenario(test::tiny_moe_model(), test::layout(2, 2, 2, 2, 1, 2, true, true, 1),
-                                                4096, 1, 8));
+  auto s = with_balance(
+      test::training_scenario(test::tiny_moe_model(), test::layout(2, 2, 2, 2, 1, 2, true, true, 1), 4096, 1, 8));
   const auto b = strategy::balance_stages(s);
   REQUIRE(b.layers_per_position.size() == 4);
   CHECK(std::accumulate(b.layers_per_position.begin(), b.layers_per_position.end(), 0) == 6);
@@ -110,8 +112,9 @@ double peak_bytes(const config::ScenarioConfig& s, const std::vector<int>& count
   double peak = 0.0;
   for (int st = 0; st < s.parallel.pp; ++st) {
     std::vector<int> in_flight;
-    strategy::peak_in_flight(schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)),
-                             s.parallel.vpp, &in_flight);
+    strategy::peak_in_flight(
+        schedule->stage_order(st, s.parallel.pp, s.parallel.vpp, config::micro_batches_per_step(s)), s.parallel.vpp,
+        &in_flight);
     peak = std::max(peak, model::stage_memory(s, stages, st, in_flight).breakdown.total());
   }
   return peak;
@@ -131,4 +134,25 @@ TEST_CASE("stage_balance memory guard: no cut above both the device memory and t
   CHECK(peak_bytes(tight, guarded.layers_per_position) <= start_peak);
   CHECK(guarded.layers_per_position != free_cut);
   CHECK(guarded.estimate_s <= guarded.start_estimate_s);
+}
+
+TEST_CASE("stage_balance weighs each layer by its busiest EP rank: a hot layer's stage gets fewer layers") {
+  // tiny MoE (layer 0 dense, 5 MoE layers, 16 experts) over PP2 x EP4; every MoE layer balanced but layer 1, whose
+  // rows all go to expert 0 (EP rank 0 computes 4x the balanced rows). No memory strategy: the memory guard runs
+  // with the skewed load (its copy of the load once dangled).
+  auto model = test::tiny_moe_model();
+  model.mtp_layers = 0;
+  auto s = with_balance(test::training_scenario(model, test::layout(1, 2, 4, 1, 1, 4), 4096, 1, 32));
+  const auto uniform = strategy::balance_stages(s);
+  s.training->expert_load.distribution = config::ExpertLoadDistribution::Shares;
+  const std::vector<double> even(16, 1.0);
+  std::vector<double> hot(16, 0.0);
+  hot[0] = 1.0;
+  s.training->expert_load.shares = {hot, even, even, even, even};
+  const auto skewed = strategy::balance_stages(s);
+  INFO("uniform cut " << uniform.layers_per_position[0] << "/" << uniform.layers_per_position[1] << ", skewed "
+                      << skewed.layers_per_position[0] << "/" << skewed.layers_per_position[1]);
+  CHECK(skewed.layers_per_position[0] < uniform.layers_per_position[0]);
+  CHECK(skewed.start_stage_time_s[0] > uniform.start_stage_time_s[0]);  // layer 1 on stage 0 costs more
+  CHECK(skewed.estimate_s <= skewed.start_estimate_s);
 }
