@@ -14,6 +14,7 @@
 #include "metrics/training_metrics.hpp"
 #include "model/inference_memory.hpp"
 #include "strategy/catalog.hpp"
+#include "strategy/expert_loads.hpp"
 #include "strategy/inference_plan.hpp"
 #include "strategy/memory_selective_recompute_swap.hpp"
 #include "strategy/pipeline_schedule.hpp"
@@ -45,6 +46,18 @@ std::string training_memory_text(const config::ScenarioConfig& scenario) {
   return out.str();
 }
 
+// A training scenario's expert load as the step will meet it (no simulation): the spec and the busiest EP rank's rows
+// over the balanced ones, the largest over MoE layers, steps and micro-batches (run's expert_load_max_factor).
+std::string training_expert_load_text(const config::ScenarioConfig& scenario) {
+  const json spec = config::resolved_json(scenario)["training"].value("expert_load", json());
+  if (spec.is_null() || !scenario.model->moe) return "";
+  std::ostringstream out;
+  out.precision(4);
+  out << "expert load " << spec.dump() << ": busiest EP rank " << strategy::scenario_expert_loads(scenario).max_factor()
+      << "x the balanced rows (largest over layers, steps and micro-batches)\n";
+  return out.str();
+}
+
 // A static-batch inference step's memory per rank (docs/inference.md "Memory"), as `run` reports it.
 std::string inference_memory_text(const config::ScenarioConfig& scenario) {
   constexpr double kGiB = config::units::kGibibyte;
@@ -68,7 +81,8 @@ int check_command(const CheckOptions& options) {
       std::cout << config::resolved_json(scenario).dump(2) << '\n';
     } else {
       std::cout << scenario_text(scenario);
-      if (scenario.training && scenario.model) std::cout << training_memory_text(scenario);
+      if (scenario.training && scenario.model)
+        std::cout << training_expert_load_text(scenario) << training_memory_text(scenario);
       if (scenario.inference && !scenario.serving && scenario.model) std::cout << inference_memory_text(scenario);
       std::cout << "OK\n";
     }

@@ -78,6 +78,31 @@ TEST_CASE("check estimates a training scenario's memory per NPU, as run reports 
         std::string::npos);
 }
 
+TEST_CASE("check prints a training scenario's expert load and its busiest EP rank, as run reports it") {
+  const std::vector<std::string> args = {"scenarios/calibration/pro_moe_72b_train_optimized.json", "--set",
+                                         R"(training.expert_load={"distribution": "zipf", "exponent": 0.5})"};
+  auto check_args = args;
+  check_args.insert(check_args.begin(), "check");
+  const auto check = run_moesim(check_args);
+  REQUIRE(check.exit_code == 0);
+  const std::string head = R"(expert load {"distribution":"zipf","exponent":0.5}: busiest EP rank )";
+  const auto at = check.out.find(head);
+  REQUIRE(at != std::string::npos);
+  const double factor = std::stod(check.out.substr(at + head.size()));
+  const auto dir =
+      (std::filesystem::temp_directory_path() / ("moesim_check_load_" + std::to_string(getpid()))).string();
+  auto run_args = args;
+  run_args.insert(run_args.begin(), {"run", "--quiet", "--out", dir});
+  REQUIRE(run_moesim(run_args).exit_code == 0);
+  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
+  std::filesystem::remove_all(dir);
+  CHECK(factor == Approx(metrics["expert_load_max_factor"].get<double>()).epsilon(1e-3));
+  CHECK(factor > 1.1);
+  // a uniform load prints no line
+  CHECK(run_moesim({"check", "scenarios/calibration/pro_moe_72b_train_optimized.json"}).out.find("expert load") ==
+        std::string::npos);
+}
+
 TEST_CASE("check estimates an inference step's memory per rank, as run reports it") {
   const std::vector<std::string> args = {"scenarios/calibration/pro_moe_800i_a2_decode_bs456.json", "--set",
                                          "inference.batch_size=912"};
