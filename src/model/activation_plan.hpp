@@ -50,7 +50,9 @@ struct ActivationPlan {
   LayerCounts full_recompute_layers;
   LayerCounts module_recompute_layers;
   // Megatron's "uniform" method (with full_recompute; full_recompute_layers then gives the group size per virtual
-  // stage):
+  // stage): every layer is fully recomputed, but only the first layer of each group of that many consecutive layer
+  // slots keeps its input; the group's forward is re-run at the start of its backward (its layers' activations are
+  // alive together). False = the "block" method above.
   bool uniform_groups = false;
   // Set by at_slot for a slot whose input a uniform group does not keep (its group's first layer's is kept).
   bool drop_layer_input = false;

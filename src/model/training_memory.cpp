@@ -170,8 +170,8 @@ StageMemory stage_memory(const config::ScenarioConfig& scenario, const std::vect
     out.in_flight_micro_batches += in_flight;
     const int virtual_stage = vs.chunk * p.pp + vs.stage;
     const std::vector<int> positions = layer_positions(vs);
-    const int group_size =
-        plan.recompute_group(vs.chunk, vs.stage);  // slots whose recomputed activations live together
+    // slots whose recomputed activations live together
+    const int group_size = plan.recompute_group(vs.chunk, vs.stage);
     double group_recomputed = 0.0;
     for (std::size_t i = 0; i < vs.slots.size(); ++i) {
       const LayerSlot& slot = vs.slots[i];

@@ -51,9 +51,9 @@ LayerLoadFactors busiest_rank_factors(const config::ScenarioConfig& scenario) {
   LayerLoadFactors out;
   const auto loads = scenario_expert_loads(scenario);
   if (loads.steps.empty() || loads.steps.front().uniform()) return out;
-  const auto& per_micro_batch = loads.micro_batches.front();
   const std::vector<model::ExpertLoad> step_only = {loads.steps.front()};
-  const auto& samples = per_micro_batch.empty() ? step_only : per_micro_batch;
+  const auto& samples =
+      loads.micro_batches.empty() || loads.micro_batches.front().empty() ? step_only : loads.micro_batches.front();
   const auto layers = static_cast<std::size_t>(scenario.model->num_layers);
   out.compute.assign(layers, 0.0);
   out.receive.assign(layers, 0.0);
