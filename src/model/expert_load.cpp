@@ -34,9 +34,9 @@ std::vector<double> sampled_shares(const config::ScenarioConfig& scenario, int l
 
 // Training: micro-batch `micro_batch` of `step` (model layer `layer`): the step's shares times exp(micro_batch_sigma
 // z) per expert (z seeded by seed, layer, step and micro-batch; MoGE renormalised per group), then with `sampled`
-// the rows of the micro-batch's tokens in one EP group (ep_size ranks x the tokens each routes) drawn from those.
+// the rows of the micro-batch's `tokens` in one EP group (micro_batch_tokens) drawn from those.
 std::vector<double> micro_batch_shares(const config::ScenarioConfig& scenario, int layer, int step, int micro_batch,
-                                       std::vector<double> share) {
+                                       double tokens, std::vector<double> share) {
   const auto& moe = *scenario.model->moe;
   const auto& spec = load_spec(scenario);
   const auto salt = static_cast<std::uint64_t>(step) * 1000003ULL + static_cast<std::uint64_t>(micro_batch) + 1ULL;
@@ -46,10 +46,15 @@ std::vector<double> micro_batch_shares(const config::ScenarioConfig& scenario, i
     share = moge_renormalised(moe, normalised(std::move(share)));
   }
   if (!spec.sampled) return share;
-  const auto shape = training_shape(scenario);
   std::mt19937_64 rng(scenario.seed * 1000003ULL + static_cast<std::uint64_t>(layer) + 1ULL +
                       0x94D049BB133111EBULL * salt);
-  return routed_draw(moe, share, shape.ep_size * shape.tokens_moe(), rng, kTrainingCategoricalLimit);
+  return routed_draw(moe, share, tokens, rng, kTrainingCategoricalLimit);
+}
+
+// The tokens of one micro-batch that one EP group routes: ep_size ranks x the tokens each routes.
+double micro_batch_tokens(const config::ScenarioConfig& scenario) {
+  const auto shape = training_shape(scenario);
+  return shape.ep_size * shape.tokens_moe();
 }
 
 }  // namespace
@@ -258,6 +263,7 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
   out.steps.assign(static_cast<std::size_t>(steps), empty_load(scenario, hot_experts));
   const auto& spec = load_spec(scenario);
   const int micro_batches = spec.sampled || spec.micro_batch_sigma > 0.0 ? micro_batches_per_step(scenario) : 0;
+  const double tokens = micro_batches > 0 ? micro_batch_tokens(scenario) : 0.0;
   out.micro_batches.assign(static_cast<std::size_t>(steps),
                            std::vector<ExpertLoad>(static_cast<std::size_t>(micro_batches), out.steps.front()));
   const int ep = out.steps.front().ep_size;
@@ -279,7 +285,7 @@ ExpertLoadSteps expert_load_steps(const config::ScenarioConfig& scenario, const 
       if (micro_batches > 0) {  // each micro-batch its own load; what the step observes is their mean
         std::vector<double> observed(share.size(), 0.0);
         for (int k = 0; k < micro_batches; ++k) {
-          const auto own = micro_batch_shares(scenario, layer, step, k, share);
+          const auto own = micro_batch_shares(scenario, layer, step, k, tokens, share);
           fill_layer(out.micro_batches[static_cast<std::size_t>(step)][static_cast<std::size_t>(k)], layer, own, where);
           for (std::size_t e = 0; e < own.size(); ++e) observed[e] += own[e] / micro_batches;
         }

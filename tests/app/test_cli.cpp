@@ -61,11 +61,7 @@ TEST_CASE("check estimates a training scenario's memory per NPU, as run reports 
       std::stod(check.out.substr(at + std::string("memory      estimate (memory model, no simulation): peak ").size()));
   CHECK(check.out.find("GiB of 64 on stage 0 (weights ") != std::string::npos);
   CHECK(check.out.find("): fits") != std::string::npos);
-  const auto dir =
-      (std::filesystem::temp_directory_path() / ("moesim_check_memory_" + std::to_string(getpid()))).string();
-  REQUIRE(run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--quiet", "--out", dir}).exit_code == 0);
-  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
-  std::filesystem::remove_all(dir);
+  const auto metrics = run_scenario("scenarios/llama2_70b_train_64.json", {}, "check_memory")["metrics"];
   CHECK(peak == Approx(metrics["peak_memory_gib"].get<double>()).epsilon(1e-3));  // printed to 4 digits
   // ZB-H1 on the Ultra MoE 4K layout raises stage 15 above the 64 GiB (docs/training.md "Zero bubble")
   const auto oom = run_moesim(
@@ -79,49 +75,31 @@ TEST_CASE("check estimates a training scenario's memory per NPU, as run reports 
 }
 
 TEST_CASE("check prints a training scenario's expert load and its busiest EP rank, as run reports it") {
-  const std::vector<std::string> args = {"scenarios/calibration/pro_moe_72b_train_optimized.json", "--set",
-                                         R"(training.expert_load={"distribution": "zipf", "exponent": 0.5})"};
-  auto check_args = args;
-  check_args.insert(check_args.begin(), "check");
-  const auto check = run_moesim(check_args);
+  const std::string scenario = "scenarios/calibration/pro_moe_72b_train_optimized.json";
+  const std::string load = R"(training.expert_load={"distribution": "zipf", "exponent": 0.5})";
+  const auto check = run_moesim({"check", scenario, "--set", load});
   REQUIRE(check.exit_code == 0);
   const std::string head = R"(expert load {"distribution":"zipf","exponent":0.5}: busiest EP rank )";
   const auto at = check.out.find(head);
   REQUIRE(at != std::string::npos);
   const double factor = std::stod(check.out.substr(at + head.size()));
-  const auto dir =
-      (std::filesystem::temp_directory_path() / ("moesim_check_load_" + std::to_string(getpid()))).string();
-  auto run_args = args;
-  run_args.insert(run_args.begin(), {"run", "--quiet", "--out", dir});
-  REQUIRE(run_moesim(run_args).exit_code == 0);
-  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
-  std::filesystem::remove_all(dir);
+  const auto metrics = run_scenario(scenario, {load}, "check_load")["metrics"];
   CHECK(factor == Approx(metrics["expert_load_max_factor"].get<double>()).epsilon(1e-3));
   CHECK(factor > 1.1);
   // a uniform load prints no line
-  CHECK(run_moesim({"check", "scenarios/calibration/pro_moe_72b_train_optimized.json"}).out.find("expert load") ==
-        std::string::npos);
+  CHECK(run_moesim({"check", scenario}).out.find("expert load") == std::string::npos);
 }
 
 TEST_CASE("check estimates an inference step's memory per rank, as run reports it") {
-  const std::vector<std::string> args = {"scenarios/calibration/pro_moe_800i_a2_decode_bs456.json", "--set",
-                                         "inference.batch_size=912"};
-  auto check_args = args;
-  check_args.insert(check_args.begin(), "check");
-  const auto check = run_moesim(check_args);
+  const std::string scenario = "scenarios/calibration/pro_moe_800i_a2_decode_bs456.json";
+  const auto check = run_moesim({"check", scenario, "--set", "inference.batch_size=912"});
   REQUIRE(check.exit_code == 0);
   const std::string head = "memory      estimate (memory model, no simulation): ";
   const auto at = check.out.find(head);
   REQUIRE(at != std::string::npos);
   const double total = std::stod(check.out.substr(at + head.size()));
   CHECK(check.out.find("): OOM") != std::string::npos);  // docs/inference.md "Memory": twice the batch
-  const auto dir =
-      (std::filesystem::temp_directory_path() / ("moesim_check_inference_" + std::to_string(getpid()))).string();
-  auto run_args = args;
-  run_args.insert(run_args.begin(), {"run", "--quiet", "--out", dir});
-  REQUIRE(run_moesim(run_args).exit_code == 0);
-  const auto metrics = json::parse(read_text_file(dir + "/summary.json"))["metrics"];
-  std::filesystem::remove_all(dir);
+  const auto metrics = run_scenario(scenario, {"inference.batch_size=912"}, "check_inference")["metrics"];
   CHECK(total == Approx(metrics["peak_memory_gib"].get<double>()).epsilon(1e-3));
   CHECK(metrics["oom"] == true);
 }
