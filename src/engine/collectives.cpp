@@ -71,8 +71,8 @@ struct CollectiveRunner::Impl {
       const model::Collective& c = graph.collectives[static_cast<std::size_t>(index)];
       a.members = static_cast<int>(c.ranks.size());
       if (mirror != nullptr) {
-        a.members = static_cast<int>(std::count_if(c.ranks.begin(), c.ranks.end(),
-                                                   [this](int r) { return mirror->simulated(r); }));
+        a.members = static_cast<int>(
+            std::count_if(c.ranks.begin(), c.ranks.end(), [this](int r) { return mirror->simulated(r); }));
         open_proxy_gates(a, c.ranks.size());
       } else {
         for (const auto& [link, bytes] : a.prepared->analytic_link_bytes) {
@@ -103,8 +103,8 @@ struct CollectiveRunner::Impl {
   // A proxy flow of phase k for `member` ended: when it was the last one, let the member go on.
   void proxy_flow_done(int index, std::size_t k, int member) {
     ActiveCollective& a = active.at(index);
-    const std::size_t slot = k * graph.collectives[static_cast<std::size_t>(index)].ranks.size() +
-                             static_cast<std::size_t>(member);
+    const std::size_t slot =
+        k * graph.collectives[static_cast<std::size_t>(index)].ranks.size() + static_cast<std::size_t>(member);
     if (--a.proxy_left[slot] == 0) a.proxy_gate[slot]->release();
   }
 
@@ -154,8 +154,9 @@ struct CollectiveRunner::Impl {
       ++stats.flows;
       sg4::CommPtr comm;
       const bool proxy = is_proxy_receiver(to);
-      if (to == kNoReceiver || proxy) {  // to a mirrored peer in the node: no actor receives it
-        const int peer = c.ranks[static_cast<std::size_t>(flow.dst)];
+      if (to == kNoReceiver || to == kLoopback || proxy) {  // to a mirrored peer: no actor receives it
+        // kLoopback: over the sender's own ports (its image returns to it; mirror_flows.hpp)
+        const int peer = to == kLoopback ? src : c.ranks[static_cast<std::size_t>(flow.dst)];
         comm = sg4::Comm::sendto_init(platform.host(a.plane, src), platform.host(a.plane, peer));
         comm->set_payload_size(size);
       } else {

@@ -51,8 +51,8 @@ struct Executor::Impl {
   std::vector<OpTiming> intervals;
   CommStats stats;
   std::unique_ptr<CollectiveRunner> runner;
-  RankMirror mirror;             // active: only node leaders run (rank_mirroring.hpp)
-  std::size_t ops_to_run = 0;    // ops of simulated ranks
+  RankMirror mirror;           // active: only node leaders run (rank_mirroring.hpp)
+  std::size_t ops_to_run = 0;  // ops of simulated ranks
   std::uint64_t executions = 0;
   std::uint64_t sleeps = 0;
   std::size_t done_count = 0;
@@ -191,11 +191,9 @@ struct Executor::Impl {
       while (!external[static_cast<std::size_t>(s.ops[last])] && last + 1 < s.ops.size()) {
         const auto next = static_cast<std::size_t>(s.ops[last + 1]);
         if (kind[next] != OpKind::Compute) break;
-        const bool ready = std::all_of(dep_list.begin() + dep_begin[next], dep_list.begin() + dep_begin[next + 1],
-                                       [&](OpId d) {
-                                         return done[static_cast<std::size_t>(d)] ||
-                                                stream_of[static_cast<std::size_t>(d)] == own;
-                                       });
+        const bool ready = std::all_of(
+            dep_list.begin() + dep_begin[next], dep_list.begin() + dep_begin[next + 1],
+            [&](OpId d) { return done[static_cast<std::size_t>(d)] || stream_of[static_cast<std::size_t>(d)] == own; });
         if (!ready) break;
         ++last;
       }
@@ -257,12 +255,20 @@ std::size_t Executor::actor_count() const {
 
 int Executor::mirrored_ranks() const {
   const auto& m = impl_->mirror;
-  return m.active() ? impl_->graph.num_ranks - impl_->graph.num_ranks / m.node_size * m.shift : 0;
+  return m.active() ? impl_->graph.num_ranks - impl_->graph.num_ranks / m.period * m.shift : 0;
 }
 
-int Executor::mirror_shift() const { return impl_->mirror.active() ? impl_->mirror.shift : 1; }
+int Executor::mirror_shift() const {
+  return impl_->mirror.active() ? impl_->mirror.shift : 1;
+}
 
-const std::string& Executor::mirror_refusal() const { return impl_->mirror.refusal; }
+int Executor::mirror_period() const {
+  return impl_->mirror.active() ? impl_->mirror.period : 0;
+}
+
+const std::string& Executor::mirror_refusal() const {
+  return impl_->mirror.refusal;
+}
 
 void Executor::create_actors() {
   Impl& impl = *impl_;

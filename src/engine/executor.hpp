@@ -31,7 +31,6 @@ struct ExecutorOptions {
   std::function<void(std::size_t, std::size_t, double)> on_progress;
 };
 
-
 class Executor {
  public:
   // Validates what the run needs (roofline inputs, routability) and throws std::invalid_argument before any actor
@@ -45,7 +44,8 @@ class Executor {
   std::size_t actor_count() const;  // one SimGrid actor per (rank, stream) that has ops and is simulated
   // Ranks given their node leader's timings (rank_mirroring.hpp); 0 when every rank is simulated.
   int mirrored_ranks() const;
-  int mirror_shift() const;  // leaders per node when mirrored (rank_mirroring.hpp), else 1
+  int mirror_shift() const;                   // leaders per block when mirrored (rank_mirroring.hpp), else 1
+  int mirror_period() const;                  // ranks per block when mirrored, else 0
   const std::string& mirror_refusal() const;  // why ranks are not mirrored (empty when they are or not asked)
   void create_actors();
   // After Engine::run(): throws std::runtime_error describing stuck ops (deadlock, mismatched collective order)

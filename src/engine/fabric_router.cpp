@@ -222,6 +222,16 @@ bool FabricRouter::route(int plane, int src, int dst, Route& out) const {
   return fabric_route(f, src, dst, out);
 }
 
+bool FabricRouter::loopback_route(int plane, int rank, Route& out) const {
+  const int other = rank + ranks_per_node_ < num_ranks_ ? rank + ranks_per_node_ : rank - ranks_per_node_;
+  Route there, back;
+  if (other < 0 || !route(plane, rank, other, there) || !route(plane, other, rank, back)) return false;
+  out = there;
+  out.links[1] = back.links[static_cast<std::size_t>(back.count - 1)];
+  out.count = 2;
+  return true;
+}
+
 Route FabricRouter::route_or_throw(int plane, int src, int dst) const {
   Route out;
   if (!route(plane, src, dst, out)) {

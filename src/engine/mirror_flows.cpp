@@ -50,8 +50,8 @@ std::vector<int> mirrored_receivers(const model::Collective& c, const Collective
     if (mirror.simulated(dst)) {
       out[f] = phase.flows[f].dst;
     } else if (image_receiver == src) {
-      out[f] = kNoReceiver;
-    } else if (image_receiver / mirror.node_size == src / mirror.node_size) {
+      out[f] = mirror.same_node(src, dst) ? kNoReceiver : kLoopback;
+    } else if (mirror.same_node(image_receiver, src)) {
       out[f] = proxy_receiver_code(at.at(image_receiver));
     } else {
       out[f] = at.at(image_receiver);
@@ -83,12 +83,23 @@ std::string mirror_plan_refusal(const model::Collective& c, int index, const Col
       router.route(plane, src, dst, direct);
       const int to = mirror.leader_of(dst);
       if (at.find(to) == at.end()) return name + ": the leader that receives a flow's image is not a member";
-      if (to / mirror.node_size == src / mirror.node_size) {
+      if (mirror.same_node(to, src) && mirror.same_node(src, dst)) {
         if (!router.is_dedicated_pair_link(direct)) return name + ": an in-node flow is not on a per-pair link";
         if (to == dst) ++mirrored[static_cast<std::size_t>(f.dst)];  // a leader's mailbox receive
         continue;
       }
       if (!ports_only(direct, router)) return name + ": a cross-node route uses links shared by several ranks";
+      if (to == src) {  // the image flow comes back to the sender: its loopback route must be its ports
+        Route back;
+        if (!router.route(plane, dst, src, back) || !router.loopback_route(plane, src, redirected) ||
+            redirected.count != 2 || redirected.links[0] != direct.links[0] ||
+            redirected.links[1] != back.links[static_cast<std::size_t>(back.count - 1)] ||
+            redirected.rate_bound_bytes_per_s != direct.rate_bound_bytes_per_s) {
+          return name + ": a cross-node flow whose image returns to its sender has no loopback over its ports";
+        }
+        continue;
+      }
+      if (mirror.same_node(to, src)) return name + ": a flow's image leader is in the sender's node";
       if (to != dst) {
         router.route(plane, src, to, redirected);
         if (!ports_only(redirected, router) || redirected.links[0] != direct.links[0] ||

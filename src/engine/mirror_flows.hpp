@@ -1,6 +1,6 @@
 #pragma once
-// The flow side of mirrored ranks (rank_mirroring.hpp; docs/engine.md "Mirrored ranks"). Only a node's leaders
-// (local indices below the shift d) run, so each phase keeps the flows a leader sends:
+// The flow side of mirrored ranks (rank_mirroring.hpp; docs/engine.md "Mirrored ranks"). Only the leaders (the
+// first d ranks of each block) run, so each phase keeps the flows a leader sends:
 //  - to another leader: as usual;
 //  - to a mirrored rank t of its own node, over their dedicated pair link: sent to t's host with no receiver
 //    actor. The leader t mod d receives, in the full run, the images of these flows; when that is the sender
@@ -19,23 +19,31 @@
 
 namespace moesim::engine {
 
-constexpr int kNoReceiver = -1;   // in-node flow to a mirrored rank: its sender waits for it
+constexpr int kNoReceiver = -1;    // in-node flow to a mirrored rank: its sender waits for it
 constexpr int kNotSimulated = -2;  // sent by a mirrored rank: dropped
+constexpr int kLoopback = -3;      // cross-node flow whose image the sender receives: over its loopback route
 // In-node flow to a mirrored rank whose image another leader receives: that member waits for the sender's word.
-constexpr int kProxyBase = -3;
-inline int proxy_receiver_code(int member) { return kProxyBase - member; }
-inline bool is_proxy_receiver(int code) { return code <= kProxyBase; }
-inline int proxy_member(int code) { return kProxyBase - code; }
+constexpr int kProxyBase = -4;
+inline int proxy_receiver_code(int member) {
+  return kProxyBase - member;
+}
+inline bool is_proxy_receiver(int code) {
+  return code <= kProxyBase;
+}
+inline int proxy_member(int code) {
+  return kProxyBase - code;
+}
 
 // Empty when collective `index` (plan on `plane`) can run mirrored; else why not: a forced fabric plane, a Closed
 // collective whose plan is not invariant under the shift, an in-node flow to a mirrored rank that is not on a
 // dedicated pair link, a cross-node route through links other than the two ends' ports (a binding leaf uplink),
-// or a member that would post more than `window` comms in one phase.
+// a loopback route that is not the flow's out port and its image's in port, or a member that would post more than
+// `window` comms in one phase.
 std::string mirror_plan_refusal(const model::Collective& collective, int index, const CollectivePlan& plan, int plane,
                                 const RankMirror& mirror, const FabricRouter& router, std::size_t window);
 
 // Per flow of the phase: the member that receives it from its mailbox when mirrored (above), kNoReceiver,
-// kNotSimulated or a proxy receiver's code.
+// kNotSimulated, kLoopback or a proxy receiver's code.
 std::vector<int> mirrored_receivers(const model::Collective& collective, const CollectivePhase& phase,
                                     const RankMirror& mirror);
 

@@ -31,9 +31,13 @@ class RouterZone final : public sk::routing::NetZoneImpl {
                        double* /*latency*/) override {
     const Endpoint s = endpoint(src);
     const Endpoint d = endpoint(dst);
-    if (s.rank < 0 || d.rank < 0 || s.rank == d.rank) return;
+    if (s.rank < 0 || d.rank < 0) return;
     Route route;
-    if (!router_.route(s.plane == d.plane ? s.plane : 0, s.rank, d.rank, route)) return;  // validated before run
+    if (s.rank == d.rank) {  // a mirrored flow whose image returns to its sender (mirror_flows.hpp)
+      if (s.plane != d.plane || !router_.loopback_route(s.plane, s.rank, route)) return;
+    } else if (!router_.route(s.plane == d.plane ? s.plane : 0, s.rank, d.rank, route)) {
+      return;  // validated before run
+    }
     for (int i = 0; i < route.count; ++i) {
       sk::resource::StandardLinkImpl* link = links_[static_cast<std::size_t>(route.links[static_cast<std::size_t>(i)])];
       if (link) into->link_list_.push_back(link);  // nullptr: a link that can never bind (LinkSpec::binding)

@@ -1,5 +1,6 @@
 #include "engine/rank_mirroring.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <unordered_map>
 
@@ -60,6 +61,7 @@ struct StreamLists {
 }  // namespace
 
 void RankMirror::disable(std::string why) {
+  period = 0;
   node_size = 0;
   refusal = std::move(why);
   source.clear();
@@ -69,14 +71,25 @@ void RankMirror::disable(std::string why) {
 
 namespace {
 
-// The mirror under the shift by d, or an inactive one with the reason.
-RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, int d) {
+struct Shift {
+  int period;  // P
+  int d;
+  int sigma(int r) const { return r - r % period + (r % period + d) % period; }
+  bool leader(int r) const { return r % period < d; }
+  std::string text(int k) const {
+    return period == k ? "shift " + std::to_string(d)
+                       : "block shift " + std::to_string(d / k) + " of " + std::to_string(period / k) + " nodes";
+  }
+};
+
+// The mirror under the shift, or an inactive one with the reason.
+RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, Shift shift) {
   RankMirror m;
   auto refuse = [&m](const std::string& why) {
     m.disable(why);
     return m;
   };
-  auto sigma_rank = [k, d](int r) { return r - r % k + (r % k + d) % k; };
+  auto sigma_rank = [shift](int r) { return shift.sigma(r); };
 
   // The image list of every list, and sigma of every op (same stream, same position, next local index).
   std::vector<int> image(s.lists.size());
@@ -100,8 +113,8 @@ RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, i
     const model::Op& a = graph.ops[i];
     const model::Op& b = graph.ops[static_cast<std::size_t>(sigma[i])];
     // The phase too: metrics give a mirrored rank its leader's per-phase figures.
-    bool same = a.kind == b.kind && a.deps.size() == b.deps.size() && bits(a.delay_s) == bits(b.delay_s) &&
-                a.phase == b.phase;
+    bool same =
+        a.kind == b.kind && a.deps.size() == b.deps.size() && bits(a.delay_s) == bits(b.delay_s) && a.phase == b.phase;
     if (same && a.kind == model::OpKind::Compute) same = same_cost(a.compute, b.compute);
     for (std::size_t d = 0; same && d < a.deps.size(); ++d) {
       same = sigma[static_cast<std::size_t>(a.deps[d])] == b.deps[d];
@@ -145,30 +158,36 @@ RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, i
         }
       }
       for (int r : a.ranks) position_in[static_cast<std::size_t>(r)] = -1;
-      if (!closed) return refuse(name + ": its sizes are not invariant under the shift of local indices");
+      if (!closed) return refuse(name + ": its sizes are not invariant under the shift");
       m.collective_class[c] = MirrorClass::Closed;
       continue;
     }
-    bool shifted = a.root == b.root && a.per_pair_elements == b.per_pair_elements;
+    if (a.root != b.root || a.per_pair_elements != b.per_pair_elements) {
+      return refuse(name + " differs from its image (root or per-pair sizes)");
+    }
+    bool shifted = true;
     for (std::size_t i = 0; i < p && shifted; ++i) {
-      shifted = b.ranks[i] == sigma_rank(a.ranks[i]) && (a.ranks[i] % k < d) == (a.ranks[0] % k < d);
+      shifted = b.ranks[i] == sigma_rank(a.ranks[i]) && shift.leader(a.ranks[i]) == shift.leader(a.ranks[0]);
     }
     if (!shifted) return refuse(name + " mixes leaders and mirrored ranks without mapping onto itself");
     m.collective_class[c] = MirrorClass::Shifted;
   }
 
-  // Each op of rank (node, l) takes the timing of the op at its position on (node, l mod d).
+  // Each op of rank r takes the timing of the op at its position on r's leader.
+  m.period = shift.period;
+  m.shift = shift.d;
+  m.node_size = k;
   m.source.assign(n, -1);
   for (std::size_t l = 0; l < s.lists.size(); ++l) {
     const auto [rank, stream] = s.key[l];
-    if (rank % k < d) continue;
-    const auto& leader = s.lists[static_cast<std::size_t>(s.find(rank - rank % k + rank % k % d, stream))];
+    if (shift.leader(rank)) continue;
+    const auto& leader = s.lists[static_cast<std::size_t>(s.find(m.leader_of(rank), stream))];
     const auto& own = s.lists[l];
     for (std::size_t j = 0; j < own.size(); ++j) m.source[static_cast<std::size_t>(own[j])] = leader[j];
   }
   // A leader's dependency on a mirrored op becomes one on its source; it must not be a later op of its own stream.
   for (std::size_t i = 0; i < n; ++i) {
-    if (graph.ops[i].rank % k >= d) continue;
+    if (!shift.leader(graph.ops[i].rank)) continue;
     for (OpId dep : graph.ops[i].deps) {
       const OpId e = m.source[static_cast<std::size_t>(dep)] >= 0 ? m.source[static_cast<std::size_t>(dep)] : dep;
       if (s.list_of[static_cast<std::size_t>(e)] == s.list_of[i] &&
@@ -177,9 +196,64 @@ RankMirror try_shift(const model::OpGraph& graph, const StreamLists& s, int k, i
       }
     }
   }
-  m.node_size = k;
-  m.shift = d;
   return m;
+}
+
+std::uint64_t mix(std::uint64_t h, std::uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h;
+}
+
+// Per rank, a hash of its ops in order: what try_shift compares except the dependencies and collective identities.
+// Equal graphs under sigma give equal signatures on r and sigma(r); the converse is checked in full.
+std::vector<std::uint64_t> rank_signatures(const model::OpGraph& graph) {
+  std::vector<std::uint64_t> h(static_cast<std::size_t>(graph.num_ranks), 0);
+  for (const model::Op& op : graph.ops) {
+    std::uint64_t& x = h[static_cast<std::size_t>(op.rank)];
+    x = mix(x, static_cast<std::uint64_t>(op.stream) << 8 | static_cast<std::uint64_t>(op.kind));
+    x = mix(x, reinterpret_cast<std::uintptr_t>(&op.phase.str()));
+    x = mix(x, op.deps.size());
+    if (op.kind == model::OpKind::Compute) {
+      x = mix(x, static_cast<std::uint64_t>(op.compute.op_class) << 16 |
+                     static_cast<std::uint64_t>(op.compute.dtype) << 1 | (op.compute.launched ? 1U : 0U));
+      x = mix(mix(x, bits(op.compute.flops)), bits(op.compute.bytes));
+    } else if (op.kind == model::OpKind::Delay) {
+      x = mix(x, bits(op.delay_s));
+    } else {
+      const model::Collective& c = graph.collectives[static_cast<std::size_t>(op.collective)];
+      x = mix(x, static_cast<std::uint64_t>(c.kind) << 16 | static_cast<std::uint64_t>(c.algorithm) << 8 |
+                     static_cast<std::uint64_t>(c.dtype));
+      x = mix(mix(x, bits(c.elements)), c.ranks.size());
+    }
+  }
+  return h;
+}
+
+bool signatures_agree(const std::vector<std::uint64_t>& h, Shift shift) {
+  for (std::size_t r = 0; r < h.size(); ++r) {
+    if (h[r] != h[static_cast<std::size_t>(shift.sigma(static_cast<int>(r)))]) return false;
+  }
+  return true;
+}
+
+// Local shifts (d | k, d < k) in increasing d, then block shifts (P and d multiples of k, P | ranks, d | P, d < P)
+// in increasing d / P, then P.
+std::vector<Shift> candidate_shifts(int ranks, int k) {
+  std::vector<Shift> local, block;
+  for (int d = 1; d < k; ++d) {
+    if (k % d == 0) local.push_back({k, d});
+  }
+  for (int period = 2 * k; period <= ranks; period += k) {
+    if (ranks % period != 0) continue;
+    for (int d = k; d < period; d += k) {
+      if (period % d == 0) block.push_back({period, d});
+    }
+  }
+  std::stable_sort(block.begin(), block.end(), [](const Shift& a, const Shift& b) {
+    return static_cast<long long>(a.d) * b.period < static_cast<long long>(b.d) * a.period;
+  });
+  local.insert(local.end(), block.begin(), block.end());
+  return local;
 }
 
 }  // namespace
@@ -192,13 +266,31 @@ RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
     m.disable("the graph does not fill two or more nodes");
   } else {
     const StreamLists s(graph);
+    const std::vector<std::uint64_t> signature = rank_signatures(graph);
     std::string reasons;
-    for (int d = 1; d < k; ++d) {
-      if (k % d != 0) continue;
-      m = try_shift(graph, s, k, d);
+    constexpr int kMaxFullBlockChecks = 3;
+    int block_checks = 0;
+    bool block_signatures_failed = false;
+    for (const Shift& shift : candidate_shifts(graph.num_ranks, k)) {
+      const bool block = shift.period > k;
+      if (!signatures_agree(signature, shift)) {
+        if (!block) {
+          // Name the first op that differs, as the full check would.
+          m = try_shift(graph, s, k, shift);
+          if (m.active()) return m;  // not reached: equal graphs have equal signatures
+          reasons += (reasons.empty() ? "" : "; ") + shift.text(k) + ": " + m.refusal;
+        } else {
+          block_signatures_failed = true;
+        }
+        continue;
+      }
+      if (block && ++block_checks > kMaxFullBlockChecks) break;
+      m = try_shift(graph, s, k, shift);
       if (m.active()) return m;
-      reasons += (reasons.empty() ? "" : "; ") + ("shift " + std::to_string(d) + ": " + m.refusal);
+      reasons += (reasons.empty() ? "" : "; ") + shift.text(k) + ": " + m.refusal;
     }
+    if (block_signatures_failed)
+      reasons += (reasons.empty() ? "" : "; ") + std::string("other block shifts: ranks differ");
     m.disable(reasons);
   }
   return m;

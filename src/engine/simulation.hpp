@@ -60,15 +60,16 @@ struct SimulationResult {
   std::uint64_t analytic_flows = 0;  // timed analytically on dedicated pair links
   std::uint64_t folded_flows = 0;    // uniform mesh flows represented by another flow of their member
   int mirrored_ranks = 0;            // ranks given their node leader's timings (EngineOptions::mirror_symmetric_ranks)
-  // > 1 when ranks are mirrored: rank (node, l) of nodes of this size copies (node, l mod mirror_shift).
-  int mirror_node_size = 0;
+  // > 1 when ranks are mirrored: rank r copies r - r % mirror_period + r % mirror_period % mirror_shift (a node's
+  // size for a shift of local indices, a multiple of it for a block shift: engine/rank_mirroring.hpp).
+  int mirror_period = 0;
   int mirror_shift = 1;
   // Rank whose op timings rank `rank` has (itself unless mirrored): per-rank metrics need only compute those.
   int timing_source(int rank) const {
-    return mirror_node_size > 1 ? rank - rank % mirror_node_size + rank % mirror_node_size % mirror_shift : rank;
+    return mirror_period > 1 ? rank - rank % mirror_period + rank % mirror_period % mirror_shift : rank;
   }
-  std::string mirror_refusal;        // why ranks were not mirrored (empty when they were or it was off)
-  std::size_t num_links = 0;  // links in the platform
+  std::string mirror_refusal;  // why ranks were not mirrored (empty when they were or it was off)
+  std::size_t num_links = 0;   // links in the platform
 };
 
 // Throws std::invalid_argument for a graph that does not fit the topology (ranks, unknown fabric, unroutable

@@ -14,8 +14,8 @@ using model::CollectiveAlgorithm;
 using model::CollectiveKind;
 
 config::TopologyConfig two_nodes(double oversubscription = 1.0, int nodes_per_leaf = 2) {
-  return test::tiny_topology(2, 4, {test::mesh(50e9, 1e-6), test::clos(25e9, 5e-6, nodes_per_leaf,
-                                                                        oversubscription, 1e-6)});
+  return test::tiny_topology(2, 4,
+                             {test::mesh(50e9, 1e-6), test::clos(25e9, 5e-6, nodes_per_leaf, oversubscription, 1e-6)});
 }
 
 model::Collective direct(CollectiveKind kind, std::vector<int> ranks, double elements) {
@@ -96,7 +96,7 @@ TEST_CASE("rank mirroring: a node-symmetric graph mirrors every rank but the fir
   CHECK(m.simulated(0));
   CHECK(m.simulated(4));
   CHECK_FALSE(m.simulated(5));
-  CHECK(m.source[3] == 0);   // compute of rank 3 <- rank 0
+  CHECK(m.source[3] == 0);    // compute of rank 3 <- rank 0
   CHECK(m.source[13] == 12);  // ReduceScatter op of rank 5 <- rank 4
   CHECK(m.source[0] == -1);
   CHECK(m.collective_class[0] == engine::MirrorClass::Closed);
@@ -191,4 +191,97 @@ TEST_CASE("mirrored ranks: TP2 groups under a shift by two, with proxy receives,
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(4, r, 2));
   for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(5 + r % 4, r, 1));
   check_mirrored_equals_full(topo, g, 4.0);
+}
+
+namespace {
+
+// Four nodes of 2 ranks, two groups of 4 ranks ({0..3}, {4..7}) that run alike: per rank a compute whose size
+// depends on the rank's place in its group (so no shift of local indices holds), a skewed all-to-all-v inside each
+// group (the same matrix) on stream 2, a ring all-reduce of each pair {r, r + 4} across the groups on stream 1 (an
+// expert-DP pair: each member's flow is the image of the one it receives), an 8-rank ring all-reduce on stream 3,
+// and a last compute after the all-to-all-v.
+model::OpGraph two_group_graph() {
+  model::OpGraph g;
+  g.num_ranks = 8;
+  for (int first : {0, 4}) {
+    auto a2a = direct(CollectiveKind::AllToAllV, test::range(first, first + 4), 0.0);
+    a2a.per_pair_elements.assign(16, 0.0);
+    for (int i = 0; i < 4; ++i) {
+      for (int j = 0; j < 4; ++j) {
+        if (i != j) a2a.per_pair_elements[static_cast<std::size_t>(i * 4 + j)] = 1e6 * (1 + j) * (1 + (i + j) % 3);
+      }
+    }
+    g.collectives.push_back(a2a);
+  }
+  for (int r = 0; r < 4; ++r) {
+    g.collectives.push_back(test::collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Ring, {r, r + 4}, 6e6));
+  }
+  g.collectives.push_back(
+      test::collective(CollectiveKind::AllReduce, CollectiveAlgorithm::Ring, test::range(0, 8), 8e6));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::compute_op(r, 0, 1e9 * (1 + r % 4), 1e6));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(r / 4, r, 2, {static_cast<model::OpId>(r)}));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(2 + r % 4, r, 1));
+  for (int r = 0; r < 8; ++r) g.ops.push_back(test::collective_op(6, r, 3));
+  for (int r = 0; r < 8; ++r) {
+    model::Op op = test::compute_op(r, 0, 2e9, 1e6);
+    op.deps = {static_cast<model::OpId>(8 + r)};
+    g.ops.push_back(op);
+  }
+  return g;
+}
+
+config::TopologyConfig four_nodes_of_two(double oversubscription = 1.0, int nodes_per_leaf = 4) {
+  return test::tiny_topology(4, 2,
+                             {test::mesh(50e9, 1e-6), test::clos(25e9, 5e-6, nodes_per_leaf, oversubscription, 1e-6)});
+}
+
+}  // namespace
+
+TEST_CASE("rank mirroring: two groups that run alike mirror under a block shift of whole nodes", "[engine][mirror]") {
+  const auto g = two_group_graph();
+  const auto m = engine::find_rank_mirror(g, 2);
+  REQUIRE(m.active());
+  CHECK(m.block_shift());
+  CHECK(m.period == 8);
+  CHECK(m.shift == 4);
+  CHECK(m.simulated(3));
+  CHECK_FALSE(m.simulated(4));
+  CHECK(m.leader_of(6) == 2);
+  CHECK(m.source[6] == 2);   // compute of rank 6 <- rank 2
+  CHECK(m.source[13] == 9);  // all-to-all-v op of rank 5 <- rank 1
+  CHECK(m.collective_class[0] == engine::MirrorClass::Shifted);
+  CHECK(m.collective_class[2] == engine::MirrorClass::Closed);  // the pair {0, 4}
+  CHECK(m.sigma_member[2] == std::vector<int>{1, 0});
+  CHECK(m.collective_class[6] == engine::MirrorClass::Closed);  // the 8-rank ring
+  CHECK(m.sigma_member[6] == std::vector<int>{4, 5, 6, 7, 0, 1, 2, 3});
+
+  SECTION("the groups differ: refused, with the shifts tried") {
+    auto h = two_group_graph();
+    h.collectives[1].per_pair_elements[1] *= 2.0;  // group {4..7} sends more from its first to its second rank
+    const auto r = engine::find_rank_mirror(h, 2);
+    CHECK_FALSE(r.active());
+    INFO(r.refusal);
+    CHECK(r.refusal.find("shift 1: op 0 'compute' on rank 0 differs") != std::string::npos);
+    CHECK(r.refusal.find(
+              "block shift 2 of 4 nodes: collective 0 (all_to_all_v) differs from its image (root or per-pair") !=
+          std::string::npos);
+  }
+}
+
+TEST_CASE("mirrored ranks: a block shift gives the same op times and link bytes, over loopback ports",
+          "[engine][mirror][sim]") {
+  const auto [full_flows, mirrored_flows] = check_mirrored_equals_full(four_nodes_of_two(), two_group_graph(), 4.0);
+  CHECK(mirrored_flows < full_flows);
+}
+
+TEST_CASE("mirrored ranks: a block shift with a binding leaf uplink keeps every rank simulated",
+          "[engine][mirror][sim]") {
+  // One node per leaf at oversubscription 2: leaders and mirrored ranks share leaf uplinks.
+  const auto refusal =
+      test::simulate_in_child_with(four_nodes_of_two(2.0, 1), two_group_graph(), {}, [](const auto& r) {
+        return std::vector<double>{static_cast<double>(r.mirrored_ranks),
+                                   r.mirror_refusal.find("shared by several ranks") != std::string::npos ? 1.0 : 0.0};
+      });
+  CHECK(refusal[0] == 0.0);
+  CHECK(refusal[1] == 1.0);
 }

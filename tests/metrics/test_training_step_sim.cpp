@@ -137,7 +137,8 @@ TEST_CASE("training metrics report MFU from model FLOPs, memory and the OOM verd
   CHECK(m["phase_time_s"].contains("pp_comm"));
 }
 
-TEST_CASE("mirrored ranks give the full training step at 512 ranks, op for op, with hierarchical EP and Adaptive Pipe") {
+TEST_CASE(
+    "mirrored ranks give the full training step at 512 ranks, op for op, with hierarchical EP and Adaptive Pipe") {
   // Every TP group is a whole node and the expert load is uniform, so each rank runs as its node's first rank:
   // only 64 of the 512 ranks are simulated and the other 448 get their timings.
   auto s = moe_512_scenario();
@@ -165,4 +166,30 @@ TEST_CASE("mirrored ranks give the full training step at 512 ranks, op for op, w
   CHECK(on[0] == 448);
   CHECK(off[0] == 0);
   CHECK(on[1] < off[1] / 6.0);
+}
+
+TEST_CASE("mirrored ranks under a skewed expert load give the full training step at 512 ranks, op for op") {
+  // A Zipf load makes the ranks of a node unequal (each holds other experts), so no shift of local indices holds;
+  // but the 16 expert-parallel groups of a stage (2 nodes each) meet the same load, so the stage's ranks are
+  // shifted by one group: 32 of the 512 ranks are simulated (the first group of each stage).
+  auto s = moe_512_scenario();
+  s.training->expert_load.distribution = config::ExpertLoadDistribution::Zipf;
+  s.training->expert_load.exponent = 1.0;
+  s.strategies.push_back({"hierarchical_ep", nlohmann::json::object(), "/strategies/0"});
+  const auto [a, b] = off_and_on(s, &engine::EngineOptions::mirror_symmetric_ranks);
+  REQUIRE(a.result.ops.size() == b.result.ops.size());
+  CHECK(b.result.makespan_s == Approx(a.result.makespan_s).epsilon(1e-12));
+  double worst = 0.0;
+  for (std::size_t i = 0; i < a.result.ops.size(); ++i) {
+    for (const auto& [x, y] : {std::pair{a.result.ops[i].start_s, b.result.ops[i].start_s},
+                               std::pair{a.result.ops[i].end_s, b.result.ops[i].end_s}}) {
+      worst = std::max(worst, std::abs(y - x) / std::max(std::abs(x), 1e-12));
+    }
+  }
+  CHECK(worst < 1e-12);
+  const auto on = test::simulate_in_child_with(s.topology, b.step.graph, {}, [](const engine::SimulationResult& r) {
+    return std::vector<double>{static_cast<double>(r.mirrored_ranks), static_cast<double>(r.mirror_period),
+                               static_cast<double>(r.mirror_shift)};
+  });
+  CHECK(on == std::vector<double>{480, 256, 16});
 }
