@@ -74,10 +74,16 @@ json build_summary(const config::ScenarioConfig& scenario, const model::OpGraph&
   summary["npus"] = npus;
   summary["phases_s"] = phase_time_s(graph, result);
   summary["links_top"] = busiest_links(result, top_links);
-  summary["sim"] = {
-      {"wall_s", figures.wall_s}, {"simulate_wall_s", result.wall_s}, {"platform_setup_s", result.platform_setup_s},
-      {"events", result.events},  {"ops", graph.ops.size()}, {"flows", result.flows}, {"analytic_flows", result.analytic_flows}, {"folded_flows", result.folded_flows},
-      {"mirrored_ranks", result.mirrored_ranks}, {"peak_rss_mib", figures.peak_rss_mib}};
+  summary["sim"] = {{"wall_s", figures.wall_s},
+                    {"simulate_wall_s", result.wall_s},
+                    {"platform_setup_s", result.platform_setup_s},
+                    {"events", result.events},
+                    {"ops", graph.ops.size()},
+                    {"flows", result.flows},
+                    {"analytic_flows", result.analytic_flows},
+                    {"folded_flows", result.folded_flows},
+                    {"mirrored_ranks", result.mirrored_ranks},
+                    {"peak_rss_mib", figures.peak_rss_mib}};
   if (!result.mirror_refusal.empty()) summary["sim"]["mirror_refusal"] = result.mirror_refusal;
   return summary;
 }
@@ -131,7 +137,7 @@ std::string summary_text(const json& summary) {
   // Mirrored ranks (docs/engine.md): how many ranks took a leader's timings; a skewed load or a layout without the
   // symmetry runs every rank, which is why such runs take longer.
   if (sim.contains("mirrored_ranks") && sim["mirrored_ranks"].get<int>() > 0) {
-    row("mirrored ranks", std::to_string(sim["mirrored_ranks"].get<int>()) + " (timings of their node's leaders)");
+    row("mirrored ranks", std::to_string(sim["mirrored_ranks"].get<int>()) + " (timings of their leaders)");
   }
   return out.str();
 }
