@@ -54,6 +54,13 @@ go run --quiet "${U[@]}" --set 'training.expert_load={"distribution":"zipf","exp
   --set 'strategies=[{"name":"stage_balance"},{"name":"hierarchical_ep"}]'
 go run --quiet "${U[@]}" --set 'training.documents={"mean_tokens":2048,"sigma":1.0}' \
   --set 'strategies=[{"name":"sequence_balance"},{"name":"hierarchical_ep"},{"name":"adaptive_pipe"}]'
+# block-shift mirrored ranks (two EP groups per stage under a skewed load; loopback flows of the expert-DP pairs)
+go run --quiet scenarios/calibration/ultra_moe_718b_train_6144.json --set ranks=128 --set parallel.pp=2 \
+  --set parallel.dp=8 --set training.global_batch_size=64 --out "$OUT/run" \
+  --set 'training.expert_load={"distribution":"zipf","exponent":1.0}' \
+  --set 'strategies=[{"name":"hierarchical_ep"},{"name":"adaptive_pipe"}]'
+go run --quiet scenarios/calibration/pro_moe_72b_train_optimized.json --out "$OUT/run" \
+  --set 'training.expert_load={"distribution":"zipf","exponent":1.0}'
 go check scenarios/calibration/pro_moe_72b_train_optimized.json --set 'strategies=[{"name":"stage_balance"}]' \
   --set 'training.expert_load={"distribution":"zipf","exponent":1.0}'
 P=(scenarios/calibration/pro_moe_72b_train_baseline.json --set ranks=96 --set parallel.dp=2

@@ -5,6 +5,7 @@
 // the flows timed analytically (pair_link_flows.hpp), mesh folding (mesh_folding.hpp) and, with mirrored ranks,
 // each flow's receiver and each member's proxy receives (mirror_flows.hpp).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <unordered_map>
 #include <utility>
@@ -66,7 +67,10 @@ class CollectivePreparer {
     int uses_left = 0;
   };
   void find_identical_collectives();
-  void check_mirror(RankMirror& m, const std::vector<PlannedCollective>& distinct);
+  // Plans every distinct collective at the first call; later calls return the same plans.
+  using DistinctPlans = std::function<const std::vector<PlannedCollective>&()>;
+  void find_mirror(RankMirror& m, const DistinctPlans& plan_distinct);
+  std::string mirror_refusal(const RankMirror& m, const std::vector<PlannedCollective>& distinct) const;
   std::shared_ptr<const PreparedCollective> prepare(const model::Collective& c) const;
 
   const Platform& platform_;

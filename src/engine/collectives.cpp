@@ -227,11 +227,4 @@ int CollectiveRunner::arrived(int index) const {
   return it == impl_->active.end() ? 0 : it->second.arrived;
 }
 
-void CollectiveRunner::check_all_routable() const {
-  for (std::size_t i = 0; i < impl_->graph.collectives.size(); ++i) {
-    const model::Collective& c = impl_->graph.collectives[i];
-    check_routable(c, static_cast<int>(i), impl_->preparer.context(c));
-  }
-}
-
 }  // namespace moesim::engine

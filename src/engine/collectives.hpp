@@ -17,7 +17,7 @@
 namespace moesim::engine {
 
 struct CommStats {
-  std::vector<double> link_bytes;  // per FabricRouter link, bytes of every flow routed over it
+  std::vector<double> link_bytes;    // per FabricRouter link, bytes of every flow routed over it
   std::uint64_t flows = 0;           // flows simulated by SimGrid
   std::uint64_t analytic_flows = 0;  // flows on dedicated pair links timed analytically (pair_link_flows.hpp)
   std::uint64_t folded_flows = 0;    // mesh flows represented by another flow of their member (mesh_folding.hpp)
@@ -30,14 +30,16 @@ struct CollectiveOptions {
   bool aggregate_cross_node = false;   // merge cross-node flows where link loads stay equal (flow_aggregation.hpp)
   bool analytic_pair_links = false;    // time flows alone on dedicated pair links without SimGrid (pair_link_flows.hpp)
   bool fold_symmetric_meshes = false;  // one flow per member for uniform mesh phases (mesh_folding.hpp)
-  // Mirrored ranks (rank_mirroring.hpp): only the simulated members run; the runner checks the plans and routes
-  // the mirror needs and disables it (with the reason) when one does not hold. Null or inactive: every member runs.
+  // Mirrored ranks (rank_mirroring.hpp): when set, the runner looks for a shift the graph, the platform and every
+  // plan allow and stores it here (inactive, with the reasons, when none does); then only the simulated members
+  // run. Null: every member runs.
   RankMirror* mirror = nullptr;
 };
 
 class CollectiveRunner {
  public:
-  // member_streams[c][i]: stream of member i's op of collective c (receivers' mailboxes are per stream).
+  // member_streams[c][i]: stream of member i's op of collective c (receivers' mailboxes are per stream). Throws
+  // std::invalid_argument when a collective's pairs are not routable on its plane.
   CollectiveRunner(const Platform& platform, const config::TopologyConfig& topology, const model::OpGraph& graph,
                    std::vector<std::vector<int>> member_streams, CommStats& stats, const CollectiveOptions& options);
   ~CollectiveRunner();
@@ -48,8 +50,6 @@ class CollectiveRunner {
   void run(int index, int member);
   // Members that reached collective `index` so far (for deadlock reports); 0 when not started or finished.
   int arrived(int index) const;
-  // Before simulation: every collective's pairs are routable on its plane (throws std::invalid_argument).
-  void check_all_routable() const;
 
  private:
   struct Impl;

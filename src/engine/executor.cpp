@@ -122,13 +122,9 @@ struct Executor::Impl {
     collective_options.aggregate_cross_node = options.aggregate_cross_node_flows;
     collective_options.analytic_pair_links = options.analytic_pair_links;
     collective_options.fold_symmetric_meshes = options.fold_symmetric_meshes;
-    if (options.mirror_symmetric_ranks) {
-      mirror = find_rank_mirror(graph, topology.ranks_per_node());
-      collective_options.mirror = &mirror;
-    }
+    if (options.mirror_symmetric_ranks) collective_options.mirror = &mirror;  // the runner finds the shift
     runner = std::make_unique<CollectiveRunner>(platform, topology, graph, std::move(member_streams), stats,
                                                 collective_options);
-    runner->check_all_routable();
     ops_to_run = n;
     if (mirror.active()) use_mirror();
   }

@@ -17,8 +17,8 @@ struct DomainPhase {
   std::vector<int> members;        // member indices the flows connect, sorted
   std::vector<std::size_t> flows;  // indices into the phase's flows
   double bytes = 0.0;
-  bool uniform = false;            // exactly one flow per ordered pair of `members`, all of the same bytes
-  bool started_together = false;   // every member of the collective in the domain starts the phase at once
+  bool uniform = false;           // exactly one flow per ordered pair of `members`, all of the same bytes
+  bool started_together = false;  // every member of the collective in the domain starts the phase at once
 };
 
 bool complete_uniform_mesh(const CollectivePhase& phase, DomainPhase& use) {
@@ -62,7 +62,7 @@ void walk_domains(const CollectivePlan& plan, const model::Collective& c, const 
   for (std::size_t k = 0; k < plan.phases.size(); ++k) {
     const CollectivePhase& phase = plan.phases[k];
     std::map<int, DomainPhase> uses;
-    std::set<int> other;  // domains where a member has a flow that is not on a pair link
+    std::set<int> other;                                 // domains where a member has a flow that is not on a pair link
     std::vector<std::size_t> posted(c.ranks.size(), 0);  // sends + receives per member
     for (const PlannedFlow& flow : phase.flows) {
       ++posted[static_cast<std::size_t>(flow.src)];

@@ -36,7 +36,52 @@ bool ports_only(const Route& route, const FabricRouter& router) {
   return true;
 }
 
+bool same_route(const Route& a, const Route& b, const FabricRouter& router) {
+  if (a.count != b.count || a.fabric != b.fabric || a.latency_s != b.latency_s ||
+      a.rate_bound_bytes_per_s != b.rate_bound_bytes_per_s) {
+    return false;
+  }
+  for (int i = 0; i < a.count; ++i) {
+    const auto la = static_cast<std::size_t>(a.links[static_cast<std::size_t>(i)]);
+    const auto lb = static_cast<std::size_t>(b.links[static_cast<std::size_t>(i)]);
+    if (router.links()[la].binding != router.links()[lb].binding ||
+        router.links()[la].bandwidth_bytes_per_s != router.links()[lb].bandwidth_bytes_per_s) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
+
+std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter& router) {
+  const int n = router.num_ranks();
+  const int k = mirror.node_size;
+  Route a, b;
+  auto differs = [&](int src, int dst) {
+    const bool has_a = router.route(0, src, dst, a);
+    const bool has_b = router.route(0, mirror.sigma(src), mirror.sigma(dst), b);
+    return has_a != has_b || (has_a && !same_route(a, b, router));
+  };
+  auto pair_text = [](int src, int dst) { return std::to_string(src) + " -> " + std::to_string(dst); };
+  for (int node = 0; node + k <= n; node += k) {
+    for (int i = node; i < node + k; ++i) {
+      for (int j = node; j < node + k; ++j) {
+        if (i != j && differs(i, j)) {
+          return "the route " + pair_text(i, j) + " differs from its image's (the platform is not symmetric)";
+        }
+      }
+    }
+  }
+  for (int m = 0; m < n; m += k) {
+    for (int o = 0; o < n; o += k) {
+      if (m != o && differs(m, o)) {
+        return "the route " + pair_text(m, o) + " differs from its image's (the platform is not symmetric)";
+      }
+    }
+  }
+  return {};
+}
 
 std::vector<int> mirrored_receivers(const model::Collective& c, const CollectivePhase& phase,
                                     const RankMirror& mirror) {

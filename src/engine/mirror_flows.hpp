@@ -42,6 +42,12 @@ inline int proxy_member(int code) {
 std::string mirror_plan_refusal(const model::Collective& collective, int index, const CollectivePlan& plan, int plane,
                                 const RankMirror& mirror, const FabricRouter& router, std::size_t window);
 
+// Empty when the platform is invariant under sigma, else why not: every in-node pair of every node and every
+// ordered pair of nodes (first ranks) has a route of the same fabric, link count, binding pattern, latency and
+// rate bound as its image. Without it the full run is not symmetric (e.g. a block shift of two nodes across Clos
+// leaves of three: a flow's image may cross the spine when the flow does not). O(ranks x k + nodes^2) routes.
+std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter& router);
+
 // Per flow of the phase: the member that receives it from its mailbox when mirrored (above), kNoReceiver,
 // kNotSimulated, kLoopback or a proxy receiver's code.
 std::vector<int> mirrored_receivers(const model::Collective& collective, const CollectivePhase& phase,

@@ -22,8 +22,8 @@ std::vector<char> exclusive_pair_link_sources(const FabricRouter& router, const 
                                               const std::vector<std::vector<int>>& member_streams);
 
 struct AnalyticFlows {
-  std::vector<char> analytic;   // per flow of the phase: timed analytically (not simulated)
-  std::vector<double> wait_s;   // per member: time until its last analytic flow (sent or received) ends
+  std::vector<char> analytic;  // per flow of the phase: timed analytically (not simulated)
+  std::vector<double> wait_s;  // per member: time until its last analytic flow (sent or received) ends
   bool any = false;
 };
 

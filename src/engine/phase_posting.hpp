@@ -5,9 +5,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/fabric_router.hpp"
-
 #include "engine/collective_plan.hpp"
+#include "engine/fabric_router.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::engine {

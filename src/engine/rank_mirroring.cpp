@@ -258,7 +258,7 @@ std::vector<Shift> candidate_shifts(int ranks, int k) {
 
 }  // namespace
 
-RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
+RankMirror find_rank_mirror(const model::OpGraph& graph, int k, const MirrorAcceptor& accept) {
   RankMirror m;
   if (k < 2) {
     m.disable("one rank per node");
@@ -286,7 +286,12 @@ RankMirror find_rank_mirror(const model::OpGraph& graph, int k) {
       }
       if (block && ++block_checks > kMaxFullBlockChecks) break;
       m = try_shift(graph, s, k, shift);
-      if (m.active()) return m;
+      if (m.active()) {
+        if (!accept) return m;
+        std::string why = accept(m);
+        if (why.empty()) return m;
+        m.disable(std::move(why));
+      }
       reasons += (reasons.empty() ? "" : "; ") + shift.text(k) + ": " + m.refusal;
     }
     if (block_signatures_failed)

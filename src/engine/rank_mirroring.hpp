@@ -11,6 +11,7 @@
 // the checks that need plans and routes (per-pair links inside a node, per-rank ports across nodes). docs/engine.md,
 // "Mirrored ranks". SimGrid-free.
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct RankMirror {
   bool active() const { return period > 1; }
   bool block_shift() const { return active() && period > node_size; }  // whole nodes map onto other nodes
   bool simulated(int rank) const { return !active() || rank % period < shift; }
+  int sigma(int rank) const { return active() ? rank - rank % period + (rank % period + shift) % period : rank; }
   int leader_of(int rank) const { return active() ? rank - rank % period + rank % period % shift : rank; }
   bool same_node(int a, int b) const { return a / node_size == b / node_size; }
   void disable(std::string why);
@@ -48,7 +50,9 @@ struct RankMirror {
 // out in O(ranks); at most a few block shifts get the full check (O(ops + deps) each). Inactive (with the reasons)
 // when the graph does not fill whole nodes, or for every shift some op or collective differs from its image, a
 // collective is neither Closed nor Shifted, a Closed collective's sizes are not invariant, or a leader would wait
-// for a later op of its own stream.
-RankMirror find_rank_mirror(const model::OpGraph& graph, int ranks_per_node);
+// for a later op of its own stream. `accept`, when given, is asked about each shift that passes: a non-empty answer
+// (why the platform or a plan does not allow it) refuses that shift and the search goes on.
+using MirrorAcceptor = std::function<std::string(const RankMirror&)>;
+RankMirror find_rank_mirror(const model::OpGraph& graph, int ranks_per_node, const MirrorAcceptor& accept = {});
 
 }  // namespace moesim::engine

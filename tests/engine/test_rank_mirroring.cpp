@@ -285,3 +285,22 @@ TEST_CASE("mirrored ranks: a block shift with a binding leaf uplink keeps every 
   CHECK(refusal[0] == 0.0);
   CHECK(refusal[1] == 1.0);
 }
+
+TEST_CASE("mirrored ranks: a block shift across Clos leaves is refused, since the full run is not symmetric",
+          "[engine][mirror][sim]") {
+  // Leaves of 3 nodes: group {0..3} (nodes 0, 1) exchanges inside one leaf, group {4..7} (nodes 2, 3) over the spine.
+  const auto topo = four_nodes_of_two(1.0, 3);
+  const auto refusal = test::simulate_in_child_with(topo, two_group_graph(), {}, [](const auto& r) {
+    return std::vector<double>{static_cast<double>(r.mirrored_ranks),
+                               r.mirror_refusal.find("block shift 2 of 4 nodes: the route") != std::string::npos &&
+                                       r.mirror_refusal.find("platform is not symmetric") != std::string::npos
+                                   ? 1.0
+                                   : 0.0};
+  });
+  CHECK(refusal[0] == 0.0);
+  CHECK(refusal[1] == 1.0);
+  // The reason it must be: the two groups' all-to-all-vs (ops 8 and 12) end at different times in the full run.
+  const auto full = test::simulate_in_child(topo, two_group_graph());
+  const auto end_of = [&full](int op) { return full[static_cast<std::size_t>(2 + 2 * op)]; };
+  CHECK(end_of(12) > end_of(8) + 0.5e-6);
+}
