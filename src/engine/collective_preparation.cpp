@@ -111,7 +111,7 @@ std::shared_ptr<const PreparedCollective> CollectivePreparer::prepare(const mode
       ++out->analytic_flows;
     }
     if (mirror_ != nullptr) {
-      out->receivers.push_back(mirrored_receivers(c, phase, *mirror_));
+      out->receivers.push_back(mirrored_receivers(c, phase, out->plane, *mirror_, *platform_.router));
       std::vector<int> expected(static_cast<std::size_t>(p), 0);
       bool any = false;
       for (std::size_t f = 0; f < phase.flows.size(); ++f) {

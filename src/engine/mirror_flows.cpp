@@ -83,8 +83,13 @@ std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter
   return {};
 }
 
-std::vector<int> mirrored_receivers(const model::Collective& c, const CollectivePhase& phase,
-                                    const RankMirror& mirror) {
+bool on_pair_link(int plane, int src, int dst, const RankMirror& mirror, const FabricRouter& router) {
+  Route route;
+  return mirror.same_node(src, dst) && router.route(plane, src, dst, route) && router.is_dedicated_pair_link(route);
+}
+
+std::vector<int> mirrored_receivers(const model::Collective& c, const CollectivePhase& phase, int plane,
+                                    const RankMirror& mirror, const FabricRouter& router) {
   const auto at = member_positions(c);
   std::vector<int> out(phase.flows.size(), kNotSimulated);
   for (std::size_t f = 0; f < phase.flows.size(); ++f) {
@@ -94,12 +99,10 @@ std::vector<int> mirrored_receivers(const model::Collective& c, const Collective
     const int image_receiver = mirror.leader_of(dst);
     if (mirror.simulated(dst)) {
       out[f] = phase.flows[f].dst;
-    } else if (image_receiver == src) {
-      out[f] = mirror.same_node(src, dst) ? kNoReceiver : kLoopback;
-    } else if (mirror.same_node(image_receiver, src)) {
-      out[f] = proxy_receiver_code(at.at(image_receiver));
+    } else if (on_pair_link(plane, src, dst, mirror, router)) {
+      out[f] = image_receiver == src ? kNoReceiver : proxy_receiver_code(at.at(image_receiver));
     } else {
-      out[f] = at.at(image_receiver);
+      out[f] = image_receiver == src ? kLoopback : at.at(image_receiver);
     }
   }
   return out;
@@ -128,28 +131,29 @@ std::string mirror_plan_refusal(const model::Collective& c, int index, const Col
       router.route(plane, src, dst, direct);
       const int to = mirror.leader_of(dst);
       if (at.find(to) == at.end()) return name + ": the leader that receives a flow's image is not a member";
-      if (mirror.same_node(to, src) && mirror.same_node(src, dst)) {
-        if (!router.is_dedicated_pair_link(direct)) return name + ": an in-node flow is not on a per-pair link";
+      if (mirror.same_node(src, dst) && router.is_dedicated_pair_link(direct)) {
+        if (!mirror.same_node(to, src)) return name + ": an in-node flow's image leader is in another node";
         if (to == dst) ++mirrored[static_cast<std::size_t>(f.dst)];  // a leader's mailbox receive
-        continue;
+        continue;  // else to the mirrored rank's host over the pair link, no receiver (or a proxy receive)
       }
-      if (!ports_only(direct, router)) return name + ": a cross-node route uses links shared by several ranks";
+      // Over ports (across nodes, or a switch inside the node): a link shared by several ranks would miss the
+      // mirrored ranks' flows. To a mirrored rank: to its image's leader, whose port it loads instead.
+      if (!ports_only(direct, router)) return name + ": a route uses links shared by several ranks";
       if (to == src) {  // the image flow comes back to the sender: its loopback route must be its ports
         Route back;
         if (!router.route(plane, dst, src, back) || !router.loopback_route(plane, src, redirected) ||
             redirected.count != 2 || redirected.links[0] != direct.links[0] ||
             redirected.links[1] != back.links[static_cast<std::size_t>(back.count - 1)] ||
             redirected.rate_bound_bytes_per_s != direct.rate_bound_bytes_per_s) {
-          return name + ": a cross-node flow whose image returns to its sender has no loopback over its ports";
+          return name + ": a flow whose image returns to its sender has no loopback over its ports";
         }
         continue;
       }
-      if (mirror.same_node(to, src)) return name + ": a flow's image leader is in the sender's node";
       if (to != dst) {
-        router.route(plane, src, to, redirected);
-        if (!ports_only(redirected, router) || redirected.links[0] != direct.links[0] ||
+        if (!router.route(plane, src, to, redirected) || !ports_only(redirected, router) ||
+            redirected.links[0] != direct.links[0] ||
             redirected.rate_bound_bytes_per_s != direct.rate_bound_bytes_per_s) {
-          return name + ": a cross-node flow cannot be redirected to its image's leader";
+          return name + ": a flow cannot be redirected to its image's leader";
         }
       }
       ++mirrored[static_cast<std::size_t>(at.at(to))];

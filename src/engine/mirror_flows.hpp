@@ -6,9 +6,11 @@
 //    actor. The leader t mod d receives, in the full run, the images of these flows; when that is the sender
 //    itself it simply waits for its send (always so for d = 1), otherwise the sender tells it when the flow ends
 //    (a proxy receive);
-//  - to a mirrored rank (node M, t) of another node: sent to M's leader t mod d instead, which receives it in place
-//    of the flow it gets in the full run (the image of this one). Across nodes the route is the source's port and
-//    the destination's port only, so that leader's port carries exactly the flows (M, t)'s port would.
+//  - to a mirrored rank over ports (another node, or a switch inside the node such as CloudMatrix384's UB): sent
+//    to that rank's leader instead, which receives it in place of the flow it gets in the full run (the image of
+//    this one). The route is the source's port and the destination's port only, so that leader's port carries
+//    exactly the flows the mirrored rank's port would; when the leader is the sender itself the flow goes out of
+//    its port and back in (a loopback route).
 // The checks below make these substitutions exact. Pure: no SimGrid.
 #include <string>
 #include <vector>
@@ -21,7 +23,7 @@ namespace moesim::engine {
 
 constexpr int kNoReceiver = -1;    // in-node flow to a mirrored rank: its sender waits for it
 constexpr int kNotSimulated = -2;  // sent by a mirrored rank: dropped
-constexpr int kLoopback = -3;      // cross-node flow whose image the sender receives: over its loopback route
+constexpr int kLoopback = -3;      // flow over ports whose image the sender receives: over its loopback route
 // In-node flow to a mirrored rank whose image another leader receives: that member waits for the sender's word.
 constexpr int kProxyBase = -4;
 inline int proxy_receiver_code(int member) {
@@ -35,10 +37,9 @@ inline int proxy_member(int code) {
 }
 
 // Empty when collective `index` (plan on `plane`) can run mirrored; else why not: a forced fabric plane, a Closed
-// collective whose plan is not invariant under the shift, an in-node flow to a mirrored rank that is not on a
-// dedicated pair link, a cross-node route through links other than the two ends' ports (a binding leaf uplink),
-// a loopback route that is not the flow's out port and its image's in port, or a member that would post more than
-// `window` comms in one phase.
+// collective whose plan is not invariant under the shift, a route (not a dedicated pair link) through links other
+// than the two ends' ports (a binding leaf uplink, a shared PCIe switch), a loopback route that is not the flow's
+// out port and its image's in port, or a member that would post more than `window` comms in one phase.
 std::string mirror_plan_refusal(const model::Collective& collective, int index, const CollectivePlan& plan, int plane,
                                 const RankMirror& mirror, const FabricRouter& router, std::size_t window);
 
@@ -50,7 +51,7 @@ std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter
 
 // Per flow of the phase: the member that receives it from its mailbox when mirrored (above), kNoReceiver,
 // kNotSimulated, kLoopback or a proxy receiver's code.
-std::vector<int> mirrored_receivers(const model::Collective& collective, const CollectivePhase& phase,
-                                    const RankMirror& mirror);
+std::vector<int> mirrored_receivers(const model::Collective& collective, const CollectivePhase& phase, int plane,
+                                    const RankMirror& mirror, const FabricRouter& router);
 
 }  // namespace moesim::engine

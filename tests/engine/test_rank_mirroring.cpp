@@ -304,3 +304,75 @@ TEST_CASE("mirrored ranks: a block shift across Clos leaves is refused, since th
   const auto end_of = [&full](int op) { return full[static_cast<std::size_t>(2 + 2 * op)]; };
   CHECK(end_of(12) > end_of(8) + 0.5e-6);
 }
+
+namespace {
+
+// A cluster-wide switch (CloudMatrix384's UB plane): every pair, in the node or across nodes, over the two ranks'
+// ports; no pair links.
+config::TopologyConfig unified_bus(int nodes, int ranks_per_node) {
+  return test::tiny_topology(
+      nodes, ranks_per_node,
+      {test::fabric("ub", config::FabricKind::Switch, config::FabricScope::Cluster, 100e9, 2e-6)});
+}
+
+}  // namespace
+
+TEST_CASE("mirrored ranks: over a cluster-wide switch in-node flows go to the leader's ports, op for op",
+          "[engine][mirror][sim]") {
+  // Shift by 1: rank 0's in-node flows return to it over its loopback (its port out and in), its flows to node 1's
+  // mirrored ranks go to rank 4; 6 of 8 ranks mirrored.
+  const auto [full_flows, mirrored_flows] = check_mirrored_equals_full(unified_bus(2, 4), symmetric_graph(), 6.0);
+  CHECK(mirrored_flows < full_flows / 2.0);
+  // A block shift over the same fabric: 4 of 8.
+  check_mirrored_equals_full(
+      test::tiny_topology(4, 2,
+                          {test::fabric("ub", config::FabricKind::Switch, config::FabricScope::Cluster, 100e9, 2e-6)}),
+      two_group_graph(), 4.0);
+}
+
+TEST_CASE("mirrored ranks: an in-node switch beside a cross-node Clos mirrors whole nodes only",
+          "[engine][mirror][sim]") {
+  // A rank's loopback is over its NIC while its in-node flows leave by its switch port, so no local shift holds. A
+  // block shift of one node does once cross-node flows are aggregated (node 0's in-node flows stay among leaders,
+  // each cross-node one goes between equal local indices and so returns to its sender); the flat all-to-all's flow
+  // 0 -> 5 would have to be redirected to rank 1, over the switch instead of the NIC, and is refused.
+  const auto topo = test::tiny_topology(2, 4, {test::node_switch(50e9, 1e-6), test::clos(25e9, 5e-6, 2, 1.0, 1e-6)});
+  engine::EngineOptions full;
+  full.mirror_symmetric_ranks = false;
+  const engine::EngineOptions mirrored;  // the reductions on, cross-node aggregation included
+  REQUIRE(mirrored.aggregate_cross_node_flows);
+  const auto a = test::simulate_in_child(topo, symmetric_graph(), full);
+  const auto b = test::simulate_in_child(topo, symmetric_graph(), mirrored);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) CHECK(b[i] == Approx(a[i]).epsilon(1e-12).margin(1e-15));
+  const auto shape = test::simulate_in_child_with(topo, symmetric_graph(), mirrored, [](const auto& r) {
+    return std::vector<double>{static_cast<double>(r.mirrored_ranks), static_cast<double>(r.mirror_period),
+                               static_cast<double>(r.mirror_shift)};
+  });
+  CHECK(shape == std::vector<double>{4.0, 8.0, 4.0});
+  engine::EngineOptions flat = mirrored;
+  flat.aggregate_cross_node_flows = false;
+  const auto refused = test::simulate_in_child_with(topo, symmetric_graph(), flat, [](const auto& r) {
+    return std::vector<double>{static_cast<double>(r.mirrored_ranks),
+                               r.mirror_refusal.find("block shift 1 of 2 nodes: collective 4 (all_to_all): a flow "
+                                                     "cannot be redirected to its image's leader") != std::string::npos
+                                   ? 1.0
+                                   : 0.0};
+  });
+  CHECK(refused == std::vector<double>{0.0, 1.0});
+
+  SECTION("the nodes differ: the local shifts are refused for want of an in-node loopback") {
+    auto g = symmetric_graph();
+    for (int r = 4; r < 8; ++r) g.ops[static_cast<std::size_t>(r)].compute.flops = 4e9;
+    const auto refusal = test::simulate_in_child_with(topo, g, {}, [](const auto& r) {
+      return std::vector<double>{
+          static_cast<double>(r.mirrored_ranks),
+          r.mirror_refusal.find("shift 1: collective 0 (all_gather): a flow whose image returns to its sender has no "
+                                "loopback over its ports") != std::string::npos
+              ? 1.0
+              : 0.0};
+    });
+    CHECK(refusal[0] == 0.0);
+    CHECK(refusal[1] == 1.0);
+  }
+}
