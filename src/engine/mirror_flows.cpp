@@ -26,8 +26,8 @@ bool invariant(const CollectivePhase& phase, const std::vector<int>& pi) {
   return true;
 }
 
-// A cross-node route whose only binding links are the source's and the destination's own ports (a Clos leaf
-// uplink at oversubscription <= 1 never binds and is not given to SimGrid).
+// A route (across nodes, or over a switch inside one) whose only binding links are the source's and the
+// destination's own ports (a Clos leaf uplink at oversubscription <= 1 never binds and is not given to SimGrid).
 bool ports_only(const Route& route, const FabricRouter& router) {
   if (route.count < 2) return false;
   for (int i = 1; i + 1 < route.count; ++i) {
@@ -36,6 +36,7 @@ bool ports_only(const Route& route, const FabricRouter& router) {
   return true;
 }
 
+// Routes alike: the same fabric, hop count, binding pattern, bandwidths, latency and rate bound.
 bool same_route(const Route& a, const Route& b, const FabricRouter& router) {
   if (a.count != b.count || a.fabric != b.fabric || a.latency_s != b.latency_s ||
       a.rate_bound_bytes_per_s != b.rate_bound_bytes_per_s) {
