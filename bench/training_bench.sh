@@ -3,7 +3,8 @@
 # `moesim run` on the training scenarios, with every engine reduction on and with mirrored ranks off (--no-mirror),
 # one run at a time. Usage: bench/training_bench.sh [BUILD_DIR] [quick|full]
 #   quick (default): Pro MoE baseline / optimized, the 4K Ultra MoE scenario and the 6144-NPU calibration file.
-#   full: also the calibration file with --no-mirror and with a Zipf 0.5 expert load (no mirroring possible).
+#   full: also the calibration file with --no-mirror, with a Zipf 0.5 expert load (block-shift mirroring) and the
+#   same with --no-mirror, and the Pro MoE optimized file with a Zipf 1.0 load, with and without mirroring.
 # Prints one line per run: label, process wall, engine wall, ops, SimGrid events, mirrored ranks, peak RSS, step.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -41,6 +42,11 @@ bench "Ultra MoE 4K (6144 NPUs)" scenarios/ultra_moe_718b_train_6144.json
 bench "Ultra MoE calibration (6144 NPUs)" "$calibration"
 if [[ "$mode" == "full" ]]; then
   bench "Ultra MoE calibration, --no-mirror" "$calibration" --no-mirror
-  bench "Ultra MoE calibration, Zipf 0.5" "$calibration" \
-    --set 'training.expert_load={"distribution": "zipf", "exponent": 0.5}'
+  zipf05='training.expert_load={"distribution": "zipf", "exponent": 0.5}'
+  zipf10='training.expert_load={"distribution": "zipf", "exponent": 1.0}'
+  bench "Ultra MoE calibration, Zipf 0.5" "$calibration" --set "$zipf05"
+  bench "Ultra MoE calibration, Zipf 0.5, --no-mirror" "$calibration" --set "$zipf05" --no-mirror
+  bench "Pro MoE optimized, Zipf 1.0" scenarios/calibration/pro_moe_72b_train_optimized.json --set "$zipf10"
+  bench "Pro MoE optimized, Zipf 1.0, --no-mirror" scenarios/calibration/pro_moe_72b_train_optimized.json \
+    --set "$zipf10" --no-mirror
 fi
