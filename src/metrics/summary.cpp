@@ -84,6 +84,10 @@ json build_summary(const config::ScenarioConfig& scenario, const model::OpGraph&
                     {"folded_flows", result.folded_flows},
                     {"mirrored_ranks", result.mirrored_ranks},
                     {"peak_rss_mib", figures.peak_rss_mib}};
+  if (result.mirrored_ranks > 0) {  // the shift kept: the first `shift` ranks of each block of `period` run
+    summary["sim"]["mirror_period"] = result.mirror_period;
+    summary["sim"]["mirror_shift"] = result.mirror_shift;
+  }
   if (!result.mirror_refusal.empty()) summary["sim"]["mirror_refusal"] = result.mirror_refusal;
   return summary;
 }
@@ -137,7 +141,13 @@ std::string summary_text(const json& summary) {
   // Mirrored ranks (docs/engine.md): how many ranks took a leader's timings; a skewed load or a layout without the
   // symmetry runs every rank, which is why such runs take longer.
   if (sim.contains("mirrored_ranks") && sim["mirrored_ranks"].get<int>() > 0) {
-    row("mirrored ranks", std::to_string(sim["mirrored_ranks"].get<int>()) + " (timings of their leaders)");
+    std::string shape;
+    if (sim.contains("mirror_period")) {
+      shape = ", the first " + std::to_string(sim["mirror_shift"].get<int>()) + " of each " +
+              std::to_string(sim["mirror_period"].get<int>()) + " run";
+    }
+    row("mirrored ranks",
+        std::to_string(sim["mirrored_ranks"].get<int>()) + " (timings of their leaders" + shape + ")");
   }
   return out.str();
 }

@@ -19,8 +19,8 @@ std::string temp_dir(const std::string& name) {
 
 TEST_CASE("run writes summary.json with the engine figures and a Chrome trace") {
   const auto dir = temp_dir("run");
-  const auto result = run_moesim({"run", "scenarios/microbench_allreduce_node.json", "--out", dir, "--trace",
-                                  dir + "/trace.json", "--quiet"});
+  const auto result = run_moesim(
+      {"run", "scenarios/microbench_allreduce_node.json", "--out", dir, "--trace", dir + "/trace.json", "--quiet"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
   CHECK(result.out.find("busbw") != std::string::npos);
@@ -46,8 +46,8 @@ TEST_CASE("run writes summary.json with the engine figures and a Chrome trace") 
 TEST_CASE("the same scenario and seed give byte-identical results apart from sim.*") {
   const auto a = temp_dir("det_a"), b = temp_dir("det_b");
   for (const auto& dir : {a, b}) {
-    const auto result = run_moesim({"run", "scenarios/microbench_alltoall_64.json", "--out", dir, "--quiet",
-                                    "--set", "microbenchmark.operation=all_to_all_v"});
+    const auto result = run_moesim({"run", "scenarios/microbench_alltoall_64.json", "--out", dir, "--quiet", "--set",
+                                    "microbenchmark.operation=all_to_all_v"});
     INFO(result.err);
     REQUIRE(result.exit_code == 0);
   }
@@ -62,9 +62,9 @@ TEST_CASE("the same scenario and seed give byte-identical results apart from sim
 
 TEST_CASE("a training layout that does not fit in device memory is an OOM verdict, not an error") {
   const auto dir = temp_dir("oom");
-  const auto result = run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--out", dir, "--quiet", "--set",
-                                  "parallel.tp=2", "--set", "parallel.pp=2", "--set", "parallel.dp=16", "--set",
-                                  "training.global_batch_size=32"});
+  const auto result =
+      run_moesim({"run", "scenarios/llama2_70b_train_64.json", "--out", dir, "--quiet", "--set", "parallel.tp=2",
+                  "--set", "parallel.pp=2", "--set", "parallel.dp=16", "--set", "training.global_batch_size=32"});
   INFO(result.err);
   REQUIRE(result.exit_code == 0);
   CHECK(result.out.find("oom") != std::string::npos);
@@ -117,7 +117,14 @@ TEST_CASE("mirrored ranks change no figure: a 64-NPU Ultra MoE slice with every 
   // TP8 nodes with a uniform expert load: 56 of 64 ranks take their node's first rank's timings (engine/
   // rank_mirroring.hpp). Every figure of summary.json but the engine's own must be the same, bit for bit.
   const std::vector<std::string> sets = {
-      "--set", "ranks=64", "--set", "parallel.pp=2", "--set", "parallel.dp=4", "--set", "training.global_batch_size=16",
+      "--set",
+      "ranks=64",
+      "--set",
+      "parallel.pp=2",
+      "--set",
+      "parallel.dp=4",
+      "--set",
+      "training.global_batch_size=16",
       "--set",
       R"(strategies=[{"name": "zero_bubble"}, {"name": "adaptive_pipe"}, {"name": "hierarchical_ep"},)"
       R"( {"name": "selective_recompute_swap", "params": {"mode": "auto", "headroom_gib": 30}}])"};
@@ -134,6 +141,9 @@ TEST_CASE("mirrored ranks change no figure: a 64-NPU Ultra MoE slice with every 
   auto sb = json::parse(read_text_file(b + "/summary.json"));
   CHECK(sa["sim"]["mirrored_ranks"] == 56);
   CHECK(sb["sim"]["mirrored_ranks"] == 0);
+  CHECK(sa["sim"]["mirror_period"] == 8);  // a shift of local indices by 1: one rank of each node runs
+  CHECK(sa["sim"]["mirror_shift"] == 1);
+  CHECK_FALSE(sb["sim"].contains("mirror_period"));
   CHECK(sa["sim"]["events"].get<double>() < sb["sim"]["events"].get<double>() / 4.0);
   sa.erase("sim");
   sb.erase("sim");
