@@ -60,9 +60,9 @@ class FabricRouter {
 
   // Contract: src != dst, both in [0, num_ranks). Returns false when no fabric of the plane holds both ranks.
   bool route(int plane, int src, int dst, Route& out) const;
-  // A rank's loopback over its cross-node ports: the first link of its route to a rank of another node, then the
-  // last link of that rank's route back (mirrored ranks under a block shift send a flow whose image the sender
-  // itself receives this way: mirror_flows.hpp). False when the ranks fill one node or there is no such route.
+  // A rank's loopback over its ports: the first link of its route to a rank of another node, then the last link of
+  // that rank's route back (mirrored ranks send a flow whose image the sender itself receives this way:
+  // mirror_flows.hpp). False when the ranks fill one node or there is no such route.
   bool loopback_route(int plane, int rank, Route& out) const;
   // Same, but throws std::invalid_argument naming the pair and the plane when there is no route.
   Route route_or_throw(int plane, int src, int dst) const;

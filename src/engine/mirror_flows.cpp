@@ -53,6 +53,12 @@ bool same_route(const Route& a, const Route& b, const FabricRouter& router) {
   return true;
 }
 
+// An in-node flow on a dedicated pair link (HCCS), as opposed to one over ports.
+bool on_pair_link(int plane, int src, int dst, const RankMirror& mirror, const FabricRouter& router) {
+  Route route;
+  return mirror.same_node(src, dst) && router.route(plane, src, dst, route) && router.is_dedicated_pair_link(route);
+}
+
 }  // namespace
 
 std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter& router) {
@@ -82,11 +88,6 @@ std::string mirror_platform_refusal(const RankMirror& mirror, const FabricRouter
     }
   }
   return {};
-}
-
-bool on_pair_link(int plane, int src, int dst, const RankMirror& mirror, const FabricRouter& router) {
-  Route route;
-  return mirror.same_node(src, dst) && router.route(plane, src, dst, route) && router.is_dedicated_pair_link(route);
 }
 
 std::vector<int> mirrored_receivers(const model::Collective& c, const CollectivePhase& phase, int plane,

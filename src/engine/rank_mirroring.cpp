@@ -74,7 +74,7 @@ namespace {
 struct Shift {
   int period;  // P
   int d;
-  int sigma(int r) const { return r - r % period + (r % period + d) % period; }
+  int sigma(int r) const { return shifted_rank(r, period, d); }
   bool leader(int r) const { return r % period < d; }
   std::string text(int k) const {
     return period == k ? "shift " + std::to_string(d)

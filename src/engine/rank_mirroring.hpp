@@ -24,6 +24,14 @@ namespace moesim::engine {
 // groups under a shift by 4).
 enum class MirrorClass : std::uint8_t { Closed, Shifted };
 
+// The arithmetic of a shift by d inside blocks of P ranks: r's image under sigma, and the leader r runs as.
+inline int shifted_rank(int rank, int period, int d) {
+  return rank - rank % period + (rank % period + d) % period;
+}
+inline int leader_rank(int rank, int period, int d) {
+  return rank - rank % period + rank % period % d;
+}
+
 struct RankMirror {
   int period = 0;       // P: the block of ranks sigma shifts inside when active; 0 when no symmetry holds
   int shift = 1;        // d: the first d ranks of each block are simulated
@@ -38,8 +46,8 @@ struct RankMirror {
   bool active() const { return period > 1; }
   bool block_shift() const { return active() && period > node_size; }  // whole nodes map onto other nodes
   bool simulated(int rank) const { return !active() || rank % period < shift; }
-  int sigma(int rank) const { return active() ? rank - rank % period + (rank % period + shift) % period : rank; }
-  int leader_of(int rank) const { return active() ? rank - rank % period + rank % period % shift : rank; }
+  int sigma(int rank) const { return active() ? shifted_rank(rank, period, shift) : rank; }
+  int leader_of(int rank) const { return active() ? leader_rank(rank, period, shift) : rank; }
   bool same_node(int a, int b) const { return a / node_size == b / node_size; }
   void disable(std::string why);
 };

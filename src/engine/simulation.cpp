@@ -97,7 +97,7 @@ SimulationResult simulate(const config::TopologyConfig& topology, const model::O
   result.analytic_flows = executor.comm_stats().analytic_flows;
   result.folded_flows = executor.comm_stats().folded_flows;
   result.mirrored_ranks = executor.mirrored_ranks();
-  result.mirror_period = result.mirrored_ranks > 0 ? executor.mirror_period() : 0;
+  result.mirror_period = executor.mirror_period();
   result.mirror_shift = executor.mirror_shift();
   result.mirror_refusal = executor.mirror_refusal();
   if (options.record_ops) {

@@ -12,6 +12,7 @@
 
 #include "config/topology_config.hpp"
 #include "engine/op_timing.hpp"
+#include "engine/rank_mirroring.hpp"
 #include "model/op_graph.hpp"
 
 namespace moesim::engine {
@@ -66,7 +67,7 @@ struct SimulationResult {
   int mirror_shift = 1;
   // Rank whose op timings rank `rank` has (itself unless mirrored): per-rank metrics need only compute those.
   int timing_source(int rank) const {
-    return mirror_period > 1 ? rank - rank % mirror_period + rank % mirror_period % mirror_shift : rank;
+    return mirror_period > 1 ? leader_rank(rank, mirror_period, mirror_shift) : rank;
   }
   std::string mirror_refusal;  // why ranks were not mirrored (empty when they were or it was off)
   std::size_t num_links = 0;   // links in the platform
